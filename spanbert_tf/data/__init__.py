@@ -1,0 +1,2 @@
+"""Data: documents -> wordpieces -> single-segment blocks -> masked TFRecords."""
+

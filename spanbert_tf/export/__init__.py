@@ -1,0 +1,2 @@
+"""Export: SavedModels for TF Serving and checkpoint conversion."""
+

@@ -1,0 +1,2 @@
+"""Modeling: keras-hub BERT backbone, MLM and SBO heads, the pretrainer."""
+

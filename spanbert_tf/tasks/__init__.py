@@ -1,0 +1,2 @@
+"""Downstream tasks: SQuAD, GLUE, TACRED."""
+

@@ -1,0 +1,2 @@
+"""Training: strategies, optimizers, the one training loop."""
+

@@ -1,0 +1,30 @@
+"""Shared test fixtures: paths of the real data in ../shared/data and the embedded defaults."""
+
+import os
+import pathlib
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+RESOURCES = REPO_ROOT / "spanbert_tf" / "resources"
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"real test data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def cased_vocab():
+    return str(RESOURCES / "bert-base-cased-vocab.txt")
+
+
+@pytest.fixture(scope="session")
+def wikitext_corpus():
+    return str(RESOURCES / "wikitext-2-raw-test.txt")
