@@ -1,0 +1,392 @@
+"""Span masking (SpanBERT §3.1) and the BERT ablations, in pure numpy.
+
+`Masker.mask` takes one `[CLS] block [SEP]` instance of wordpiece ids and
+returns a `MaskedInstance`: the masked ids, the MLM targets, and the span
+boundary objective (SBO) targets of §3.2. Three schemes:
+
+- `"span"` (SpanBERT, default): follows `PairWithSpanMaskingScheme` of
+  facebookresearch/SpanBERT as run with its README's pretraining flags.
+  The budget is `ceil(masked_lm_prob * n)` wordpieces (n = block length
+  without `[CLS]`/`[SEP]`), capped by `max_predictions_per_seq`. Until the
+  budget is spent: draw a span length in WORDS from the geometric(p)
+  distribution truncated to `[1, max_span_length]` and renormalised, draw an
+  anchor uniformly over the block (skip it if already masked), move it back
+  to the start of its word and mask that many whole words (stopping at the
+  block end). Like the official code, masking stops at the very wordpiece that
+  spends the budget, so the budget is always met exactly and only the last
+  span may end inside a word. Overlapping and adjacent spans are merged.
+- `"whole_word"`: whole words in random order, a word that would overflow the
+  budget is skipped (google-research/bert whole-word masking).
+- `"token"`: `budget` independent wordpieces (BERT).
+
+Replacement (`replacement="span"`: one draw per merged span, as SpanBERT;
+`"token"`: one per wordpiece): `mask_prob` `[MASK]`, `random_prob` a random
+token from `random_token_ids` (uniform, or `random_token_probs`), the rest
+unchanged. SBO: every merged span (maximal run of masked wordpieces) whose
+left and right neighbours are both block tokens (not `[CLS]`/`[SEP]`) gives
+its first `max_pair_targets` wordpieces the two boundary positions and their
+0-based offset in the span; later wordpieces and spans touching `[CLS]` or
+`[SEP]` still have MLM targets but no SBO target.
+
+Example:
+```python
+masker = Masker(MaskingConfig(), mask_id=tok.mask_id,
+                word_start_table=tok.word_start_table,
+                random_token_ids=np.arange(999, tok.vocab_size))
+inst = masker.mask(ids, np.random.default_rng(0))  # ids = [CLS] block [SEP]
+inst.masked_positions, inst.masked_ids, inst.span_left_positions
+```
+"""
+
+import dataclasses
+import math
+import numbers
+
+import numpy as np
+
+SCHEMES = ("span", "whole_word", "token")
+REPLACEMENTS = ("span", "token")
+
+
+def _check_range(name, value, low, high, low_open=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"MaskingConfig.{name} must be a number, got {value!r}")
+    if math.isnan(value) or value > high or value < low or (low_open and value == low):
+        interval = f"{'(' if low_open else '['}{low}, {high}]"
+        raise ValueError(f"MaskingConfig.{name} must be in {interval}, got {value!r}")
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"MaskingConfig.{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"MaskingConfig.{name} must be >= {minimum}, got {value!r}")
+
+
+@dataclasses.dataclass
+class MaskingConfig:
+    """Masking settings; invalid values raise `ValueError` naming the field.
+
+    Example:
+    ```python
+    config = MaskingConfig(scheme="span", geometric_p=0.2, max_span_length=10)
+    config.span_length_distribution()  # P(1 word), ..., P(10 words)
+    ```
+    """
+
+    scheme: str = "span"
+    masked_lm_prob: float = 0.15
+    max_predictions_per_seq: int = 80
+    geometric_p: float = 0.2
+    max_span_length: int = 10
+    replacement: str = "span"
+    max_pair_targets: int = 15
+    mask_prob: float = 0.8
+    random_prob: float = 0.1
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        for name, allowed in (("scheme", SCHEMES), ("replacement", REPLACEMENTS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"MaskingConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}"
+                )
+        _check_range("masked_lm_prob", self.masked_lm_prob, 0.0, 1.0, low_open=True)
+        _check_range("geometric_p", self.geometric_p, 0.0, 1.0, low_open=True)
+        _check_range("mask_prob", self.mask_prob, 0.0, 1.0)
+        _check_range("random_prob", self.random_prob, 0.0, 1.0)
+        if self.mask_prob + self.random_prob > 1.0 + 1e-9:
+            raise ValueError(
+                "MaskingConfig.mask_prob + random_prob must be <= 1, got "
+                f"{self.mask_prob} + {self.random_prob}"
+            )
+        _check_int("max_predictions_per_seq", self.max_predictions_per_seq, 1)
+        _check_int("max_span_length", self.max_span_length, 1)
+        _check_int("max_pair_targets", self.max_pair_targets, 1)
+
+    def span_length_distribution(self):
+        """Probabilities of span lengths 1..max_span_length words (float64)."""
+        lengths = np.arange(self.max_span_length, dtype=np.float64)
+        pmf = self.geometric_p * (1.0 - self.geometric_p) ** lengths
+        return pmf / pmf.sum()
+
+
+@dataclasses.dataclass
+class MaskedInstance:
+    """One masked `[CLS] block [SEP]` instance (positions include `[CLS]`).
+
+    `input_ids` is the masked copy; the per-prediction arrays have length
+    m <= max_predictions_per_seq, sorted by `masked_positions`.
+    `span_lengths_*` describe the merged spans (maximal runs of masked
+    wordpieces, in order). `drawn_span_words` (span scheme only) holds the
+    sampled length of every accepted span, and `unmerged_spans` its
+    `(first, last)` wordpiece positions before merging, as the official code
+    records them; both are for statistics and tests.
+    """
+
+    input_ids: np.ndarray
+    masked_positions: np.ndarray
+    masked_ids: np.ndarray
+    span_left_positions: np.ndarray
+    span_right_positions: np.ndarray
+    span_relative_positions: np.ndarray
+    sbo_weights: np.ndarray
+    span_lengths_words: list
+    span_lengths_pieces: list
+    replacement_counts: dict
+    drawn_span_words: list = dataclasses.field(default_factory=list)
+    unmerged_spans: list = dataclasses.field(default_factory=list)
+
+
+class Masker:
+    """Masks `[CLS] block [SEP]` instances according to a `MaskingConfig`.
+
+    Args:
+        config: a `MaskingConfig`.
+        mask_id: id of `[MASK]`.
+        word_start_table: bool array `[vocab_size]`, True where a wordpiece
+            starts a word (does not begin with `##`).
+        random_token_ids: candidate ids for random replacement (usually the
+            non-special vocabulary).
+        random_token_probs: None for uniform sampling, else one non-negative
+            weight per candidate (e.g. corpus unigram counts); normalised here.
+
+    Example:
+    ```python
+    masker = Masker(MaskingConfig(scheme="token"), mask_id=103,
+                    word_start_table=table, random_token_ids=ids)
+    instance = masker.mask(input_ids, np.random.default_rng(seed))
+    ```
+    """
+
+    def __init__(self, config, mask_id, word_start_table, random_token_ids, random_token_probs=None):
+        if not isinstance(config, MaskingConfig):
+            raise ValueError(f"config must be a MaskingConfig, got {type(config)}")
+        config.validate()
+        self.config = config
+        table = np.asarray(word_start_table)
+        if table.ndim != 1 or table.size == 0 or table.dtype != np.bool_:
+            raise ValueError(
+                "word_start_table must be a non-empty 1-D bool array, got "
+                f"dtype {table.dtype} shape {table.shape}"
+            )
+        self.word_start_table = table
+        self.vocab_size = table.size
+        if not 0 <= int(mask_id) < self.vocab_size:
+            raise ValueError(f"mask_id {mask_id} is outside the vocabulary [0, {self.vocab_size})")
+        self.mask_id = int(mask_id)
+        cands = np.asarray(random_token_ids)
+        if cands.ndim != 1 or cands.size == 0 or not np.issubdtype(cands.dtype, np.integer):
+            raise ValueError("random_token_ids must be a non-empty 1-D integer array")
+        if cands.min() < 0 or cands.max() >= self.vocab_size:
+            raise ValueError(f"random_token_ids must lie in [0, {self.vocab_size})")
+        self.random_token_ids = cands.astype(np.int32)
+        self._random_cdf = None
+        if random_token_probs is not None:
+            probs = np.asarray(random_token_probs, dtype=np.float64)
+            if probs.shape != cands.shape:
+                raise ValueError(
+                    f"random_token_probs has shape {probs.shape}, expected {cands.shape} "
+                    "(one weight per random_token_ids entry)"
+                )
+            if not np.all(np.isfinite(probs)) or probs.min() < 0 or probs.sum() <= 0:
+                raise ValueError("random_token_probs must be finite, >= 0, with a positive sum")
+            cdf = np.cumsum(probs / probs.sum())
+            cdf[-1] = 1.0
+            self._random_cdf = cdf
+        len_cdf = np.cumsum(config.span_length_distribution())
+        len_cdf[-1] = 1.0
+        self._len_cdf = len_cdf
+        self._ones = b"\x01" * 4096
+        self._zero = np.zeros(1, np.intp)
+        self._kind_edges = np.array([config.mask_prob, config.mask_prob + config.random_prob])
+
+    def budget(self, num_block_tokens):
+        """Wordpieces to mask in a block of `num_block_tokens` (no CLS/SEP)."""
+        c = self.config
+        return min(math.ceil(num_block_tokens * c.masked_lm_prob), c.max_predictions_per_seq)
+
+    def mask(self, input_ids, rng):
+        """Masks one `[CLS] block [SEP]` instance.
+
+        Args:
+            input_ids: int array `[N]`; positions 0 and N-1 are never masked.
+            rng: a `np.random.Generator`; the result is a function of its state.
+
+        Returns:
+            A `MaskedInstance`.
+        """
+        if not isinstance(rng, np.random.Generator):
+            raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng)}")
+        ids = np.asarray(input_ids)
+        if ids.ndim != 1 or ids.size < 2 or ids.dtype.kind not in "iu":
+            raise ValueError(
+                "input_ids must be a 1-D integer array [CLS] block [SEP] of length >= 2, "
+                f"got dtype {ids.dtype} shape {ids.shape}"
+            )
+        if ids.astype(np.uint64).max() >= self.vocab_size:  # negatives wrap to huge
+            raise ValueError(f"input_ids must lie in [0, {self.vocab_size})")
+        size = ids.size
+        budget = self.budget(size - 2)
+        # Word starts in full coordinates; [CLS], the first block piece and
+        # [SEP] count as word starts (the official code never moves an anchor
+        # before the block's first piece; [SEP] ends the last word).
+        ws = self.word_start_table.take(ids)
+        ws[0] = ws[1] = ws[-1] = True
+        drawn, unmerged = [], []
+        scheme = self.config.scheme
+        if budget == 0:
+            pos = np.zeros(0, np.intp)
+        elif scheme == "span":
+            pos = self._span_positions(ws, size, budget, rng, drawn, unmerged)
+        elif scheme == "whole_word":
+            pos = self._whole_word_positions(ws, size, budget, rng)
+        else:
+            pos = rng.choice(size - 2, size=budget, replace=False, shuffle=False)
+            pos.sort()
+            pos += 1
+        return self._finish(ids, ws, pos, rng, drawn, unmerged)
+
+    def _span_positions(self, ws, size, budget, rng, drawn, unmerged):
+        """Positions masked by the span scheme, ascending (full coordinates)."""
+        bounds = ws.nonzero()[0]  # word starts: 0 ([CLS]), 1, ..., size-1 ([SEP])
+        last_word = bounds.size - 1  # index of [SEP]
+        mask = bytearray(size)
+        ones = self._ones if size <= len(self._ones) else b"\x01" * size
+        count = 0
+        chunk = budget // 3 + 8
+        n = size - 2
+        while count < budget:
+            u = rng.random(2 * chunk)
+            anchors = (u[:chunk] * n).astype(np.intp) + 1
+            next_word = bounds.searchsorted(anchors, "right")  # anchor's word + 1
+            starts = bounds.take(next_word - 1)
+            extra_words = self._len_cdf.searchsorted(u[chunk:], "right")  # length - 1
+            end_word = next_word + extra_words
+            np.minimum(end_word, last_word, out=end_word)
+            ends = bounds.take(end_word)
+            for a, s, e, k in zip(
+                anchors.tolist(), starts.tolist(), ends.tolist(), extra_words.tolist()
+            ):
+                if mask[a]:
+                    continue
+                drawn.append(k + 1)
+                new = (e - s) - mask.count(1, s, e)
+                if count + new < budget:
+                    mask[s:e] = ones[: e - s]
+                    count += new
+                    unmerged.append((s, e - 1))
+                    continue
+                # This span spends the budget: stop at the piece that does it.
+                need = budget - count
+                last = s
+                for last in range(s, e):
+                    if not mask[last]:
+                        mask[last] = 1
+                        need -= 1
+                        if need == 0:
+                            break
+                unmerged.append((s, last))
+                count = budget
+                break
+        return np.frombuffer(mask, dtype=np.bool_).nonzero()[0]
+
+    def _whole_word_positions(self, ws, size, budget, rng):
+        """Whole words in random order; a word overflowing the budget is skipped."""
+        bounds = ws[: size - 1].nonzero()[0][1:]  # block word starts, then [SEP]
+        bounds = np.append(bounds, size - 1)
+        lens = bounds[1:] - bounds[:-1]
+        order = rng.permutation(lens.size)
+        lens = lens[order]
+        cum = lens.cumsum()
+        k = int(cum.searchsorted(budget, "right"))
+        chosen = [order[:k]]
+        total = int(cum[k - 1]) if k else 0
+        i = k
+        while total < budget and i < lens.size:
+            fits = (lens[i:] <= budget - total).nonzero()[0]
+            if fits.size == 0:
+                break
+            j = i + int(fits[0])
+            chosen.append(order[j : j + 1])
+            total += int(lens[j])
+            i = j + 1
+        selected = np.zeros(lens.size, dtype=np.bool_)
+        selected[np.concatenate(chosen)] = True
+        piece_word = ws[1 : size - 1].cumsum() - 1  # block piece -> word index
+        return selected.take(piece_word).nonzero()[0] + 1
+
+    def _finish(self, ids, ws, pos, rng, drawn, unmerged):
+        """Replacement, SBO targets and statistics for sorted positions."""
+        c = self.config
+        out = ids.astype(np.int32)
+        m = pos.size
+        full = pos.astype(np.int32)
+        masked_ids = out.take(pos)
+        if m == 0:
+            z = np.zeros(0, np.int32)
+            return MaskedInstance(
+                out, z, z.copy(), z.copy(), z.copy(), z.copy(), np.zeros(0, np.float32),
+                [], [], {"mask": 0, "random": 0, "unchanged": 0}, drawn, unmerged,
+            )
+        # Merged spans = maximal runs of consecutive masked positions.
+        breaks = (pos[1:] - pos[:-1] != 1).nonzero()[0] + 1
+        run_first = np.concatenate((self._zero, breaks))
+        run_stop = np.append(breaks, m)
+        run_len = run_stop - run_first
+        run_of = np.arange(run_first.size).repeat(run_len)
+        words = np.add.reduceat(ws.take(pos), run_first, dtype=np.int64)
+        if c.scheme == "token":  # a run may start inside a word
+            words += ~ws.take(pos.take(run_first))
+        # Replacement: kind 0 = [MASK], 1 = random token, 2 = unchanged.
+        if c.replacement == "span":
+            kind = self._kind_edges.searchsorted(rng.random(run_first.size), "right")
+            kind = kind.take(run_of)
+        else:
+            kind = self._kind_edges.searchsorted(rng.random(m), "right")
+        counts = np.bincount(kind, minlength=3).tolist()
+        out[pos[kind == 0]] = self.mask_id
+        if counts[1]:
+            v = rng.random(counts[1])
+            if self._random_cdf is None:
+                pick = (v * self.random_token_ids.size).astype(np.intp)
+            else:
+                pick = self._random_cdf.searchsorted(v, "right")
+                pick[pick >= self.random_token_ids.size] = self.random_token_ids.size - 1
+            out[pos[kind == 1]] = self.random_token_ids.take(pick)
+        # SBO targets: the merged span's boundary positions, when both are
+        # block tokens, i.e. for every run except one touching [CLS] or [SEP]
+        # (a valid left boundary is >= 1, so left == 0 means "no target").
+        start = full.take(run_first)
+        end = full.take(run_stop - 1)
+        boundary_left = start - 1
+        boundary_right = end + 1
+        if pos[0] == 1:
+            boundary_left[0] = boundary_right[0] = 0
+        if pos[-1] == ids.size - 2:
+            boundary_left[-1] = boundary_right[-1] = 0
+        left = boundary_left.take(run_of)
+        right = boundary_right.take(run_of)
+        offset = full - start.take(run_of)
+        if run_len.max() > c.max_pair_targets:
+            in_window = offset < c.max_pair_targets
+            left *= in_window
+            right *= in_window
+        target = left != 0
+        rel = offset * target
+        return MaskedInstance(
+            input_ids=out,
+            masked_positions=full,
+            masked_ids=masked_ids,
+            span_left_positions=left,
+            span_right_positions=right,
+            span_relative_positions=rel,
+            sbo_weights=target.astype(np.float32),
+            span_lengths_words=words.tolist(),
+            span_lengths_pieces=run_len.tolist(),
+            replacement_counts={"mask": counts[0], "random": counts[1], "unchanged": counts[2]},
+            drawn_span_words=drawn,
+            unmerged_spans=unmerged,
+        )
