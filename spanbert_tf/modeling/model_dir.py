@@ -1,0 +1,241 @@
+"""The on-disk "model dir" every program reads and writes.
+
+```
+MODEL_DIR/config.json     SpanBertConfig.to_dict() + "do_lower_case" (+ optional "task")
+MODEL_DIR/vocab.txt       the WordPiece vocabulary the model was trained with
+MODEL_DIR/checkpoint      tf.train.CheckpointManager state (checkpoint_name "ckpt")
+MODEL_DIR/ckpt-N.index, ckpt-N.data-*
+```
+
+The checkpoint object graph is `tf.train.Checkpoint(model=<keras model with a
+.backbone attribute>, optimizer=..., step=...)`. Pretraining and fine-tuning
+models all expose `.backbone`, so `restore_backbone` moves an encoder between
+them (pretrainer → SQuAD model, ...), ignoring heads and optimizer slots.
+
+Example:
+```python
+write_model_dir_metadata("runs/pretrain", config, "vocab.txt")
+info = read_model_dir("runs/pretrain")           # or "runs/pretrain/ckpt-300"
+backbone = build_backbone(info.config.model)
+restore_backbone(backbone, info.checkpoint_path)
+```
+"""
+
+import dataclasses
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+
+from spanbert_tf.modeling.config import SpanBertConfig, read_json_file, write_text_atomic
+
+CONFIG_FILE = "config.json"
+VOCAB_FILE = "vocab.txt"
+CHECKPOINT_NAME = "ckpt"
+# Top-level keys of config.json that belong to the model dir, not to SpanBertConfig.
+MODEL_DIR_KEYS = ("do_lower_case", "task")
+
+
+@dataclasses.dataclass
+class ModelDirInfo:
+    """What `read_model_dir` found.
+
+    `checkpoint_path` is a checkpoint prefix (".../ckpt-N"), or None when
+    `read_model_dir(..., require_checkpoint=False)` found no checkpoint.
+    `task` is the optional "task" object written by fine-tuning programs.
+    """
+
+    config: SpanBertConfig
+    vocab_file: str
+    do_lower_case: bool
+    checkpoint_path: str = None
+    task: dict = None
+    model_dir: str = None
+
+
+def write_model_dir_metadata(model_dir, config, vocab_file, do_lower_case=False, task=None):
+    """Writes `config.json` and `vocab.txt` into `model_dir` (each atomically).
+
+    Args:
+        model_dir: directory, created if needed.
+        config: a `SpanBertConfig`.
+        vocab_file: the vocabulary to copy to `model_dir/vocab.txt`.
+        do_lower_case: stored at the top level of config.json.
+        task: optional JSON-able dict describing a fine-tuning task (labels, ...).
+    """
+    if not isinstance(config, SpanBertConfig):
+        raise TypeError(f"config must be a SpanBertConfig, got {type(config).__name__}")
+    vocab_file = pathlib.Path(vocab_file)
+    if not vocab_file.is_file():
+        raise FileNotFoundError(f"vocabulary file not found: {vocab_file}")
+    model_dir = pathlib.Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    target = model_dir / VOCAB_FILE
+    if not (target.exists() and os.path.samefile(target, vocab_file)):
+        fd, tmp = tempfile.mkstemp(dir=model_dir, prefix=f".{VOCAB_FILE}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            shutil.copyfile(vocab_file, tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    data = config.to_dict()
+    data["do_lower_case"] = bool(do_lower_case)
+    if task is not None:
+        data["task"] = task
+    write_text_atomic(model_dir / CONFIG_FILE, json.dumps(data, indent=2) + "\n")
+
+
+def _is_checkpoint_prefix(path):
+    return os.path.isfile(str(path) + ".index")
+
+
+def latest_checkpoint(model_dir):
+    """The newest checkpoint prefix in `model_dir`, or None.
+
+    Uses the CheckpointManager state file, resolved relative to `model_dir`
+    so that a moved or copied model dir still works.
+    """
+    import tensorflow as tf
+
+    model_dir = str(model_dir)
+    state = tf.train.get_checkpoint_state(model_dir)
+    if state is not None and state.model_checkpoint_path:
+        for candidate in (
+            state.model_checkpoint_path,
+            os.path.join(model_dir, state.model_checkpoint_path),
+            os.path.join(model_dir, os.path.basename(state.model_checkpoint_path)),
+        ):
+            if _is_checkpoint_prefix(candidate):
+                return candidate
+    return None
+
+
+def resolve_checkpoint(path):
+    """A checkpoint prefix from a model dir (latest checkpoint) or a prefix."""
+    path = str(path)
+    if _is_checkpoint_prefix(path):
+        return path
+    if os.path.isdir(path):
+        found = latest_checkpoint(path)
+        if found is None:
+            raise FileNotFoundError(
+                f"no checkpoint in model dir {path} (expected a 'checkpoint' state file "
+                f"and {CHECKPOINT_NAME}-N.index / .data files)"
+            )
+        return found
+    raise FileNotFoundError(
+        f"checkpoint not found: {path} is neither a model dir nor a checkpoint prefix "
+        f"({path}.index does not exist)"
+    )
+
+
+def read_model_dir(path, require_checkpoint=True):
+    """Reads a model dir, or the model dir around a checkpoint prefix.
+
+    Args:
+        path: a model dir (its latest checkpoint is used) or a checkpoint prefix
+            such as `runs/pretrain/ckpt-300`.
+        require_checkpoint: if False, a model dir without checkpoints is accepted
+            and `checkpoint_path` is None.
+
+    Returns:
+        `ModelDirInfo(config, vocab_file, do_lower_case, checkpoint_path, task, model_dir)`.
+    """
+    path = str(path)
+    if _is_checkpoint_prefix(path):
+        model_dir, checkpoint_path = os.path.dirname(path) or ".", path
+    elif os.path.isdir(path):
+        model_dir = path
+        checkpoint_path = latest_checkpoint(path)
+    else:
+        raise FileNotFoundError(
+            f"model dir not found: {path} is neither a directory nor a checkpoint prefix"
+        )
+    config_file = os.path.join(model_dir, CONFIG_FILE)
+    if not os.path.isfile(config_file):
+        raise FileNotFoundError(f"model dir {model_dir} has no {CONFIG_FILE} ({config_file})")
+    data = read_json_file(config_file)
+    do_lower_case = data.pop("do_lower_case", None)
+    if do_lower_case is None:
+        raise ValueError(f"{config_file}: missing top-level key 'do_lower_case'")
+    if not isinstance(do_lower_case, bool):
+        raise ValueError(f"{config_file}: 'do_lower_case' must be true or false, got {do_lower_case!r}")
+    task = data.pop("task", None)
+    if task is not None and not isinstance(task, dict):
+        raise ValueError(f"{config_file}: 'task' must be a JSON object, got {task!r}")
+    config = SpanBertConfig.from_dict(data, source=config_file)
+    vocab_file = os.path.join(model_dir, VOCAB_FILE)
+    if not os.path.isfile(vocab_file):
+        raise FileNotFoundError(f"model dir {model_dir} has no {VOCAB_FILE} ({vocab_file})")
+    if checkpoint_path is None and require_checkpoint:
+        raise FileNotFoundError(
+            f"no checkpoint in model dir {model_dir} (expected a 'checkpoint' state file "
+            f"and {CHECKPOINT_NAME}-N.index / .data files)"
+        )
+    return ModelDirInfo(
+        config=config,
+        vocab_file=vocab_file,
+        do_lower_case=do_lower_case,
+        checkpoint_path=checkpoint_path,
+        task=task,
+        model_dir=model_dir,
+    )
+
+
+def _restore(root, checkpoint_path, what):
+    import tensorflow as tf
+
+    checkpoint_path = resolve_checkpoint(checkpoint_path)
+    try:
+        status = root.restore(checkpoint_path).expect_partial()
+        status.assert_existing_objects_matched()
+    except AssertionError as e:
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise ValueError(
+            f"checkpoint {checkpoint_path} does not hold the {what} weights this model "
+            f"needs (different config, or not a model with a .backbone?): {first[:300]}"
+        ) from None
+    except (ValueError, tf.errors.InvalidArgumentError) as e:
+        raise ValueError(
+            f"checkpoint {checkpoint_path} does not fit this {what} (shape mismatch: "
+            f"different config?): {str(e).splitlines()[0][:300]}"
+        ) from None
+    return checkpoint_path
+
+
+def restore_backbone(backbone, checkpoint_path):
+    """Restores ONLY the encoder weights from a model dir or checkpoint prefix.
+
+    Works for any checkpoint written as `tf.train.Checkpoint(model=m, ...)`
+    where `m.backbone` is a backbone of the same config (pretrainer, SQuAD,
+    classifier). Heads and optimizer slots in the checkpoint are ignored.
+    Raises ValueError if the backbone's variables are not all in the checkpoint.
+    """
+    import tensorflow as tf
+
+    if not backbone.weights:
+        raise ValueError("restore_backbone: the backbone has no variables yet (build it first)")
+    root = tf.train.Checkpoint(model=tf.train.Checkpoint(backbone=backbone))
+    _restore(root, checkpoint_path, "backbone")
+
+
+def restore_model(model, checkpoint_path):
+    """Restores a whole model (backbone + heads) written as `Checkpoint(model=...)`.
+
+    The model must be built (its variables created). Optimizer slots and the
+    step counter in the checkpoint are ignored. Raises ValueError if some of
+    the model's variables are not in the checkpoint.
+    """
+    import tensorflow as tf
+
+    if not model.weights:
+        raise ValueError(
+            f"restore_model: {type(model).__name__} has no variables yet; call it on a "
+            f"batch (or build it) before restoring"
+        )
+    root = tf.train.Checkpoint(model=model)
+    _restore(root, checkpoint_path, "model")

@@ -1,0 +1,208 @@
+"""`SpanBertPretrainer`: backbone + MLM head + SBO head, and its loss terms (§3.2).
+
+Loss = mean MLM cross-entropy over `masked_lm_weights`
+     + sbo_loss_weight × mean SBO cross-entropy over `sbo_weights`.
+
+`loss_terms` returns LOCAL SUMS `(numerator, denominator)` in float32 so the
+trainer can all-reduce the denominators and divide once: the loss is then the
+exact global-batch mean whatever the number of replicas.
+
+Example:
+```python
+model = build_pretrainer(load_config("tiny"))
+outputs = model(batch, training=True)       # {"mlm_logits", "sbo_logits"}: [B, P, V] float32
+terms = model.loss_terms(batch, outputs)    # {"mlm_loss": (num, den), ...}
+loss = sum(w * terms[k][0] / terms[k][1] for k, w in model.loss_weights.items())
+```
+"""
+
+import spanbert_tf  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
+
+import keras
+import tensorflow as tf
+
+from spanbert_tf.modeling.backbone import build_backbone
+from spanbert_tf.modeling.heads import MaskedLMHead, SpanBoundaryHead
+
+MLM_LOGITS = "mlm_logits"
+SBO_LOGITS = "sbo_logits"
+LOSS_TERM_NAMES = ("mlm_loss", "sbo_loss", "mlm_accuracy", "sbo_accuracy")
+
+
+def backbone_inputs(features):
+    """Maps feature-spec names (input_ids, input_mask, segment_ids) to backbone inputs."""
+    return {
+        "token_ids": tf.cast(features["input_ids"], tf.int32),
+        "segment_ids": tf.cast(features["segment_ids"], tf.int32),
+        "padding_mask": tf.cast(features["input_mask"], tf.int32),
+    }
+
+
+def weighted_cross_entropy_terms(labels, logits, weights):
+    """Local sums for a weighted sparse cross-entropy and accuracy.
+
+    Args:
+        labels: int [B, P]; logits: [B, P, V]; weights: [B, P].
+
+    Returns:
+        ((Σ CE·w, Σ w), (Σ correct·w, Σ w)) as float32 scalars. Slots with
+        weight 0 contribute nothing (their labels and logits are ignored).
+    """
+    labels = tf.cast(labels, tf.int32)
+    weights = tf.cast(weights, tf.float32)
+    logits = tf.cast(logits, tf.float32)
+    # Weight-0 slots get label 0 so an out-of-range padding id can never fault.
+    labels = tf.where(weights > 0, labels, tf.zeros_like(labels))
+    cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    cross_entropy = tf.where(weights > 0, cross_entropy, tf.zeros_like(cross_entropy))
+    correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels), tf.float32)
+    denominator = tf.reduce_sum(weights)
+    return (
+        (tf.reduce_sum(cross_entropy * weights), denominator),
+        (tf.reduce_sum(correct * weights), denominator),
+    )
+
+
+@keras.saving.register_keras_serializable(package="spanbert_tf")
+class SpanBertPretrainer(keras.Model):
+    """SpanBERT for pretraining: an encoder with the MLM and SBO heads.
+
+    Both heads decode only the P masked slots with the backbone's token
+    embedding matrix (tied). All variables are created in the constructor, so
+    the model can be checkpointed or restored before its first call.
+
+    Args:
+        backbone: a `SpanBertBackbone` (or keras-hub `BertBackbone`).
+        max_pair_targets: rows of the SBO relative-position embedding (15).
+        sbo_position_embedding_size: width of that embedding (200).
+        sbo_loss_weight: weight of the SBO loss in the total loss (1.0).
+
+    Call args:
+        features: dict with the `spanbert_tf.data.features` names
+            (input_ids, input_mask, segment_ids, masked_lm_positions,
+            span_left_positions, span_right_positions, span_relative_positions;
+            other keys are ignored).
+        training: bool, enables dropout.
+
+    Returns {"mlm_logits": [B, P, V], "sbo_logits": [B, P, V]}, float32.
+
+    Example:
+    ```python
+    model = SpanBertPretrainer(build_backbone(load_config("tiny").model))
+    terms = model.loss_terms(batch, model(batch, training=True))
+    ```
+    """
+
+    def __init__(
+        self,
+        backbone,
+        max_pair_targets=15,
+        sbo_position_embedding_size=200,
+        sbo_loss_weight=1.0,
+        **kwargs,
+    ):
+        kwargs.setdefault("dtype", backbone.dtype_policy)
+        super().__init__(**kwargs)
+        self.backbone = backbone
+        head_kwargs = dict(
+            activation=getattr(backbone, "hidden_act", "gelu_approximate"),
+            layer_norm_epsilon=getattr(backbone, "layer_norm_epsilon", 1e-12),
+            initializer_range=getattr(backbone, "initializer_range", 0.02),
+            dtype=backbone.dtype_policy,
+        )
+        self.mlm_head = MaskedLMHead(
+            token_embedding=backbone.token_embedding, name="mlm_head", **head_kwargs
+        )
+        self.sbo_head = SpanBoundaryHead(
+            token_embedding=backbone.token_embedding,
+            max_pair_targets=max_pair_targets,
+            position_embedding_size=sbo_position_embedding_size,
+            name="sbo_head",
+            **head_kwargs,
+        )
+        hidden = backbone.token_embedding.output_dim
+        self.mlm_head.build((None, None, hidden), (None, None))
+        self.sbo_head.build((None, None, hidden), (None, None), (None, None), (None, None))
+        self.built = True
+        self.max_pair_targets = max_pair_targets
+        self.sbo_position_embedding_size = sbo_position_embedding_size
+        self.sbo_loss_weight = float(sbo_loss_weight)
+
+    @property
+    def loss_weights(self):
+        """Which loss terms form the loss, with their weights."""
+        return {"mlm_loss": 1.0, "sbo_loss": self.sbo_loss_weight}
+
+    def call(self, features, training=False):
+        sequence_output = self.backbone(backbone_inputs(features), training=training)[
+            "sequence_output"
+        ]
+        return {
+            MLM_LOGITS: self.mlm_head(sequence_output, features["masked_lm_positions"]),
+            SBO_LOGITS: self.sbo_head(
+                sequence_output,
+                features["span_left_positions"],
+                features["span_right_positions"],
+                features["span_relative_positions"],
+            ),
+        }
+
+    def loss_terms(self, features, outputs):
+        """Local sums {name: (numerator, denominator)}, float32 scalars.
+
+        mlm_loss = (Σ CE·masked_lm_weights, Σ masked_lm_weights);
+        sbo_loss = (Σ CE·sbo_weights, Σ sbo_weights); the accuracies likewise.
+        Both heads predict `masked_lm_ids`.
+        """
+        labels = features["masked_lm_ids"]
+        mlm_loss, mlm_accuracy = weighted_cross_entropy_terms(
+            labels, outputs[MLM_LOGITS], features["masked_lm_weights"]
+        )
+        sbo_loss, sbo_accuracy = weighted_cross_entropy_terms(
+            labels, outputs[SBO_LOGITS], features["sbo_weights"]
+        )
+        return {
+            "mlm_loss": mlm_loss,
+            "sbo_loss": sbo_loss,
+            "mlm_accuracy": mlm_accuracy,
+            "sbo_accuracy": sbo_accuracy,
+        }
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "backbone": keras.layers.serialize(self.backbone),
+            "max_pair_targets": self.max_pair_targets,
+            "sbo_position_embedding_size": self.sbo_position_embedding_size,
+            "sbo_loss_weight": self.sbo_loss_weight,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.layers.deserialize(config["backbone"])
+        return cls(**config)
+
+
+def build_pretrainer(config, sbo_loss_weight=1.0, dtype=None):
+    """Builds a `SpanBertPretrainer` from a `SpanBertConfig`.
+
+    Args:
+        config: `SpanBertConfig` (its `model` section is used).
+        sbo_loss_weight: weight of the SBO loss (`--sbo_loss_weight`).
+        dtype: None (global policy), "float32", "mixed_bfloat16", "mixed_float16".
+
+    Example:
+    ```python
+    with strategy.scope():
+        model = build_pretrainer(load_config("base"), dtype="mixed_bfloat16")
+    ```
+    """
+    backbone = build_backbone(config.model, dtype=dtype)
+    return SpanBertPretrainer(
+        backbone,
+        max_pair_targets=config.model.max_pair_targets,
+        sbo_position_embedding_size=config.model.sbo_position_embedding_size,
+        sbo_loss_weight=sbo_loss_weight,
+    )

@@ -1,0 +1,140 @@
+"""Tests for spanbert_tf/modeling/model_dir.py: metadata, checkpoints, backbone transfer, errors."""
+
+import json
+import os
+import shutil
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from modeling_test_utils import random_features, small_config
+from spanbert_tf.modeling import model_dir as md
+from spanbert_tf.modeling.backbone import build_backbone
+from spanbert_tf.modeling.pretrainer import build_pretrainer
+
+
+def _save_pretrainer(model_dir, cased_vocab, step=7, config=None):
+    """A model dir as the trainer writes it: Checkpoint(model, optimizer, step)."""
+    config = config or small_config()
+    model = build_pretrainer(config)
+    optimizer = keras.optimizers.AdamW(1e-3)
+    optimizer.build(model.trainable_variables)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer,
+                                     step=tf.Variable(step, dtype=tf.int64))
+    manager = tf.train.CheckpointManager(checkpoint, str(model_dir), max_to_keep=3,
+                                         checkpoint_name=md.CHECKPOINT_NAME)
+    prefix = manager.save(checkpoint_number=step)
+    md.write_model_dir_metadata(model_dir, config, cased_vocab, do_lower_case=False)
+    return model, prefix
+
+
+def _same(a, b):
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_metadata_round_trip(tmp_path, cased_vocab):
+    config = small_config()
+    md.write_model_dir_metadata(tmp_path, config, cased_vocab, do_lower_case=True,
+                                task={"type": "classification", "labels": ["a", "b"]})
+    assert sorted(p for p in os.listdir(tmp_path)) == ["config.json", "vocab.txt"]
+    data = json.loads((tmp_path / "config.json").read_text())
+    assert data["do_lower_case"] is True and data["model"]["hidden_size"] == 16
+    info = md.read_model_dir(tmp_path, require_checkpoint=False)
+    assert info.config == config and info.do_lower_case is True
+    assert info.checkpoint_path is None and info.task["labels"] == ["a", "b"]
+    with open(info.vocab_file) as f1, open(cased_vocab) as f2:
+        assert f1.read() == f2.read()
+    # Rewriting into the same dir (vocab already there) works.
+    md.write_model_dir_metadata(tmp_path, config, info.vocab_file)
+    assert md.read_model_dir(tmp_path, require_checkpoint=False).do_lower_case is False
+
+
+def test_restore_backbone_and_model_from_a_pretraining_checkpoint(tmp_path, cased_vocab):
+    model, prefix = _save_pretrainer(tmp_path, cased_vocab)
+    info = md.read_model_dir(tmp_path)
+    assert info.checkpoint_path == prefix and md.read_model_dir(prefix).checkpoint_path == prefix
+
+    backbone = build_backbone(info.config.model)
+    assert not _same(backbone.get_weights(), model.backbone.get_weights())
+    md.restore_backbone(backbone, info.checkpoint_path)
+    assert _same(backbone.get_weights(), model.backbone.get_weights())
+
+    fresh = build_pretrainer(info.config)
+    md.restore_model(fresh, tmp_path)  # a model dir resolves to its latest checkpoint
+    assert _same(fresh.get_weights(), model.get_weights())
+    f = random_features()
+    np.testing.assert_allclose(fresh(f)["sbo_logits"].numpy(), model(f)["sbo_logits"].numpy())
+
+
+def test_backbone_moves_between_models_and_dirs(tmp_path, cased_vocab):
+    model, _ = _save_pretrainer(tmp_path / "a", cased_vocab)
+
+    class Classifier(keras.Model):  # any fine-tuning model exposing .backbone
+        def __init__(self, backbone):
+            super().__init__()
+            self.backbone = backbone
+            self.head = keras.layers.Dense(3)
+
+        def call(self, x):
+            return self.head(self.backbone(x)["pooled_output"])
+
+    classifier = Classifier(build_backbone(small_config().model))
+    md.restore_backbone(classifier.backbone, tmp_path / "a")
+    assert _same(classifier.backbone.get_weights(), model.backbone.get_weights())
+    x = {"token_ids": np.ones((1, 4), "int32"), "segment_ids": np.zeros((1, 4), "int32"),
+         "padding_mask": np.ones((1, 4), "int32")}
+    classifier(x)
+    tf.train.Checkpoint(model=classifier).save(str(tmp_path / "b" / "ckpt"))
+    again = build_backbone(small_config().model)
+    md.restore_backbone(again, tf.train.latest_checkpoint(str(tmp_path / "b")))
+    assert _same(again.get_weights(), model.backbone.get_weights())
+
+    # A copied (moved) model dir still finds its checkpoint.
+    shutil.copytree(tmp_path / "a", tmp_path / "moved")
+    shutil.rmtree(tmp_path / "a")
+    info = md.read_model_dir(tmp_path / "moved")
+    assert info.checkpoint_path.startswith(str(tmp_path / "moved"))
+
+
+def test_clear_errors(tmp_path, cased_vocab):
+    with pytest.raises(FileNotFoundError, match="neither a directory nor a checkpoint"):
+        md.read_model_dir(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="has no config.json"):
+        md.read_model_dir(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="vocabulary file not found"):
+        md.write_model_dir_metadata(tmp_path / "x", small_config(), tmp_path / "missing.txt")
+
+    md.write_model_dir_metadata(tmp_path / "meta", small_config(), cased_vocab)
+    with pytest.raises(FileNotFoundError, match="no checkpoint in model dir"):
+        md.read_model_dir(tmp_path / "meta")
+    with pytest.raises(FileNotFoundError, match="no checkpoint in model dir"):
+        md.restore_backbone(build_backbone(small_config().model), tmp_path / "meta")
+
+    data = json.loads((tmp_path / "meta" / "config.json").read_text())
+    data["model"]["num_layer"] = 2
+    (tmp_path / "meta" / "config.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"config\.json: unknown key.*num_layer"):
+        md.read_model_dir(tmp_path / "meta", require_checkpoint=False)
+
+    md.write_model_dir_metadata(tmp_path / "meta", small_config(), cased_vocab)
+    os.remove(tmp_path / "meta" / "vocab.txt")
+    with pytest.raises(FileNotFoundError, match="has no vocab.txt"):
+        md.read_model_dir(tmp_path / "meta", require_checkpoint=False)
+
+
+def test_mismatched_backbone_is_a_clear_error(tmp_path, cased_vocab):
+    _, prefix = _save_pretrainer(tmp_path, cased_vocab)
+    deeper = build_backbone(small_config(num_layers=3).model)
+    with pytest.raises(ValueError, match="does not hold the backbone weights"):
+        md.restore_backbone(deeper, prefix)
+    wider = build_backbone(small_config(hidden_size=32).model)
+    with pytest.raises(ValueError, match="does not fit this backbone"):
+        md.restore_backbone(wider, prefix)
+    # A checkpoint without a .backbone (e.g. a bare variable) is rejected too.
+    other = tf.train.Checkpoint(model=tf.train.Checkpoint(v=tf.Variable(1.0))).save(
+        str(tmp_path / "other" / "ckpt"))
+    with pytest.raises(ValueError, match="does not hold the backbone weights"):
+        md.restore_backbone(build_backbone(small_config().model), other)
