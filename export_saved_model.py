@@ -1,0 +1,52 @@
+"""Exports a model dir as SavedModels for TF Serving: encoder, preprocessor, pretrainer.
+
+    python export_saved_model.py --model_dir=runs/pretrain --export_dir=runs/export
+    # -> runs/export/{encoder,preprocessor,pretrainer}/1/ (saved_model.pb + variables/)
+
+Each is a TF Serving model base path; `saved_model_cli show --all --dir
+runs/export/encoder/1` lists the signatures.
+"""
+
+import sys
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model_dir", None, "Model dir (config.json + vocab.txt + checkpoints).")
+flags.DEFINE_string("checkpoint", None,
+                    "Checkpoint prefix to export (e.g. runs/pretrain/ckpt-300); default the "
+                    "latest in --model_dir.")
+flags.DEFINE_string("export_dir", None, "Writes <export_dir>/<model>/<version>/.")
+flags.DEFINE_integer("version", 1, "TF Serving version directory number.")
+flags.DEFINE_integer("seq_length", 128, "Output length of the preprocessor (<= max positions).")
+flags.DEFINE_list("models", ["encoder", "preprocessor", "pretrainer"],
+                  "Which SavedModels to write (pretrainer needs a checkpoint with the MLM and "
+                  "SBO heads; a fine-tuned model dir exports encoder,preprocessor).")
+flags.DEFINE_bool("overwrite", False, "Replace an existing <model>/<version> directory.")
+flags.mark_flags_as_required(["model_dir", "export_dir"])
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)  # TensorFlow's save/load INFO chatter
+    from spanbert_tf.export.saved_model import export_saved_models
+
+    try:
+        paths = export_saved_models(
+            FLAGS.model_dir, FLAGS.export_dir, checkpoint=FLAGS.checkpoint,
+            version=FLAGS.version, seq_length=FLAGS.seq_length, exports=FLAGS.models,
+            overwrite=FLAGS.overwrite, progress=lambda line: print(line, flush=True))
+    except (ValueError, FileNotFoundError, FileExistsError, OSError) as e:
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"export_saved_model.py: error: {message}", file=sys.stderr)
+        sys.exit(1)
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

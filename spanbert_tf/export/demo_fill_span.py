@@ -1,0 +1,132 @@
+"""Fill in a masked span with the exported SavedModels only (TensorFlow + tensorflow-text).
+
+Loads `<export_dir>/preprocessor/<version>` and `<export_dir>/pretrainer/<version>`,
+sends TF Serving REST `:predict` bodies through them (the same JSON a client would
+POST to the model server), masks `--span` inside `--text` and prints, for each
+masked wordpiece, the top predictions of the MLM head (sees the whole context)
+and of the SBO head (sees only the two span boundaries + the offset).
+
+It imports neither keras, keras_hub nor spanbert_tf: run it as a file,
+
+    python spanbert_tf/export/demo_fill_span.py --export_dir=runs/demo/export \
+        --text="The tower was designed by the engineer Gustave Eiffel ." --span="Gustave Eiffel"
+"""
+
+import argparse
+import glob
+import importlib.util
+import json
+import os
+import sys
+
+import numpy as np
+
+
+def _load_serving_client():
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "serving_client.py")
+    spec = importlib.util.spec_from_file_location("spanbert_serving_client", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fail(message):
+    print(f"demo_fill_span: error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def _post(client, loaded, body, what, signature="serving_default"):
+    response = client.predict_rest(loaded, json.dumps(body), signature)
+    if "error" in response:
+        _fail(f"{what} rejected the request: {response['error']}")
+    return response
+
+
+def fill_span(export_dir, text, span, version=1, top_k=5, verbose=False):
+    """Masks `span` in `text`, returns {"tokens", "span_tokens", "mlm", "sbo"} top-k lists."""
+    if not span or span not in text:
+        _fail(f"--span {span!r} does not occur in --text {text!r}")
+    pre_dir = os.path.join(export_dir, "preprocessor", str(version))
+    pt_dir = os.path.join(export_dir, "pretrainer", str(version))
+    for d in (pre_dir, pt_dir):
+        if not os.path.isfile(os.path.join(d, "saved_model.pb")):
+            _fail(f"no SavedModel at {d} (run export_saved_model.py first)")
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the tokenizer ops the preprocessor uses)
+
+    client = _load_serving_client()
+    vocab_files = glob.glob(os.path.join(pre_dir, "assets", "*.txt"))
+    if len(vocab_files) != 1:
+        _fail(f"{pre_dir}/assets should hold exactly one vocabulary file, found {vocab_files}")
+    with open(vocab_files[0], encoding="utf-8") as f:
+        vocab = [line.rstrip("\r\n") for line in f]
+    ids_of = {t: i for i, t in reversed(list(enumerate(vocab)))}
+    cls_id, sep_id, mask_id = ids_of["[CLS]"], ids_of["[SEP]"], ids_of["[MASK]"]
+
+    preprocessor = tf.saved_model.load(pre_dir)
+    pretrainer = tf.saved_model.load(pt_dir)
+    start = text.index(span)
+    parts = [text[:start].strip(), span.strip(), text[start + len(span):].strip()]
+    body = {"instances": [{"text_a": p} for p in parts]}
+    if verbose:
+        print("POST preprocessor:predict", json.dumps(body))
+    rows = _post(client, preprocessor, body, "preprocessor")["predictions"]
+    pieces = []
+    for row in rows:
+        n = sum(row["input_mask"])
+        pieces.append(row["input_word_ids"][1 : n - 1])  # strip [CLS] ... [SEP]
+    before, target, after = pieces
+    if not target:
+        _fail(f"--span {span!r} has no wordpieces")
+    ids = [cls_id] + before + [mask_id] * len(target) + after + [sep_id]
+    first = 1 + len(before)
+    positions = list(range(first, first + len(target)))
+    instance = {
+        "input_word_ids": ids,
+        "input_mask": [1] * len(ids),
+        "input_type_ids": [0] * len(ids),
+        "masked_lm_positions": positions,
+        "span_left_positions": [first - 1] * len(target),
+        "span_right_positions": [first + len(target)] * len(target),
+        "span_relative_positions": list(range(len(target))),
+    }
+    if verbose:
+        print("POST pretrainer:predict", json.dumps({"instances": [instance]}))
+    prediction = _post(client, pretrainer, {"instances": [instance]}, "pretrainer")["predictions"][0]
+    result = {
+        "tokens": [vocab[i] for i in ids],
+        "span_tokens": [vocab[i] for i in target],
+    }
+    for head in ("mlm", "sbo"):
+        log_probs = np.asarray(prediction[f"{head}_log_probs"], np.float32)
+        best = np.argsort(-log_probs, axis=-1)[:, :top_k]
+        result[head] = [
+            [(vocab[j], float(np.exp(log_probs[p, j]))) for j in best[p]] for p in range(len(target))
+        ]
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--export_dir", required=True, help="export_saved_model.py --export_dir")
+    parser.add_argument("--text", required=True, help="a raw sentence")
+    parser.add_argument("--span", required=True, help="the words of --text to mask and predict")
+    parser.add_argument("--version", type=int, default=1, help="SavedModel version directory")
+    parser.add_argument("--top_k", type=int, default=5, help="predictions shown per wordpiece")
+    parser.add_argument("--verbose", action="store_true", help="print the REST request bodies")
+    args = parser.parse_args(argv)
+    result = fill_span(args.export_dir, args.text, args.span, args.version, args.top_k, args.verbose)
+    print("input   :", " ".join(result["tokens"]))
+    print("span    :", " ".join(result["span_tokens"]))
+    for head, label in (("mlm", "MLM (full context)"), ("sbo", "SBO (boundaries only)")):
+        print(f"{label}:")
+        for i, candidates in enumerate(result[head]):
+            shown = "  ".join(f"{tok} {p:.4f}" for tok, p in candidates)
+            print(f"  [{i}] {result['span_tokens'][i]:>12} -> {shown}")
+        print("  best fill:", " ".join(c[0][0] for c in result[head]))
+    leaked = [m for m in ("keras_hub", "spanbert_tf") if m in sys.modules]
+    print("loaded with TensorFlow only" if not leaked else f"WARNING: imported {leaked}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""The demo client: masked span filled through the exported preprocessor + pretrainer."""
+
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCRIPT = os.path.join(REPO, "spanbert_tf", "export", "demo_fill_span.py")
+
+
+def _run(*args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+def test_demo_fills_the_span_with_tensorflow_only(exported):
+    export_dir, _ = exported
+    proc = _run(f"--export_dir={export_dir}", "--text=The tower was designed by Gustave Eiffel .",
+                "--span=Gustave Eiffel", "--top_k=3")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert "input   : [CLS] The tower was designed by [MASK] [MASK] [MASK] [MASK] [MASK] . [SEP]" in out
+    assert "span    : Gustav ##e E ##iff ##el" in out
+    assert out.count("best fill:") == 2
+    lines = [line for line in out.splitlines() if line.strip().startswith("[0]")]
+    assert len(lines) == 2 and len(lines[0].split("->")[1].split()) == 6  # 3 × (token, prob)
+    assert out.rstrip().endswith("loaded with TensorFlow only")
+
+
+def test_demo_rejects_a_span_not_in_the_text(exported):
+    proc = _run(f"--export_dir={exported[0]}", "--text=abc", "--span=xyz")
+    assert proc.returncode == 1
+    assert "demo_fill_span: error: --span 'xyz' does not occur in --text 'abc'" in proc.stderr
+    assert "Traceback" not in proc.stderr
