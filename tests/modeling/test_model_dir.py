@@ -138,3 +138,15 @@ def test_mismatched_backbone_is_a_clear_error(tmp_path, cased_vocab):
         str(tmp_path / "other" / "ckpt"))
     with pytest.raises(ValueError, match="does not hold the backbone weights"):
         md.restore_backbone(build_backbone(small_config().model), other)
+
+
+def test_restore_backbone_from_a_checkpoint_written_with_write(tmp_path, cased_vocab):
+    """Checkpoint.write() stores no save_counter; restoring must not ask for one."""
+    config = small_config()
+    model = build_pretrainer(config)
+    prefix = tf.train.Checkpoint(model=model).write(str(tmp_path / "written"))
+    md.write_model_dir_metadata(tmp_path, config, cased_vocab, do_lower_case=False)
+    backbone = build_backbone(config.model)
+    assert not _same(backbone.get_weights(), model.backbone.get_weights())
+    md.restore_backbone(backbone, prefix)
+    assert _same(backbone.get_weights(), model.backbone.get_weights())
