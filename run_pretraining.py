@@ -1,0 +1,89 @@
+"""SpanBERT pretraining (MLM + SBO) with tf.distribute on CPU, GPUs or TPUs.
+
+With no arguments: trains configs/tiny.json on tfrecords/ (the output of
+create_pretraining_data.py) into runs/pretrain/. Rerunning with the same
+--model_dir resumes from its latest checkpoint.
+
+    python run_pretraining.py --config=base --input_files=gs_or_local/tfrecords \
+        --model_dir=runs/base --strategy=mirrored --train_batch_size=256
+"""
+
+import dataclasses
+import sys
+
+from absl import app, flags
+
+import spanbert_tf  # noqa: F401  (KERAS_BACKEND=tensorflow before keras loads)
+
+from spanbert_tf.tasks.pretraining import PretrainingParams  # noqa: E402
+
+_D = PretrainingParams()
+FLAGS = flags.FLAGS
+flags.DEFINE_string("config", _D.config, "Model config: tiny | base | large, or a JSON path.")
+flags.DEFINE_string("input_files", _D.input_files,
+                    "Comma-separated TFRecord dirs (with metadata.json) or shard globs.")
+flags.DEFINE_string("model_dir", _D.model_dir,
+                    "Output model dir: checkpoints, config.json, vocab.txt, logs. Resumed if "
+                    "it has checkpoints.")
+flags.DEFINE_enum("strategy", _D.strategy,
+                  ["default", "one_device", "mirrored", "multi_worker_mirrored", "tpu"],
+                  "tf.distribute strategy.")
+flags.DEFINE_string("tpu", _D.tpu, "TPU name, grpc://host:port, or 'local' (--strategy=tpu).")
+flags.DEFINE_integer("num_gpus", _D.num_gpus, "GPUs to use with mirrored/one_device "
+                     "(default: all visible).")
+flags.DEFINE_integer("cpu_devices", _D.cpu_devices,
+                     "Split the host CPU into N logical devices (mirrored without GPUs).")
+flags.DEFINE_integer("train_batch_size", _D.train_batch_size,
+                     "Global batch per optimizer step (default: the config's).")
+flags.DEFINE_integer("num_train_steps", _D.num_train_steps,
+                     "Optimizer steps; also the decay length (default: the config's).")
+flags.DEFINE_integer("num_warmup_steps", _D.num_warmup_steps,
+                     "Linear warmup steps (default: the config's).")
+flags.DEFINE_float("learning_rate", _D.learning_rate, "Peak learning rate (default: config).")
+flags.DEFINE_float("weight_decay", _D.weight_decay,
+                   "Decoupled weight decay, not on LayerNorm/bias (default: config).")
+flags.DEFINE_enum("optimizer", _D.optimizer, ["adamw", "lamb"], "Optimizer (default: config).")
+flags.DEFINE_float("clip_norm", _D.clip_norm, "Global gradient-norm clip, 0 = off "
+                   "(default: config).")
+flags.DEFINE_integer("grad_accum_steps", _D.grad_accum_steps,
+                     "Micro-batches per optimizer step (train_batch_size is split into them).")
+flags.DEFINE_integer("steps_per_loop", _D.steps_per_loop,
+                     "Optimizer steps run inside one tf.function call.")
+flags.DEFINE_enum("mixed_precision", _D.mixed_precision,
+                  ["float32", "mixed_float16", "mixed_bfloat16"],
+                  "Keras dtype policy; mixed_float16 uses dynamic loss scaling.")
+flags.DEFINE_bool("jit_compile", _D.jit_compile, "XLA-compile the forward/backward pass.")
+flags.DEFINE_integer("save_checkpoints_steps", _D.save_checkpoints_steps,
+                     "Checkpoint every N steps (and at the end).")
+flags.DEFINE_integer("keep_checkpoint_max", _D.keep_checkpoint_max, "Checkpoints kept.")
+flags.DEFINE_string("init_checkpoint", _D.init_checkpoint,
+                    "Model dir or checkpoint prefix to initialise the encoder from (ignored "
+                    "when --model_dir already has a checkpoint).")
+flags.DEFINE_float("sbo_loss_weight", _D.sbo_loss_weight, "Weight of the SBO loss.")
+flags.DEFINE_integer("seed", _D.seed, "Seed of initialisation, dropout and data order.")
+flags.DEFINE_integer("log_every", _D.log_every, "Log (train_log.jsonl, TensorBoard) every N steps.")
+
+
+def main(argv):
+    if len(argv) > 1:
+        print(f"run_pretraining: unexpected arguments {argv[1:]}", file=sys.stderr)
+        sys.exit(2)
+    from spanbert_tf.tasks.pretraining import format_summary, run_pretraining
+
+    names = [f.name for f in dataclasses.fields(PretrainingParams)]
+    params = PretrainingParams(**{n: getattr(FLAGS, n) for n in names if n in FLAGS})
+    try:
+        summary = run_pretraining(params)
+    except (ValueError, FileNotFoundError, KeyError, OSError) as e:
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"run_pretraining: error: {message}", file=sys.stderr)
+        sys.exit(1)
+    print(format_summary(summary))
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,227 @@
+"""SpanBERT pretraining: the Task for the Trainer, and `run_pretraining` (the program).
+
+`PretrainingTask` builds a `SpanBertPretrainer` and hands its MLM + SBO loss
+terms to the one training loop (`spanbert_tf.training.trainer.Trainer`).
+`run_pretraining(params)` is everything `run_pretraining.py` does: strategy,
+config + flag overrides, input files checked against the config, model dir
+metadata (config.json, vocab.txt), training with resume, a summary.
+
+Example:
+```python
+summary = run_pretraining(PretrainingParams(config="tiny", input_files="tfrecords",
+                                            model_dir="runs/pretrain", num_train_steps=300))
+summary["checkpoint"]   # runs/pretrain/ckpt-300
+```
+"""
+
+import dataclasses
+import hashlib
+import os
+
+from spanbert_tf.data import input_pipeline
+from spanbert_tf.training import distribute
+
+
+class PretrainingTask:
+    """The Task (see trainer.py) of SpanBERT pretraining: MLM + `sbo_loss_weight` x SBO.
+
+    Example:
+    ```python
+    task = PretrainingTask(load_config("tiny"))
+    trainer = Trainer(task, strategy, "runs/x", task.config.optimizer, dataset_fn, 300)
+    ```
+    """
+
+    def __init__(self, config, sbo_loss_weight=1.0):
+        self.config = config
+        self.sbo_loss_weight = float(sbo_loss_weight)
+        self.model = None
+
+    def build_model(self):
+        from spanbert_tf.modeling.pretrainer import build_pretrainer
+
+        self.model = build_pretrainer(self.config, sbo_loss_weight=self.sbo_loss_weight)
+        return self.model
+
+    @property
+    def loss_weights(self):
+        if self.model is not None:
+            return dict(self.model.loss_weights)
+        return {"mlm_loss": 1.0, "sbo_loss": self.sbo_loss_weight}
+
+    def loss_terms(self, model, batch, training):
+        return model.loss_terms(batch, model(batch, training=training))
+
+
+@dataclasses.dataclass
+class PretrainingParams:
+    """Settings of one pretraining run (the flags of run_pretraining.py).
+
+    None means "the config's value" for the optimizer settings.
+    """
+
+    config: str = "tiny"
+    input_files: str = "tfrecords"
+    model_dir: str = "runs/pretrain"
+    strategy: str = "default"
+    tpu: str = None
+    num_gpus: int = None
+    cpu_devices: int = None
+    train_batch_size: int = None
+    num_train_steps: int = None
+    num_warmup_steps: int = None
+    learning_rate: float = None
+    weight_decay: float = None
+    optimizer: str = None
+    clip_norm: float = None
+    grad_accum_steps: int = 1
+    steps_per_loop: int = 10
+    mixed_precision: str = "float32"
+    jit_compile: bool = False
+    save_checkpoints_steps: int = 1000
+    keep_checkpoint_max: int = 5
+    init_checkpoint: str = None
+    sbo_loss_weight: float = 1.0
+    seed: int = 12345
+    log_every: int = 10
+    shuffle_buffer: int = 10000
+    show_progress: bool = True
+
+
+def effective_config(params):
+    """The config file with the optimizer flags applied (what model_dir/config.json holds)."""
+    from spanbert_tf.modeling.config import load_config
+
+    config = load_config(params.config)
+    overrides = {
+        name: getattr(params, name)
+        for name in ("train_batch_size", "num_train_steps", "num_warmup_steps",
+                     "learning_rate", "weight_decay", "optimizer", "clip_norm")
+        if getattr(params, name) is not None
+    }
+    if overrides:
+        optimizer = dataclasses.replace(config.optimizer, **overrides)
+        optimizer.validate("flags")
+        config = dataclasses.replace(config, optimizer=optimizer)
+    return config
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _vocab_for_model_dir(metadata, model_dir):
+    """The vocabulary the shards were written with, checked by sha256."""
+    vocab = metadata.get("vocab") or {}
+    expected, source = vocab.get("sha256"), metadata.get("metadata_path")
+    existing = os.path.join(model_dir, "vocab.txt")
+    if os.path.isfile(existing) and expected and sha256_file(existing) != expected:
+        raise input_pipeline.InputError(
+            f"{existing} is not the vocabulary of the input data (sha256 differs from "
+            f"{source}): this model dir was trained on other data; use another --model_dir"
+        )
+    for candidate in (vocab.get("path"), existing):
+        if candidate and os.path.isfile(candidate):
+            if expected and sha256_file(candidate) != expected:
+                continue
+            return candidate, bool(vocab.get("do_lower_case", False))
+    raise input_pipeline.InputError(
+        f"{source}: the vocabulary {vocab.get('path')!r} is missing or changed (sha256 "
+        f"{expected}); recreate the data or copy that vocab.txt into {model_dir}"
+    )
+
+
+def _check_model_dir_config(model_dir, config):
+    from spanbert_tf.modeling.config import read_json_file
+
+    path = os.path.join(model_dir, "config.json")
+    if not os.path.isfile(path):
+        return
+    existing = read_json_file(path).get("model")
+    if existing is not None and existing != config.to_dict()["model"]:
+        diff = sorted(k for k in existing if existing.get(k) != config.to_dict()["model"].get(k))
+        raise input_pipeline.InputError(
+            f"{path} holds another model config (differs in {diff}); resume with the same "
+            "--config or use another --model_dir"
+        )
+
+
+def run_pretraining(params):
+    """Runs (or resumes) one pretraining run; returns the Trainer's summary dict."""
+    from spanbert_tf.modeling.model_dir import write_model_dir_metadata
+    from spanbert_tf.training.trainer import Trainer
+
+    # First: --cpu_devices must split the CPU before TensorFlow initialises it.
+    strategy = distribute.get_strategy(params.strategy, tpu=params.tpu,
+                                       num_gpus=params.num_gpus, cpu_devices=params.cpu_devices)
+    config = effective_config(params)
+    files, metadata = input_pipeline.find_pretraining_files(params.input_files)
+    model = config.model
+    input_pipeline.check_metadata(
+        metadata, vocab_size=model.vocab_size,
+        max_position_embeddings=model.max_position_embeddings,
+        max_pair_targets=model.max_pair_targets,
+    )
+    vocab_file, do_lower_case = _vocab_for_model_dir(metadata, params.model_dir)
+    _check_model_dir_config(params.model_dir, config)
+
+    replicas = strategy.num_replicas_in_sync
+    global_batch = config.optimizer.train_batch_size
+    if global_batch % (replicas * params.grad_accum_steps):
+        raise ValueError(
+            f"train_batch_size {global_batch} is not divisible by replicas ({replicas}) x "
+            f"grad_accum_steps ({params.grad_accum_steps})"
+        )
+    if distribute.is_chief(strategy):
+        write_model_dir_metadata(params.model_dir, config, vocab_file, do_lower_case)
+    dataset_fn = input_pipeline.make_pretraining_dataset_fn(
+        files, metadata, global_batch // params.grad_accum_steps,
+        seed=params.seed, shuffle_buffer=params.shuffle_buffer,
+    )
+    trainer = Trainer(
+        PretrainingTask(config, params.sbo_loss_weight), strategy, params.model_dir,
+        config.optimizer, dataset_fn, config.optimizer.num_train_steps,
+        steps_per_loop=params.steps_per_loop, grad_accum_steps=params.grad_accum_steps,
+        save_checkpoints_steps=params.save_checkpoints_steps,
+        keep_checkpoint_max=params.keep_checkpoint_max, log_every=params.log_every,
+        init_checkpoint=params.init_checkpoint, jit_compile=params.jit_compile,
+        seed=params.seed, mixed_precision=params.mixed_precision,
+        show_progress=params.show_progress,
+    )
+    summary = trainer.train()
+    if summary.get("checkpoint"):
+        summary["checkpoint"] = os.path.abspath(summary["checkpoint"])
+    summary.update(
+        strategy=params.strategy, num_replicas=replicas, train_batch_size=global_batch,
+        max_seq_length=metadata["max_seq_length"], model_dir=os.path.abspath(params.model_dir),
+        input_files=len(files),
+    )
+    return summary
+
+
+def format_summary(summary):
+    """A short human-readable end-of-run summary."""
+    lines = [
+        "run_pretraining: done",
+        f"  step        {summary['step']} ({summary['strategy']}, {summary['num_replicas']} "
+        f"replica(s), global batch {summary['train_batch_size']}, seq {summary['max_seq_length']})",
+    ]
+    losses = ", ".join(
+        f"{k}={summary[k]:.4f}" for k in ("loss", "mlm_loss", "sbo_loss", "mlm_accuracy",
+                                          "sbo_accuracy") if k in summary
+    )
+    if losses:
+        lines.append(f"  last log    {losses}")
+    if summary["train_seconds"]:
+        lines.append(f"  speed       {summary['examples_per_sec']:.1f} examples/s over "
+                     f"{summary['train_seconds']:.1f} s of training")
+    else:
+        lines.append(f"  nothing to train: the model dir is already at step {summary['step']}")
+    lines.append(f"  checkpoint  {summary['checkpoint']}")
+    lines.append(f"  model dir   {summary['model_dir']} (config.json, vocab.txt, "
+                 "train_log.jsonl, TensorBoard train/)")
+    return "\n".join(lines)

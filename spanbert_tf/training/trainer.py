@@ -1,0 +1,395 @@
+"""THE training loop of the project (pretraining, SQuAD, classification).
+
+A *task* says what to train; the `Trainer` does the rest: strategy scope,
+optimizer, exact multi-replica loss, gradient accumulation, several steps per
+`tf.function`, optional XLA and mixed precision, checkpoints and resume, logs.
+
+The Task protocol (duck-typed):
+```python
+class MyTask:
+    loss_weights = {"loss_a": 1.0}              # which terms form the loss, and weights
+    def build_model(self):                      # called inside strategy.scope()
+        return keras.Model(...)                 # with a `.backbone` attribute
+    def loss_terms(self, model, batch, training):
+        # LOCAL sums over this replica's batch: {name: (numerator, denominator)}
+        return {"loss_a": (sum_of_losses, num_examples), "accuracy": (correct, num_examples)}
+```
+Every denominator is summed over replicas (`all_reduce(SUM)`) before dividing,
+so `loss = sum_t w_t * num_t / global_den_t` is the exact mean over the global
+batch whatever the replica count, and the gradients summed over replicas are the
+global-batch gradient: `mirrored` trains exactly like `default` (up to float
+summation order). Terms not in `loss_weights` are only logged (accuracies).
+
+Example:
+```python
+trainer = Trainer(task, tf.distribute.get_strategy(), "runs/x", config.optimizer,
+                  train_dataset_fn, num_train_steps=1000)
+summary = trainer.train()                  # resumes from runs/x if it has checkpoints
+outputs = trainer.predict(eval_dataset)    # {name: np.ndarray}, in dataset order
+```
+"""
+
+import os
+import shutil
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from spanbert_tf.training import distribute, optimization
+from spanbert_tf.training.train_log import TrainLogger
+from spanbert_tf.training.trainer_utils import (
+    count_tokens,
+    disable_optimizer_gradient_aggregation,
+    dummy_batch,
+    local_value,
+    mixed_precision_policy,
+    model_inputs,
+    outputs_to_dict,
+    restore_backbone,
+)
+
+CHECKPOINT_NAME = "ckpt"
+
+
+class Trainer:
+    """Trains `task.build_model()` with `strategy` into `model_dir`.
+
+    Args:
+        task: see the Task protocol in the module docstring.
+        strategy: a `tf.distribute.Strategy` (see `distribute.get_strategy`).
+        model_dir: checkpoints (`ckpt-N`), `train_log.jsonl`, TensorBoard `train/`.
+        optimizer_config: an `OptimizerConfig` (optimizer, lr, warmup, decay, clip).
+        train_dataset_fn: `fn(input_context) -> tf.data.Dataset` of PER-REPLICA
+            batches (fixed size, `drop_remainder=True`), repeating for as long as
+            training runs. None for a predict-only trainer.
+        num_train_steps: length of the learning-rate schedule and default end of `train()`.
+        steps_per_loop: optimizer steps per `tf.function` call (fewer Python round trips).
+        grad_accum_steps: micro-batches per optimizer step (global batch =
+            per-replica batch x replicas x grad_accum_steps).
+        save_checkpoints_steps: checkpoint every N steps (and at the end of `train()`).
+        keep_checkpoint_max: checkpoints kept by the `tf.train.CheckpointManager`.
+        log_every: a `train_log.jsonl` record every N steps (and at the end).
+        init_checkpoint: restore only the backbone from this checkpoint/model dir
+            when `model_dir` has no checkpoint yet (fine-tuning, continued training).
+        jit_compile: XLA-compile the forward+backward pass.
+        seed: seeds Python, NumPy, TensorFlow and Keras (initialisation, dropout).
+        num_warmup_steps: overrides `optimizer_config.num_warmup_steps`.
+        mixed_precision: None/"float32", "mixed_float16" (dynamic loss scaling) or
+            "mixed_bfloat16"; the Keras policy used to build the model.
+        show_progress: show the tqdm progress bar.
+    """
+
+    def __init__(
+        self,
+        task,
+        strategy,
+        model_dir,
+        optimizer_config,
+        train_dataset_fn,
+        num_train_steps,
+        steps_per_loop=100,
+        grad_accum_steps=1,
+        save_checkpoints_steps=1000,
+        keep_checkpoint_max=5,
+        log_every=100,
+        init_checkpoint=None,
+        jit_compile=False,
+        seed=42,
+        num_warmup_steps=None,
+        mixed_precision=None,
+        show_progress=True,
+    ):
+        for name, value in (
+            ("num_train_steps", num_train_steps),
+            ("steps_per_loop", steps_per_loop),
+            ("grad_accum_steps", grad_accum_steps),
+            ("save_checkpoints_steps", save_checkpoints_steps),
+            ("keep_checkpoint_max", keep_checkpoint_max),
+            ("log_every", log_every),
+        ):
+            if int(value) < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        self.task = task
+        self.strategy = strategy
+        self.model_dir = str(model_dir)
+        self.train_dataset_fn = train_dataset_fn
+        self.num_train_steps = int(num_train_steps)
+        self.steps_per_loop = int(steps_per_loop)
+        self.grad_accum_steps = int(grad_accum_steps)
+        self.save_checkpoints_steps = int(save_checkpoints_steps)
+        self.log_every = int(log_every)
+        self.init_checkpoint = init_checkpoint
+        self.jit_compile = bool(jit_compile)
+        self.show_progress = show_progress
+        self.is_chief = distribute.is_chief(strategy)
+        self.mixed_precision = mixed_precision or "float32"
+        if seed is not None:
+            keras.utils.set_random_seed(int(seed))
+
+        with strategy.scope():
+            with mixed_precision_policy(self.mixed_precision):
+                self.model = task.build_model()
+            self.optimizer = optimization.create_optimizer(
+                optimizer_config, num_train_steps=self.num_train_steps,
+                num_warmup_steps=num_warmup_steps,
+            )
+            if self.mixed_precision == "mixed_float16":
+                self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
+            self.global_step = tf.Variable(
+                0, dtype=tf.int64, trainable=False, name="global_step",
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+            )
+        disable_optimizer_gradient_aggregation(self.optimizer)
+        self.checkpoint = tf.train.Checkpoint(
+            model=self.model, optimizer=self.optimizer, step=self.global_step
+        )
+        save_dir = self.model_dir if self.is_chief else os.path.join(
+            self.model_dir, f".worker{distribute.worker_id(strategy)}_tmp"
+        )
+        self._save_dir = save_dir
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, save_dir, max_to_keep=int(keep_checkpoint_max),
+            checkpoint_name=CHECKPOINT_NAME, step_counter=self.global_step,
+        )
+        self._built = False
+        self._train_loop = None
+        self._iterator = None
+        self._predict_fn = None
+        if train_dataset_fn is not None:
+            context = tf.distribute.InputContext(
+                num_input_pipelines=1, input_pipeline_id=0,
+                num_replicas_in_sync=strategy.num_replicas_in_sync,
+            )
+            self._build(train_dataset_fn(context).element_spec)
+
+    # ----------------------------------------------------------------- state
+    def _build(self, element_spec, for_training=True):
+        """Creates model + optimizer variables, then restores the latest checkpoint."""
+        if self._built:
+            return
+        with self.strategy.scope():
+            batch = dummy_batch(element_spec)
+            if for_training:
+                terms = self.task.loss_terms(self.model, batch, training=False)
+            else:
+                self.model(model_inputs(batch), training=False)
+            optimization.exclude_from_weight_decay(self.optimizer, self.model.trainable_variables)
+            self.optimizer.build(self.model.trainable_variables)
+        if for_training:
+            missing = [n for n in self.loss_weights if n not in terms]
+            if missing:
+                raise KeyError(
+                    f"task.loss_weights names {missing} are not among task.loss_terms "
+                    f"{sorted(terms)}"
+                )
+            self._metric_names = sorted(terms) + ["loss", "examples", "tokens"]
+        self._built = True
+        latest = tf.train.latest_checkpoint(self.model_dir)
+        if latest:
+            try:
+                self.checkpoint.restore(latest).assert_existing_objects_matched()
+            except AssertionError as e:
+                raise ValueError(
+                    f"checkpoint {latest} does not match this model/optimizer (another config, "
+                    f"optimizer or --mixed_precision=mixed_float16 vs not?): {str(e)[:300]}"
+                ) from None
+        elif self.init_checkpoint:
+            restore_backbone(self.model, self.init_checkpoint)
+
+    def save_checkpoint(self):
+        """Writes `model_dir/ckpt-<step>` and returns its path (chief's path on all workers)."""
+        path = self.manager.save(checkpoint_number=self.global_step)
+        if not self.is_chief:
+            shutil.rmtree(self._save_dir, ignore_errors=True)
+            path = os.path.join(self.model_dir, os.path.basename(path))
+        return path
+
+    @property
+    def loss_weights(self):
+        return dict(self.task.loss_weights)
+
+    # ------------------------------------------------------------------ step
+    def _forward(self, batch):
+        terms = self.task.loss_terms(self.model, batch, training=True)
+        return {k: (tf.cast(n, tf.float32), tf.cast(d, tf.float32)) for k, (n, d) in terms.items()}
+
+    def _replica_step(self, micro_batches):
+        """One optimizer step on this replica's micro-batches (replica context)."""
+        ctx = tf.distribute.get_replica_context()
+        replicas = self.strategy.num_replicas_in_sync
+        weights = self.loss_weights
+        variables = self.model.trainable_variables
+        forward = self._jit_forward
+        scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
+        sums, acc_grads, acc_weight = None, None, 0.0
+        examples = tf.constant(0.0)
+        tokens = tf.constant(0.0)
+        for batch in micro_batches:
+            with tf.GradientTape() as tape:
+                terms = forward(batch)
+                names = sorted(terms)
+                dens = [tf.stop_gradient(terms[n][1]) for n in names]
+                if replicas > 1:
+                    dens = ctx.all_reduce(tf.distribute.ReduceOp.SUM, dens)
+                den = dict(zip(names, dens))
+                loss = tf.add_n([
+                    w * tf.math.divide_no_nan(terms[n][0], den[n]) for n, w in weights.items()
+                ])
+                if scaled:
+                    loss = self.optimizer.scale_loss(loss)
+            grads = tape.gradient(loss, variables)
+            # Variables the loss does not reach (e.g. the pooler in pretraining) are
+            # left alone: no update and no weight decay, as in the official code.
+            used = [i for i, g in enumerate(grads) if g is not None]
+            grads = [tf.convert_to_tensor(grads[i]) for i in used]
+            # Micro-batches are weighted by their share of the first loss term's
+            # denominator: exact for a single loss term or equal denominators.
+            mb_weight = den[next(iter(weights))]
+            if acc_grads is None:
+                acc_grads = [g * mb_weight for g in grads] if len(micro_batches) > 1 else grads
+            else:
+                acc_grads = [a + g * mb_weight for a, g in zip(acc_grads, grads)]
+            acc_weight += mb_weight
+            nums = {n: tf.stop_gradient(terms[n][0]) for n in names}
+            if sums is None:
+                sums = {n: [nums[n], den[n]] for n in names}
+            else:
+                sums = {n: [sums[n][0] + nums[n], sums[n][1] + den[n]] for n in names}
+            examples += tf.cast(tf.shape(tf.nest.flatten(batch)[0])[0], tf.float32)
+            tokens += count_tokens(batch)
+        if len(micro_batches) > 1:
+            acc_grads = [tf.math.divide_no_nan(g, acc_weight) for g in acc_grads]
+        local = [sums[n][0] for n in names] + [examples, tokens]
+        if replicas > 1:
+            acc_grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, acc_grads)
+            local = ctx.all_reduce(tf.distribute.ReduceOp.SUM, local)
+        self.optimizer.apply(acc_grads, [variables[i] for i in used])
+        metrics = {n: tf.math.divide_no_nan(local[i], sums[n][1]) for i, n in enumerate(names)}
+        metrics["loss"] = tf.add_n([w * metrics[n] for n, w in weights.items()])
+        metrics["examples"], metrics["tokens"] = local[-2], local[-1]
+        return metrics
+
+    def _make_train_loop(self):
+        forward = self._forward
+        self._jit_forward = tf.function(forward, jit_compile=True) if self.jit_compile else forward
+
+        names = list(self._metric_names)
+
+        @tf.function
+        def train_loop(iterator, num_steps):
+            out = {k: tf.constant(0.0) for k in names}
+            totals = tf.zeros([2])
+            for _ in tf.range(num_steps):
+                micro = tuple(next(iterator) for _ in range(self.grad_accum_steps))
+                per_replica = self.strategy.run(self._replica_step, args=(micro,))
+                out = {k: local_value(self.strategy, v) for k, v in per_replica.items()}
+                totals += tf.stack([out["examples"], out["tokens"]])
+                self.global_step.assign_add(1)
+            return out, totals
+
+        return train_loop
+
+    # ----------------------------------------------------------------- train
+    def train(self, until_step=None):
+        """Trains until `until_step` (default `num_train_steps`), resuming from `model_dir`.
+
+        Returns a summary dict: `step`, the last logged values, `train_seconds`,
+        `examples_per_sec`, `checkpoint` (path of the last checkpoint).
+        """
+        if self.train_dataset_fn is None:
+            raise ValueError("this Trainer has no train_dataset_fn; it can only predict")
+        until = self.num_train_steps if until_step is None else int(until_step)
+        if self._iterator is None:
+            dataset = self.strategy.distribute_datasets_from_function(self.train_dataset_fn)
+            self._iterator = iter(dataset)
+            self._train_loop = self._make_train_loop()
+        step = int(self.global_step.numpy())
+        logger = TrainLogger(
+            self.model_dir, start_step=step, until_step=until,
+            enabled=self.is_chief, show_progress=self.show_progress,
+        )
+        last, path, t_total, ex_total = {}, None, 0.0, 0.0
+        interval = np.zeros(3)  # examples, tokens, seconds since the last log record
+        try:
+            while step < until:
+                n = self._steps_to_boundary(step, until)
+                t0 = time.perf_counter()
+                try:
+                    out, totals = self._train_loop(self._iterator, tf.constant(n, tf.int32))
+                except tf.errors.OutOfRangeError:
+                    raise ValueError(
+                        f"the training data ran out within steps {step + 1}-{step + n} (training "
+                        f"was to run until step {until}): train_dataset_fn must return a "
+                        "repeated dataset"
+                    ) from None
+                totals = totals.numpy()
+                dt = time.perf_counter() - t0
+                t_total += dt
+                ex_total += float(totals[0])
+                interval += [totals[0], totals[1], dt]
+                step = int(self.global_step.numpy())
+                logger.advance(step)
+                if step % self.log_every == 0 or step == until:
+                    last = self._log_values(out, interval)
+                    logger.log(step, last)
+                    interval[:] = 0.0
+                if step % self.save_checkpoints_steps == 0 or step == until:
+                    path = self.save_checkpoint()
+        finally:
+            logger.close()
+        if path is None and self.manager.latest_checkpoint:
+            path = os.path.join(self.model_dir, os.path.basename(self.manager.latest_checkpoint))
+        summary = {"step": step, **last, "train_seconds": t_total,
+                   "examples_per_sec": ex_total / t_total if t_total else 0.0,
+                   "checkpoint": path}
+        return summary
+
+    def _steps_to_boundary(self, step, until):
+        n = min(self.steps_per_loop, until - step)
+        for every in (self.log_every, self.save_checkpoints_steps):
+            n = min(n, every - step % every)
+        return max(n, 1)
+
+    def _log_values(self, out, interval):
+        examples, tokens, seconds = (float(x) for x in interval)
+        values = {k: float(v) for k, v in out.items() if k not in ("examples", "tokens")}
+        ordered = {"loss": values.pop("loss")}
+        ordered.update(sorted(values.items()))
+        lr = optimization.learning_rate_at(self.optimizer, offset=-1)
+        ordered["learning_rate"] = float(lr)
+        ordered["examples_per_sec"] = examples / seconds if seconds else 0.0
+        if tokens > 0:
+            ordered["tokens_per_sec"] = tokens / seconds if seconds else 0.0
+        return ordered
+
+    # --------------------------------------------------------------- predict
+    def predict(self, dataset):
+        """Runs `model(batch, training=False)` over `dataset` (global batches).
+
+        Elements may be a features dict or an `(inputs, labels...)` tuple (the
+        first item is fed to the model). Returns `{name: np.ndarray}`, the
+        outputs concatenated along the batch axis in dataset order (a non-dict
+        output is returned as `{"output": ...}`).
+        """
+        if not self._built:
+            self._build(dataset.element_spec, for_training=False)
+        if self._predict_fn is None:
+            model = self.model
+
+            @tf.function(reduce_retracing=True)
+            def predict_step(batch):
+                return outputs_to_dict(model(model_inputs(batch), training=False))
+
+            self._predict_fn = predict_step
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        dist = self.strategy.experimental_distribute_dataset(dataset.with_options(options))
+        chunks = {}
+        for batch in dist:
+            out = self.strategy.run(self._predict_fn, args=(batch,))
+            for name, value in out.items():
+                for local in self.strategy.experimental_local_results(value):
+                    chunks.setdefault(name, []).append(np.asarray(local))
+        return {name: np.concatenate(parts, axis=0) for name, parts in chunks.items()}

@@ -1,0 +1,227 @@
+"""End-to-end tests of run_pretraining.py / spanbert_tf.tasks.pretraining on real text.
+
+The TFRecords come from the real create_pretraining_data.py on the shared
+WikiText-2 test split (seq 128, 20 predictions), made once per module.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from spanbert_tf.data.input_pipeline import InputError
+from spanbert_tf.modeling.config import load_config
+from spanbert_tf.tasks.pretraining import PretrainingParams, PretrainingTask, run_pretraining
+from spanbert_tf.training.train_log import read_train_log
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+LOG_KEYS = {"step", "loss", "mlm_loss", "sbo_loss", "mlm_accuracy", "sbo_accuracy",
+            "learning_rate", "examples_per_sec"}
+
+
+def _env():
+    return dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+
+
+@pytest.fixture(scope="module")
+def wikitext_records(tmp_path_factory, shared_data):
+    out = tmp_path_factory.mktemp("wikitext") / "tfrecords"
+    subprocess.run(
+        [sys.executable, str(REPO / "create_pretraining_data.py"),
+         f"--input_file={shared_data / 'corpus' / 'wikitext-2-raw-test.txt'}",
+         f"--output_dir={out}", "--max_seq_length=128", "--max_predictions_per_seq=20",
+         "--dupe_factor=1", "--num_workers=1", "--noprogress"],
+        check=True, env=_env(), capture_output=True, timeout=300,
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def micro_config(tmp_path_factory):
+    """A very small model (1 layer, 32 hidden, no dropout) on the real 28,996 vocab."""
+    data = load_config("tiny").to_dict()
+    data["name"] = "micro"
+    data["model"].update(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
+                         dropout=0.0, sbo_position_embedding_size=16)
+    data["optimizer"].update(train_batch_size=8, num_warmup_steps=2, learning_rate=1e-3)
+    path = tmp_path_factory.mktemp("cfg") / "micro.json"
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def _params(records, model_dir, config, **kw):
+    kw.setdefault("log_every", 1)
+    return PretrainingParams(config=config, input_files=str(records), model_dir=str(model_dir),
+                             show_progress=False, **kw)
+
+
+@pytest.mark.slow
+def test_no_args_learns_on_wikitext(wikitext_records, tmp_path):
+    """Tiny config, 300 steps: MLM and SBO losses each fall by >= 2 nats."""
+    os.symlink(wikitext_records, tmp_path / "tfrecords")
+    proc = subprocess.run([sys.executable, str(REPO / "run_pretraining.py"), "--log_every=1"],
+                          cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    model_dir = tmp_path / "runs" / "pretrain"
+    assert f"checkpoint  {model_dir / 'ckpt-300'}" in proc.stdout
+    log = read_train_log(model_dir)
+    assert [r["step"] for r in log] == list(range(1, 301))
+    assert LOG_KEYS <= set(log[0])
+    for key in ("mlm_loss", "sbo_loss"):
+        first, last = log[0][key], np.mean([r[key] for r in log[-20:]])
+        assert first - last >= 2.0, (key, first, last)
+    assert tf.train.latest_checkpoint(str(model_dir)).endswith("ckpt-300")
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["name"] == "tiny" and config["do_lower_case"] is False
+    assert (model_dir / "vocab.txt").stat().st_size > 100_000
+    assert any((model_dir / "train").iterdir())
+
+
+@pytest.mark.slow
+def test_resume_continues_log_and_step(wikitext_records, micro_config, tmp_path):
+    run_pretraining(_params(wikitext_records, tmp_path, micro_config, num_train_steps=40,
+                            save_checkpoints_steps=20))
+    assert [r["step"] for r in read_train_log(tmp_path)] == list(range(1, 41))
+    summary = run_pretraining(_params(wikitext_records, tmp_path, micro_config,
+                                      num_train_steps=60, save_checkpoints_steps=20))
+    steps = [r["step"] for r in read_train_log(tmp_path)]
+    assert steps == list(range(1, 61))  # continues at 41
+    assert summary["checkpoint"].endswith("ckpt-60")
+    reader = tf.train.load_checkpoint(str(tmp_path))
+    assert reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 60
+    assert json.loads((tmp_path / "config.json").read_text())["optimizer"]["num_train_steps"] == 60
+
+    # --init_checkpoint restores the encoder only, into a new model dir.
+    from spanbert_tf.training import distribute
+    from spanbert_tf.training.trainer import Trainer
+    config = load_config(micro_config)
+
+    def trainer(model_dir, **kw):
+        return Trainer(PretrainingTask(config), distribute.get_strategy(), str(model_dir),
+                       config.optimizer,
+                       lambda ctx: tf.data.Dataset.from_tensors(_zeros_batch()).repeat(), 5,
+                       show_progress=False, seed=99, **kw)
+
+    source = trainer(tmp_path)  # resumes the full checkpoint at step 60
+    assert int(source.global_step.numpy()) == 60
+    fresh = trainer(tmp_path / "new", init_checkpoint=str(tmp_path))
+    assert int(fresh.global_step.numpy()) == 0
+    for a, b in zip(source.model.backbone.weights, fresh.model.backbone.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert not np.array_equal(source.model.mlm_head.weights[0].numpy(),
+                              fresh.model.mlm_head.weights[0].numpy())
+
+
+def _zeros_batch(batch=2, L=128, P=20):
+    from spanbert_tf.data import features
+
+    out = {}
+    for name, (dtype, length) in features.feature_shapes(L, P).items():
+        out[name] = tf.zeros([batch, length], tf.float32 if dtype == "float32" else tf.int32)
+    return out
+
+
+@pytest.mark.slow
+def test_mirrored_two_cpus_equals_default(wikitext_records, micro_config, tmp_path):
+    common = ["--num_train_steps=6", "--log_every=1", "--train_batch_size=8", "--seed=7"]
+    run_pretraining(_params(wikitext_records, tmp_path / "default", micro_config,
+                            num_train_steps=6, train_batch_size=8, seed=7))
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "run_pretraining.py"), f"--config={micro_config}",
+         f"--input_files={wikitext_records}", f"--model_dir={tmp_path / 'mirrored'}",
+         "--strategy=mirrored", "--cpu_devices=2", *common],
+        env=_env(), capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "mirrored, 2 replica(s)" in proc.stdout
+    a, b = read_train_log(tmp_path / "default"), read_train_log(tmp_path / "mirrored")
+    for key in ("loss", "mlm_loss", "sbo_loss", "mlm_accuracy"):
+        np.testing.assert_allclose([r[key] for r in b], [r[key] for r in a], rtol=1e-4,
+                                   err_msg=key)
+    ra = tf.train.load_checkpoint(str(tmp_path / "default"))
+    rb = tf.train.load_checkpoint(str(tmp_path / "mirrored"))
+    for name, _ in tf.train.list_variables(str(tmp_path / "default")):
+        if name.startswith("model/") and "OPTIMIZER_SLOT" not in name:
+            np.testing.assert_allclose(rb.get_tensor(name), ra.get_tensor(name), atol=1e-5,
+                                       err_msg=name)
+
+
+@pytest.mark.slow
+def test_mixed_precision_accumulation_smoke(wikitext_records, micro_config, tmp_path):
+    summary = run_pretraining(_params(
+        wikitext_records, tmp_path, micro_config, num_train_steps=4, mixed_precision="mixed_bfloat16",
+        grad_accum_steps=2, steps_per_loop=2, log_every=2))
+    assert summary["step"] == 4 and np.isfinite(summary["loss"])
+    assert summary["mlm_loss"] > 5  # a real loss over ~29k classes
+
+
+def test_data_that_does_not_fit_the_config(wikitext_records, micro_config, tmp_path):
+    data = json.loads(pathlib.Path(micro_config).read_text())
+    data["model"]["vocab_size"] = 30522
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(InputError, match="metadata.json does not match the model config: "
+                                         "vocab size is 28996 in the data but the model has 30522"):
+        run_pretraining(_params(wikitext_records, tmp_path / "m", str(bad)))
+    data["model"].update(vocab_size=28996, max_position_embeddings=64)
+    bad.write_text(json.dumps(data))
+    with pytest.raises(InputError, match="max_seq_length 128 exceeds"):
+        run_pretraining(_params(wikitext_records, tmp_path / "m", str(bad)))
+    with pytest.raises(ValueError, match="not divisible by replicas"):
+        run_pretraining(_params(wikitext_records, tmp_path / "m", micro_config,
+                                train_batch_size=9, grad_accum_steps=2))
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "run_pretraining.py"), "--strategy=tpu", "--tpu=my-tpu",
+         f"--input_files={tmp_path}/missing"],
+        env=_env(), capture_output=True, text=True, timeout=120,
+    )
+    assert time.monotonic() - start < 60
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("run_pretraining")]
+    assert lines == ["run_pretraining: error: cannot resolve TPU 'my-tpu': not on Google Cloud "
+                     "(metadata server unreachable); pass --tpu=grpc://host:port or run on a TPU "
+                     "VM with --tpu=local"]
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_sigkill_loses_only_steps_since_last_checkpoint(wikitext_records, micro_config, tmp_path):
+    import signal
+
+    model_dir = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "run_pretraining.py"), f"--config={micro_config}",
+         f"--input_files={wikitext_records}", f"--model_dir={model_dir}",
+         "--num_train_steps=100000", "--save_checkpoints_steps=5", "--log_every=1",
+         "--steps_per_loop=1"],
+        env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            log = read_train_log(model_dir) if model_dir.exists() else []
+            if log and log[-1]["step"] >= 13:
+                break
+            assert proc.poll() is None, "run_pretraining exited early"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    saved = int(tf.train.latest_checkpoint(str(model_dir)).rsplit("-", 1)[1])
+    assert saved >= 10 and saved % 5 == 0
+    run_pretraining(_params(wikitext_records, model_dir, micro_config,
+                            num_train_steps=saved + 3, save_checkpoints_steps=5))
+    steps = [r["step"] for r in read_train_log(model_dir)]
+    assert steps == list(range(1, saved + 4))  # records past the checkpoint were redone once
