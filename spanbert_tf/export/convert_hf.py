@@ -38,12 +38,11 @@ import json
 import os
 import pathlib
 import re
-import shutil
-import tempfile
 
 import numpy as np
 
-from spanbert_tf.modeling.config import ModelConfig, read_json_file, write_text_atomic
+from spanbert_tf.io_utils import atomic_path, copy_file_atomic, write_text_atomic
+from spanbert_tf.modeling.config import ModelConfig, read_json_file
 
 SAFETENSORS_FILE = "model.safetensors"
 SAFETENSORS_INDEX_FILE = "model.safetensors.index.json"
@@ -328,19 +327,6 @@ def canonicalize_hf_tensors(tensors, num_layers, source="checkpoint", display_na
     return weights, report
 
 
-def _write_bytes_atomic(path, write_fn):
-    path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write_fn(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_hf_folder(folder, weights, model_config, vocab_file, do_lower_case, pad_token_id=0):
     """Writes `config.json`, `model.safetensors`, `vocab.txt`, `tokenizer_config.json`.
 
@@ -358,10 +344,8 @@ def write_hf_folder(folder, weights, model_config, vocab_file, do_lower_case, pa
         )
         for name, value in weights.items()
     }
-    _write_bytes_atomic(
-        folder / SAFETENSORS_FILE,
-        lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}),
-    )
+    with atomic_path(folder / SAFETENSORS_FILE) as tmp:
+        save_file(tensors, tmp, metadata={"format": "pt"})
     write_text_atomic(
         folder / "config.json",
         json.dumps(hf_config_dict(model_config, pad_token_id), indent=2) + "\n",
@@ -373,5 +357,5 @@ def write_hf_folder(folder, weights, model_config, vocab_file, do_lower_case, pa
     }
     write_text_atomic(folder / "tokenizer_config.json", json.dumps(tokenizer_config, indent=2) + "\n")
     if os.path.abspath(vocab_file) != os.path.abspath(folder / "vocab.txt"):
-        _write_bytes_atomic(folder / "vocab.txt", lambda tmp: shutil.copyfile(vocab_file, tmp))
+        copy_file_atomic(vocab_file, folder / "vocab.txt")
     return folder

@@ -390,7 +390,7 @@ def write_model_server_config(export_dir, mount="/models"):
     Lists every exported model found in `export_dir`, with base paths as seen
     inside a container that mounts `export_dir` at `mount`.
     """
-    from spanbert_tf.modeling.config import write_text_atomic
+    from spanbert_tf.io_utils import write_text_atomic
 
     entries = [
         f'  config {{ name: "{name}" base_path: "{mount}/{name}" model_platform: "tensorflow" }}'

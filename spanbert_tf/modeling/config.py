@@ -16,9 +16,9 @@ assert load_config("/tmp/my_config.json") == config
 
 import dataclasses
 import json
-import os
 import pathlib
-import tempfile
+
+from spanbert_tf.io_utils import write_text_atomic
 
 CONFIGS_DIR = pathlib.Path(__file__).resolve().parent.parent.parent / "configs"
 NAMED_CONFIGS = {
@@ -192,21 +192,6 @@ class SpanBertConfig:
     def save(self, path):
         """Writes the config as JSON atomically (temp file + rename)."""
         write_text_atomic(path, self.to_json())
-
-
-def write_text_atomic(path, text):
-    """Writes `text` to `path` via a temporary file in the same directory + rename."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def read_json_file(path, what="config"):

@@ -25,10 +25,9 @@ import dataclasses
 import json
 import os
 import pathlib
-import shutil
-import tempfile
 
-from spanbert_tf.modeling.config import SpanBertConfig, read_json_file, write_text_atomic
+from spanbert_tf.io_utils import copy_file_atomic, write_text_atomic
+from spanbert_tf.modeling.config import SpanBertConfig, read_json_file
 
 CONFIG_FILE = "config.json"
 VOCAB_FILE = "vocab.txt"
@@ -73,15 +72,7 @@ def write_model_dir_metadata(model_dir, config, vocab_file, do_lower_case=False,
     model_dir.mkdir(parents=True, exist_ok=True)
     target = model_dir / VOCAB_FILE
     if not (target.exists() and os.path.samefile(target, vocab_file)):
-        fd, tmp = tempfile.mkstemp(dir=model_dir, prefix=f".{VOCAB_FILE}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            shutil.copyfile(vocab_file, tmp)
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        copy_file_atomic(vocab_file, target)
     data = config.to_dict()
     data["do_lower_case"] = bool(do_lower_case)
     if task is not None:

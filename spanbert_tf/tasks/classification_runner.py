@@ -30,7 +30,7 @@ from typing import Optional
 from absl import logging
 
 from spanbert_tf.modeling import model_dir as model_dir_lib
-from spanbert_tf.modeling.config import write_text_atomic
+from spanbert_tf.io_utils import write_text_atomic
 from spanbert_tf.tasks import glue, tacred
 from spanbert_tf.tasks.classification_metrics import compute_metrics
 

@@ -25,13 +25,13 @@ write_prediction_files(output_dir, preds, nbest, null_odds)
 """
 
 import collections
-import json
 import math
 import os
-import tempfile
 import unicodedata
 
 import numpy as np
+
+from spanbert_tf import io_utils
 
 # --- BERT basic tokenization (the words `get_final_text` aligns against) ----------------
 
@@ -286,17 +286,7 @@ def apply_null_threshold(nbest, null_odds, threshold):
 
 def write_json_atomic(path, obj, indent=4):
     """Writes JSON to `path` via a temporary file and a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(obj, indent=indent) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    io_utils.write_json_atomic(path, obj, indent=indent)
     return path
 
 

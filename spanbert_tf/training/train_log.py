@@ -24,7 +24,7 @@ import pathlib
 import tensorflow as tf
 import tqdm
 
-from spanbert_tf.modeling.config import write_text_atomic
+from spanbert_tf.io_utils import write_text_atomic
 
 LOG_NAME = "train_log.jsonl"
 # Shown in the progress bar, in this order, when present.
