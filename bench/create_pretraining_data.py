@@ -1,0 +1,192 @@
+"""Benchmark of create_pretraining_data.py: whole-process tokens/s and peak RSS.
+
+Throughput = input wordpieces x dupe_factor / whole-process wall time (python start
+to exit, TensorFlow import included), on the shared WikiText-2 test corpus repeated
+`--repeat` times (10 copies of its 62 documents ≈ 2.8 M wordpieces), at
+max_seq_length 512, max_predictions_per_seq 80, dupe_factor 5, with 1 and 2
+workers. Also reported: CPU seconds of the whole process tree and tokens per CPU
+second (less sensitive to other users of a shared machine than wall time). Peak RSS
+is the largest summed RSS of the process tree (sampled every 50 ms). `--rss_check` also runs 1 worker on the unrepeated corpus: peak RSS must
+not grow with corpus size. With `--reference_script` (google-research/bert's
+create_pretraining_data.py, its tokenization.py beside it) the same corpus is run
+through it side by side, from a temporary copy patched only to
+`import tensorflow.compat.v1 as tf`; without it that row is skipped.
+
+Usage:
+    python bench/create_pretraining_data.py \
+        --reference_script=/path/to/bert/create_pretraining_data.py
+Results: printed, and written to bench/results/create_pretraining_data.json.
+"""
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import psutil
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CORPUS = os.path.join(REPO, "spanbert_tf", "resources", "wikitext-2-raw-test.txt")
+VOCAB = os.path.join(REPO, "spanbert_tf", "resources", "bert-base-cased-vocab.txt")
+
+
+def make_corpus(path, repeat):
+    with open(CORPUS, encoding="utf-8") as f:
+        text = f.read().strip("\n") + "\n"
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join([text] * repeat))  # a blank line between copies
+
+
+def run_measured(cmd, log_path):
+    """Runs cmd (output to log_path); returns (wall s, CPU s of the tree, peak RSS MiB)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+        peak = 0
+        ps = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                rss = ps.memory_info().rss + sum(
+                    c.memory_info().rss for c in ps.children(recursive=True))
+                peak = max(peak, rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if proc.returncode:
+        with open(log_path, "rb") as f:
+            tail = f.read()[-2000:].decode(errors="replace")
+        sys.exit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd)}\n{tail}")
+    return wall, cpu, peak / 2**20
+
+
+def count_wordpieces(path):
+    sys.path.insert(0, REPO)
+    from spanbert_tf.tokenization import BertWordpieceTokenizer
+
+    tok = BertWordpieceTokenizer(VOCAB)
+    with open(path, encoding="utf-8") as f:
+        lines = [line.strip() for line in f if line.strip()]
+    total = 0
+    for i in range(0, len(lines), 2000):
+        flat, _ = tok.tokenize_to_ids_flat(lines[i:i + 2000])
+        total += flat.size
+    return total
+
+
+def patched_reference(script, workdir):
+    src = os.path.dirname(os.path.abspath(script))
+    for name in ("create_pretraining_data.py", "tokenization.py"):
+        with open(os.path.join(src, name), encoding="utf-8") as f:
+            code = f.read()
+        code = code.replace("import tensorflow as tf", "import tensorflow.compat.v1 as tf")
+        with open(os.path.join(workdir, name), "w", encoding="utf-8") as f:
+            f.write(code)
+    return os.path.join(workdir, "create_pretraining_data.py")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--dupe_factor", type=int, default=5)
+    parser.add_argument("--max_seq_length", type=int, default=512)
+    parser.add_argument("--max_predictions_per_seq", type=int, default=80)
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--reference_script", default="",
+                        help="google-research/bert create_pretraining_data.py (optional)")
+    parser.add_argument("--reference_repeat", type=int, default=0,
+                        help="corpus copies for the reference run (0 = --repeat; it holds "
+                             "the whole corpus in memory and is slow: 1 is enough for a rate)")
+    parser.add_argument("--rss_check", action="store_true", default=True)
+    parser.add_argument("--no_rss_check", dest="rss_check", action="store_false")
+    parser.add_argument("--output", default=os.path.join(REPO, "bench", "results",
+                                                         "create_pretraining_data.json"))
+    args = parser.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="bench_cpd_")
+    results = {"machine": {"cpus": os.cpu_count(),
+                           "load_average_start": list(os.getloadavg())},
+               "settings": vars(args), "runs": []}
+    try:
+        corpora = {}
+        for repeat in sorted({1, args.repeat, args.reference_repeat or args.repeat}):
+            path = os.path.join(tmp, f"wikitext_x{repeat}.txt")
+            make_corpus(path, repeat)
+            corpora[repeat] = (path, count_wordpieces(path))
+        common = [f"--max_seq_length={args.max_seq_length}",
+                  f"--max_predictions_per_seq={args.max_predictions_per_seq}",
+                  f"--dupe_factor={args.dupe_factor}", f"--vocab_file={VOCAB}"]
+        ours = [sys.executable, os.path.join(REPO, "create_pretraining_data.py"),
+                "--noprogress"] + common
+        plan = [(f"spanbert_tf, {w} worker(s)", args.repeat, ours + [f"--num_workers={w}"])
+                for w in [int(w) for w in args.workers.split(",")]]
+        if args.rss_check:
+            plan.append(("spanbert_tf, 1 worker, corpus x1 (RSS check)", 1,
+                         ours + ["--num_workers=1"]))
+        if args.reference_script and os.path.isfile(args.reference_script):
+            ref = patched_reference(args.reference_script, tmp)
+            plan.append(("google-research/bert (reference)",
+                         args.reference_repeat or args.repeat,
+                         [sys.executable, ref, "--do_lower_case=False",
+                          "--do_whole_word_mask=False"] + common))
+        elif args.reference_script:
+            print(f"reference script not found: {args.reference_script} (skipped)")
+        else:
+            print("no --reference_script given: google-research/bert run skipped")
+        for name, repeat, cmd in plan:
+            path, tokens = corpora[repeat]
+            out_dir = os.path.join(tmp, "out")
+            shutil.rmtree(out_dir, ignore_errors=True)
+            os.makedirs(out_dir)
+            if "reference" in name:
+                cmd = cmd + [f"--input_file={path}",
+                             f"--output_file={os.path.join(out_dir, 'ref.tfrecord')}"]
+            else:
+                cmd = cmd + [f"--input_file={path}", f"--output_dir={out_dir}"]
+            wall, cpu, rss = run_measured(cmd, os.path.join(tmp, "log.txt"))
+            row = {"name": name, "corpus_copies": repeat, "wordpieces": tokens,
+                   "wall_seconds": round(wall, 2), "cpu_seconds": round(cpu, 2),
+                   "tokens_per_second": round(tokens * args.dupe_factor / wall),
+                   "tokens_per_cpu_second": round(tokens * args.dupe_factor / cpu),
+                   "peak_rss_mib": round(rss, 1)}
+            results["runs"].append(row)
+            print(f"{name:46s} {tokens:>9,} wp x{args.dupe_factor} {wall:7.2f} s wall "
+                  f"{cpu:7.2f} s CPU {row['tokens_per_second']:>10,} tok/s "
+                  f"({row['tokens_per_cpu_second']:>10,} /CPU s) peak RSS {rss:6.0f} MiB",
+                  flush=True)
+        runs = {r["name"]: r for r in results["runs"]}
+        one = runs.get("spanbert_tf, 1 worker(s)")
+        two = runs.get("spanbert_tf, 2 worker(s)")
+        ref = runs.get("google-research/bert (reference)")
+        if one and ref:
+            results["speedup_1_worker_vs_reference"] = round(
+                one["tokens_per_second"] / ref["tokens_per_second"], 2)
+            results["cpu_efficiency_1_worker_vs_reference"] = round(
+                one["tokens_per_cpu_second"] / ref["tokens_per_cpu_second"], 2)
+        if one and two:
+            results["speedup_2_vs_1_workers"] = round(
+                two["tokens_per_second"] / one["tokens_per_second"], 2)
+        results["machine"]["load_average_end"] = list(os.getloadavg())
+        for key in ("speedup_1_worker_vs_reference", "cpu_efficiency_1_worker_vs_reference",
+                    "speedup_2_vs_1_workers"):
+            if key in results:
+                print(f"{key}: {results[key]}x")
+        os.makedirs(os.path.dirname(args.output), exist_ok=True)
+        with open(args.output, "w") as f:
+            json.dump(results, f, indent=2)
+        print(f"written {args.output}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

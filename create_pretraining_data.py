@@ -1,0 +1,91 @@
+"""Creates SpanBERT pretraining TFRecords (span masking §3.1, single segments §3.3).
+
+Run with no flags, it reads the embedded WikiText-2 test corpus and the BERT cased
+vocabulary and writes `tfrecords/pretrain-SSSSS-of-NNNNN.tfrecord`, `metadata.json`
+and `stats.json`.
+
+Example:
+    python create_pretraining_data.py --input_file=corpus/*.txt.gz \
+        --output_dir=tfrecords --max_seq_length=512 --dupe_factor=10
+"""
+
+import dataclasses
+import sys
+
+from absl import app, flags
+
+from spanbert_tf.data import pipeline
+
+_D = pipeline.PretrainingDataConfig()
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("input_file", _D.input_file,
+                    "Comma-separated input files or globs (.gz read transparently). Text: "
+                    "one sentence/paragraph per line, a blank line between documents.")
+flags.DEFINE_enum("input_format", _D.input_format, ["text", "jsonl"],
+                  "text: blank-line-separated documents; jsonl: one JSON document per line.")
+flags.DEFINE_string("text_key", _D.text_key, "jsonl field holding a document's text.")
+flags.DEFINE_string("tfds_name", _D.tfds_name,
+                    "Read this TFDS dataset (e.g. wikipedia/20230601.en) instead of files.")
+flags.DEFINE_string("tfds_split", _D.tfds_split, "TFDS split to read.")
+flags.DEFINE_string("tfds_text_key", _D.tfds_text_key, "TFDS feature holding the text.")
+flags.DEFINE_string("tfds_data_dir", _D.tfds_data_dir,
+                    "Local TFDS data dir (default: TFDS's default, ~/tensorflow_datasets).")
+flags.DEFINE_string("vocab_file", _D.vocab_file, "WordPiece vocabulary (default: BERT cased).")
+flags.DEFINE_bool("do_lower_case", _D.do_lower_case,
+                  "Lower-case and strip accents (uncased vocabularies only).")
+flags.DEFINE_string("output_dir", _D.output_dir, "Where shards, metadata.json, stats.json go.")
+flags.DEFINE_integer("num_shards", _D.num_shards, "Number of output TFRecord shards.")
+flags.DEFINE_enum("compression", _D.compression, ["none", "GZIP"], "Shard compression.")
+flags.DEFINE_integer("max_seq_length", _D.max_seq_length,
+                     "L: [CLS] block [SEP] length; blocks hold up to L-2 wordpieces.")
+flags.DEFINE_integer("max_predictions_per_seq", _D.max_predictions_per_seq,
+                     "P: most masked wordpieces per instance.")
+flags.DEFINE_integer("dupe_factor", _D.dupe_factor,
+                     "Times each document is masked, each with a different mask.")
+flags.DEFINE_integer("random_seed", _D.random_seed, "Seed of all random choices.")
+flags.DEFINE_enum("masking", _D.masking, ["span", "whole_word", "token"],
+                  "span: SpanBERT; whole_word / token: the paper's BERT ablations.")
+flags.DEFINE_float("masked_lm_prob", _D.masked_lm_prob,
+                   "Fraction of a block's wordpieces to mask (ceil).")
+flags.DEFINE_float("geometric_p", _D.geometric_p, "p of the span-length geometric law.")
+flags.DEFINE_integer("max_span_length", _D.max_span_length, "Longest span, in words.")
+flags.DEFINE_enum("replacement", _D.replacement, ["span", "token"],
+                  "Decide [MASK]/random/unchanged once per span or per wordpiece.")
+flags.DEFINE_integer("max_pair_targets", _D.max_pair_targets,
+                     "SBO targets per span: its first N wordpieces.")
+flags.DEFINE_float("mask_prob", _D.mask_prob, "Share of masked tokens replaced by [MASK].")
+flags.DEFINE_float("random_prob", _D.random_prob,
+                   "Share replaced by a random token (the rest stays unchanged).")
+flags.DEFINE_enum("random_token_source", _D.random_token_source, ["uniform", "unigram"],
+                  "Random replacement tokens: uniform over the non-special vocabulary, or "
+                  "by corpus wordpiece frequency (an extra counting pass).")
+flags.DEFINE_enum("long_lines", _D.long_lines, ["split", "drop"],
+                  "A line longer than a block: split it at word starts, or drop it "
+                  "(official SpanBERT).")
+flags.DEFINE_integer("num_workers", _D.num_workers,
+                     "Worker processes (0 = all cores). Output does not depend on it.")
+flags.DEFINE_bool("progress", _D.progress, "Show a progress bar.")
+
+
+def main(argv):
+    if len(argv) > 1:
+        sys.exit(f"create_pretraining_data.py: error: unexpected arguments: {argv[1:]}")
+    from spanbert_tf.data import documents, report
+
+    values = {f.name: getattr(FLAGS, f.name)
+              for f in dataclasses.fields(pipeline.PretrainingDataConfig)}
+    config = pipeline.PretrainingDataConfig(**values)
+    try:
+        stats = pipeline.create_pretraining_data(config, dedicated_process=True)
+    except (documents.InputError, FileNotFoundError, ValueError, OSError) as e:
+        sys.exit(f"create_pretraining_data.py: error: {e}")
+    print(report.format_summary(stats, config.output_dir))
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

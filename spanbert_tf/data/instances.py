@@ -1,0 +1,228 @@
+"""Worker side of `create_pretraining_data`: document parts → framed TFRecords.
+
+A task is a list of document parts. `process_task` tokenizes all their lines
+in one batched tensorflow-text call, packs each part (§3.3), masks every block
+`dupe_factor` times (§3.1, `masking.Masker`) and serializes the examples.
+Results depend only on the parts and the settings, never on which worker ran
+them: the masking RNG of part p of document d in pass (dupe) k is
+`np.random.default_rng([seed, d, p, k])`, and its examples go to shard
+`(global_part_index * dupe_factor + k) % num_shards`.
+
+Example:
+```python
+init_worker(settings)                      # once per process
+result = process_task([(doc_index, part_index, global_part_index, lines), ...])
+result["shards"]   # {shard: (framed TFRecord bytes, num_records)}
+```
+"""
+
+import os
+import re
+import sys
+
+import numpy as np
+
+from spanbert_tf.data import packing, writer
+
+_STATE = {}
+_UNUSED = re.compile(r"^\[unused\d+\]$")
+
+
+def random_token_candidates(tokenizer):
+    """Ids random replacement may draw: the vocab minus special and [unusedN] tokens."""
+    special = set(tokenizer.special_ids.tolist())
+    return np.array([i for i, t in enumerate(tokenizer.vocab)
+                     if i not in special and not _UNUSED.match(t)], dtype=np.int32)
+
+
+def import_tensorflow_lean():
+    """Imports TensorFlow and the tensorflow-text tokenizers without Keras.
+
+    Only for processes that run nothing but this pipeline (the program and its
+    workers): `import tensorflow` loads Keras (and through it scikit-learn and
+    scipy), and `import tensorflow_text` loads every op library and its Keras
+    layers: about a second of CPU per process that tokenization never uses.
+    Keras is hidden during the TensorFlow import only (TensorFlow tolerates its
+    absence), and `tensorflow_text` is made a bare package holding just the two
+    tokenizer modules. Does nothing if TensorFlow is already imported.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    # Data processes never need a GPU: do not initialise (and reserve) one.
+    os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+    import importlib.util
+    import types
+
+    hidden = "keras" not in sys.modules
+    if hidden:
+        sys.modules["keras"] = None
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        if hidden and sys.modules.get("keras", 0) is None:
+            del sys.modules["keras"]
+    if "tensorflow_text" in sys.modules:
+        return
+    root = importlib.util.find_spec("tensorflow_text").submodule_search_locations[0]
+    for name, sub in (("tensorflow_text", ""), ("tensorflow_text.python", "python"),
+                      ("tensorflow_text.python.ops", "python/ops")):
+        package = types.ModuleType(name)
+        package.__path__ = [os.path.join(root, sub)] if sub else [root]
+        sys.modules[name] = package
+    from tensorflow_text.python.ops import bert_tokenizer, fast_bert_tokenizer
+
+    sys.modules["tensorflow_text"].BertTokenizer = bert_tokenizer.BertTokenizer
+    sys.modules["tensorflow_text"].FastBertTokenizer = fast_bert_tokenizer.FastBertTokenizer
+
+
+def init_worker(settings):
+    """Builds the tokenizer and the masker of this process from plain settings."""
+    if settings.get("lean_tf_import"):
+        import_tensorflow_lean()
+    from spanbert_tf.tokenization import BertWordpieceTokenizer
+
+    tokenizer = BertWordpieceTokenizer(settings["vocab_file"], settings["do_lower_case"])
+    _STATE.clear()
+    _STATE.update(settings=settings, tokenizer=tokenizer)
+    _set_masker(settings.get("random_token_probs"))
+
+
+def _set_masker(random_token_probs):
+    """(Re)builds this process's masker for these random-token weights (None: uniform)."""
+    from spanbert_tf.data.masking import Masker, MaskingConfig
+
+    tokenizer, settings = _STATE["tokenizer"], _STATE["settings"]
+    _STATE["masker"] = Masker(MaskingConfig(**settings["masking"]), tokenizer.mask_id,
+                              tokenizer.word_start_table, random_token_candidates(tokenizer),
+                              random_token_probs)
+    _STATE["random_token_probs"] = random_token_probs
+
+
+def count_task(parts):
+    """Unigram counting pass: wordpiece counts of the parts' lines [vocab_size]."""
+    tokenizer = _STATE["tokenizer"]
+    lines = [line for _, _, _, part_lines in parts for line in part_lines]
+    flat, _ = tokenizer.tokenize_to_ids_flat(lines)
+    return np.bincount(flat, minlength=tokenizer.vocab_size).astype(np.int64)
+
+
+def _new_stats(settings):
+    size = settings["masking"]["max_predictions_per_seq"] + 1
+    return {"tokens": 0, "lines": 0, "empty_lines": 0, "long_lines_split": 0,
+            "long_lines_dropped": 0, "dropped_tokens": 0, "blocks": 0, "instances": 0,
+            "instance_tokens": 0, "masked_tokens": 0, "sbo_targets": 0,
+            "replacement_counts": {"mask": 0, "random": 0, "unchanged": 0},
+            "span_words": np.zeros(size, np.int64), "span_pieces": np.zeros(size, np.int64)}
+
+
+def merge_stats(total, part):
+    """Adds the worker stats `part` into `total` (both from `_new_stats`)."""
+    for key, value in part.items():
+        if key == "replacement_counts":
+            for k, v in value.items():
+                total[key][k] += v
+        else:
+            total[key] = total[key] + value
+    return total
+
+
+def process_task(parts, random_token_probs=None):
+    """Tokenizes, packs, masks and serializes a list of document parts.
+
+    Args:
+        parts: list of (doc_index, part_index, global_part_index, lines).
+        random_token_probs: None (uniform random tokens), or the unigram weights
+            of the candidates (from the counting pass).
+
+    Returns:
+        dict(shards={shard: (framed bytes, num_records)}, stats=worker stats).
+    """
+    current = _STATE["random_token_probs"]
+    if (current is None) != (random_token_probs is None) or (
+            current is not None and not np.array_equal(current, random_token_probs)):
+        _set_masker(random_token_probs)
+    settings, tokenizer, masker = _STATE["settings"], _STATE["tokenizer"], _STATE["masker"]
+    max_len = settings["max_seq_length"]
+    max_pred = settings["masking"]["max_predictions_per_seq"]
+    dupe_factor, num_shards = settings["dupe_factor"], settings["num_shards"]
+    seed = settings["random_seed"]
+    stats = _new_stats(settings)
+    lines = [line for _, _, _, part_lines in parts for line in part_lines]
+    flat, splits = tokenizer.tokenize_to_ids_flat(lines)
+    is_word_start = tokenizer.word_start_table[flat]
+    stats["tokens"] = int(flat.size)
+    stats["lines"] = len(lines)
+    cls = np.array([tokenizer.cls_id], np.int32)
+    sep = np.array([tokenizer.sep_id], np.int32)
+
+    instances, shard_of = [], []
+    first_line = 0
+    for doc_index, part_index, global_part, part_lines in parts:
+        part_splits = splits[first_line:first_line + len(part_lines) + 1]
+        first_line += len(part_lines)
+        blocks, counts = packing.pack_lines(part_splits, is_word_start, max_len - 2,
+                                            settings["long_lines"])
+        for key, value in counts.items():
+            stats[key] += value
+        if not blocks:
+            continue
+        stats["blocks"] += len(blocks)
+        block_ids = [np.concatenate((cls, flat[s:e], sep)) for s, e in blocks]
+        for dupe in range(dupe_factor):
+            rng = np.random.default_rng([seed, doc_index, part_index, dupe])
+            shard = (global_part * dupe_factor + dupe) % num_shards
+            for ids in block_ids:
+                instances.append(masker.mask(ids, rng))
+                shard_of.append(shard)
+
+    shards = {}
+    if instances:
+        records = serialize_instances(instances, max_len, max_pred)
+        by_shard = {}
+        for shard, record in zip(shard_of, records):
+            by_shard.setdefault(shard, []).append(record)
+        for shard, recs in by_shard.items():
+            shards[shard] = (writer.frame_records(recs), len(recs))
+        _instance_stats(stats, instances)
+    return {"shards": shards, "stats": stats}
+
+
+def serialize_instances(instances, max_seq_length, max_predictions_per_seq):
+    """`MaskedInstance`s → serialized tf.train.Example bytes (zero-padded)."""
+    n = np.fromiter((i.input_ids.size for i in instances), np.int64, len(instances))
+    m = np.fromiter((i.masked_positions.size for i in instances), np.int64, len(instances))
+    if n.max() > max_seq_length or m.max() > max_predictions_per_seq:
+        raise ValueError(f"an instance exceeds max_seq_length {max_seq_length} or "
+                         f"max_predictions_per_seq {max_predictions_per_seq}")
+    rows = {
+        "input_ids": (np.concatenate([i.input_ids for i in instances]), n),
+        "input_mask": ("ones", n),
+        "segment_ids": (np.zeros(0, np.int64), np.zeros_like(n)),
+        "masked_lm_weights": ("ones", m),
+    }
+    for name, attr in (("masked_lm_positions", "masked_positions"),
+                       ("masked_lm_ids", "masked_ids"),
+                       ("span_left_positions", "span_left_positions"),
+                       ("span_right_positions", "span_right_positions"),
+                       ("span_relative_positions", "span_relative_positions"),
+                       ("sbo_weights", "sbo_weights")):
+        rows[name] = (np.concatenate([getattr(i, attr) for i in instances]), m)
+    return writer.serialize_rows(rows, max_seq_length, max_predictions_per_seq)
+
+
+def _instance_stats(stats, instances):
+    words, pieces = [], []
+    rep = stats["replacement_counts"]
+    for inst in instances:
+        words += inst.span_lengths_words
+        pieces += inst.span_lengths_pieces
+        for k, v in inst.replacement_counts.items():
+            rep[k] += v
+        stats["instance_tokens"] += inst.input_ids.size - 2
+        stats["masked_tokens"] += inst.masked_positions.size
+        stats["sbo_targets"] += int(inst.sbo_weights.sum())
+    stats["instances"] += len(instances)
+    size = stats["span_words"].size
+    if words:
+        stats["span_words"] += np.bincount(np.minimum(words, size - 1), minlength=size)
+        stats["span_pieces"] += np.bincount(np.minimum(pieces, size - 1), minlength=size)

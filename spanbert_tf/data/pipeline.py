@@ -1,0 +1,266 @@
+"""`create_pretraining_data`: input → wordpieces → blocks → masked TFRecord shards.
+
+The main process streams the input (`documents.py`), groups document parts into
+tasks of about `TASK_BYTES` and hands them to `num_workers` processes (or runs
+them in-process with one worker); a bounded window of tasks in flight keeps
+memory flat. Results come back in task order and are appended to the shards, so
+the same seed and settings give byte-identical shards whatever `num_workers` is.
+With `random_token_source="unigram"` a first pass counts the corpus wordpieces.
+
+Example:
+```python
+from spanbert_tf.data.pipeline import PretrainingDataConfig, create_pretraining_data
+summary = create_pretraining_data(PretrainingDataConfig(
+    input_file="corpus.txt", output_dir="tfrecords", max_seq_length=128))
+```
+"""
+
+import collections
+import contextlib
+import dataclasses
+import hashlib
+import multiprocessing
+import os
+import sys
+import time
+
+import numpy as np
+
+from spanbert_tf.data import documents, instances, report, writer
+
+RESOURCES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources")
+DEFAULT_INPUT = os.path.join(RESOURCES, "wikitext-2-raw-test.txt")
+DEFAULT_VOCAB = os.path.join(RESOURCES, "bert-base-cased-vocab.txt")
+TASK_BYTES = 1 << 18
+RANDOM_TOKEN_SOURCES = ("uniform", "unigram")
+
+
+@dataclasses.dataclass
+class PretrainingDataConfig:
+    """Every setting of `create_pretraining_data` (the program's flags)."""
+
+    input_file: str = DEFAULT_INPUT
+    input_format: str = "text"            # text | jsonl
+    text_key: str = "text"
+    tfds_name: str = ""
+    tfds_split: str = "train"
+    tfds_text_key: str = "text"
+    tfds_data_dir: str = ""
+    vocab_file: str = DEFAULT_VOCAB
+    do_lower_case: bool = False
+    output_dir: str = "tfrecords"
+    num_shards: int = 10
+    compression: str = "none"             # none | GZIP
+    max_seq_length: int = 512
+    max_predictions_per_seq: int = 80
+    dupe_factor: int = 10
+    random_seed: int = 12345
+    masking: str = "span"                 # span | whole_word | token
+    masked_lm_prob: float = 0.15
+    geometric_p: float = 0.2
+    max_span_length: int = 10
+    replacement: str = "span"             # span | token
+    max_pair_targets: int = 15
+    mask_prob: float = 0.8
+    random_prob: float = 0.1
+    random_token_source: str = "uniform"  # uniform | unigram
+    long_lines: str = "split"             # split | drop
+    num_workers: int = 0                  # 0 = all cores
+    progress: bool = True
+
+    def validate(self):
+        def check(ok, message):
+            if not ok:
+                raise ValueError(message)
+
+        check(self.max_seq_length >= 3, f"max_seq_length must be >= 3, got {self.max_seq_length}")
+        check(self.dupe_factor >= 1, f"dupe_factor must be >= 1, got {self.dupe_factor}")
+        check(self.num_shards >= 1, f"num_shards must be >= 1, got {self.num_shards}")
+        check(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
+        check(self.compression in writer.COMPRESSIONS,
+              f"compression must be one of {writer.COMPRESSIONS}, got {self.compression!r}")
+        check(self.random_token_source in RANDOM_TOKEN_SOURCES,
+              f"random_token_source must be one of {RANDOM_TOKEN_SOURCES}, "
+              f"got {self.random_token_source!r}")
+        check(self.long_lines in ("split", "drop"),
+              f"long_lines must be split or drop, got {self.long_lines!r}")
+        check(self.input_format in ("text", "jsonl"),
+              f"input_format must be text or jsonl, got {self.input_format!r}")
+        check(self.random_seed >= 0, f"random_seed must be >= 0, got {self.random_seed}")
+        self.masking_config().validate()
+        if os.path.exists(self.output_dir) and not os.path.isdir(self.output_dir):
+            raise ValueError(f"output_dir exists and is not a directory: {self.output_dir}")
+
+    def masking_config(self):
+        from spanbert_tf.data.masking import MaskingConfig
+
+        return MaskingConfig(
+            scheme=self.masking, masked_lm_prob=self.masked_lm_prob,
+            max_predictions_per_seq=self.max_predictions_per_seq,
+            geometric_p=self.geometric_p, max_span_length=self.max_span_length,
+            replacement=self.replacement, max_pair_targets=self.max_pair_targets,
+            mask_prob=self.mask_prob, random_prob=self.random_prob)
+
+    def resolved_num_workers(self):
+        if self.num_workers:
+            return self.num_workers
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:
+            return max(1, os.cpu_count() or 1)
+
+
+def _iter_tasks(config, input_stats):
+    """Tasks (lists of (doc, part, global_part, lines)) and their input bytes."""
+    if config.tfds_name:
+        paths, tfds = [], dict(name=config.tfds_name, split=config.tfds_split,
+                               text_key=config.tfds_text_key,
+                               data_dir=config.tfds_data_dir or None)
+    else:
+        paths, tfds = documents.resolve_input_files(config.input_file), None
+    task, size, global_part = [], 0, 0
+    for part in documents.iter_document_parts(paths, input_stats, config.input_format,
+                                              config.text_key, tfds):
+        task.append((part.doc_index, part.part_index, global_part, part.lines))
+        global_part += 1
+        size += part.num_bytes
+        if size >= TASK_BYTES:
+            yield task, size
+            task, size = [], 0
+    if task:
+        yield task, size
+
+
+@contextlib.contextmanager
+def _workers(num_workers, settings):
+    """A spawn pool of initialised workers, or None (work in this process)."""
+    if num_workers <= 1:
+        instances.init_worker(settings)
+        yield None
+        return
+    ctx = multiprocessing.get_context("spawn")
+    pool = ctx.Pool(num_workers, initializer=instances.init_worker,
+                    initargs=(dict(settings, lean_tf_import=True),))
+    pool.tasks_in_flight = 2 * num_workers + 1  # bounds memory; keeps workers busy
+    try:
+        yield pool
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _run_ordered(tasks, fn, pool, args=(), window=None):
+    """Yields (task_bytes, fn(task, *args)) in task order; bounded tasks in flight."""
+    if pool is None:
+        for task, size in tasks:
+            yield size, fn(task, *args)
+        return
+    window = window or pool.tasks_in_flight
+    pending = collections.deque()
+    for task, size in tasks:
+        pending.append((size, pool.apply_async(fn, (task, *args))))
+        if len(pending) >= window:
+            size, result = pending.popleft()
+            yield size, result.get()
+    while pending:
+        size, result = pending.popleft()
+        yield size, result.get()
+
+
+def _progress(config, desc):
+    from tqdm import tqdm
+
+    total = None
+    if not config.tfds_name and config.input_format == "text":
+        try:
+            paths = documents.resolve_input_files(config.input_file)
+            if not any(p.endswith(".gz") for p in paths):
+                total = sum(os.path.getsize(p) for p in paths)
+        except (documents.InputError, OSError):
+            total = None
+    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, file=sys.stderr,
+                disable=not config.progress, mininterval=0.5, leave=False)
+
+
+def _settings(config, random_token_probs=None, lean_tf_import=False):
+    masking = dataclasses.asdict(config.masking_config())
+    return dict(lean_tf_import=lean_tf_import, vocab_file=config.vocab_file,
+                do_lower_case=config.do_lower_case,
+                masking=masking, max_seq_length=config.max_seq_length,
+                dupe_factor=config.dupe_factor, num_shards=config.num_shards,
+                random_seed=config.random_seed, long_lines=config.long_lines,
+                random_token_probs=random_token_probs)
+
+
+def _count_unigrams(config, pool, tokenizer):
+    """First pass: corpus wordpiece counts → weights over the random-token candidates."""
+    counts = np.zeros(tokenizer.vocab_size, np.int64)
+    bar = _progress(config, "counting wordpieces")
+    for size, result in _run_ordered(_iter_tasks(config, documents.InputStats()),
+                                     instances.count_task, pool):
+        counts += result
+        bar.update(size)
+    bar.close()
+    candidates = instances.random_token_candidates(tokenizer)
+    weights = counts[candidates].astype(np.float64)
+    return (weights if weights.sum() > 0 else None), counts
+
+
+def create_pretraining_data(config, dedicated_process=False):
+    """Runs the whole pipeline; returns the stats dict (also in stats.json).
+
+    Args:
+        config: a `PretrainingDataConfig`.
+        dedicated_process: True when this process runs nothing else (the
+            program): TensorFlow is then imported without Keras
+            (`instances.import_tensorflow_lean`).
+
+    Raises `documents.InputError` / `FileNotFoundError` / `ValueError` with a
+    message naming the bad path or setting.
+    """
+    from spanbert_tf.tokenization import BertWordpieceTokenizer
+
+    start = time.time()
+    config.validate()
+    if not config.tfds_name:
+        documents.resolve_input_files(config.input_file)  # fail early, naming the path
+    tokenizer = BertWordpieceTokenizer(config.vocab_file, config.do_lower_case)
+    num_workers = config.resolved_num_workers()
+
+    settings = _settings(config, None, dedicated_process)
+    input_stats = documents.InputStats()
+    totals = instances._new_stats(settings)
+    with _workers(num_workers, settings) as pool:
+        probs, unigram_counts = None, None
+        if config.random_token_source == "unigram":
+            probs, unigram_counts = _count_unigrams(config, pool, tokenizer)
+        bar = _progress(config, "creating pretraining data")
+        with writer.ShardWriter(config.output_dir, config.num_shards,
+                                config.compression) as shard_writer:
+            for size, result in _run_ordered(_iter_tasks(config, input_stats),
+                                             instances.process_task, pool, (probs,)):
+                for shard in sorted(result["shards"]):
+                    framed, count = result["shards"][shard]
+                    shard_writer.write(shard, framed, count)
+                instances.merge_stats(totals, result["stats"])
+                bar.update(size)
+                bar.set_postfix(instances=totals["instances"], refresh=False)
+    bar.close()
+    wall = time.time() - start
+
+    stats = report.build_stats(totals, input_stats, shard_writer, config, wall,
+                               num_workers, unigram_counts)
+    metadata = report.build_metadata(config, tokenizer, shard_writer, stats,
+                                     _sha256(config.vocab_file))
+    writer.atomic_write_json(os.path.join(config.output_dir, "stats.json"), stats)
+    writer.atomic_write_json(os.path.join(config.output_dir, "metadata.json"), metadata)
+    return stats
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
