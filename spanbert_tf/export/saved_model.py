@@ -51,6 +51,17 @@ PRETRAINER_INPUTS = (
 )
 
 
+def truncated_pair_lengths(len_a, len_b, budget):
+    """google-research/bert's `_truncate_seq_pair` on lengths, in TF ops (elementwise).
+
+    Tokens go from the end of the longer segment (b on ties) until the pair fits
+    `budget`, so a keeps min(len_a, max(ceil(budget / 2), budget - len_b)) and b
+    the rest. Returns (kept_a, kept_b).
+    """
+    keep_a = tf.minimum(len_a, tf.maximum((budget + 1) // 2, budget - len_b))
+    return keep_a, tf.minimum(len_b, budget - keep_a)
+
+
 def _ids_spec(name):
     return tf.TensorSpec([None, None], tf.int32, name=name)
 
@@ -151,18 +162,15 @@ class PreprocessorModule(tf.Module):
     def _trim(self, segments):
         """Cuts segments to fit `[CLS] a [SEP] (b [SEP])` in seq_length, in core TF ops.
 
-        As google-research/bert's `_truncate_seq_pair`: tokens are removed from the
-        end of the longer segment (b on ties) until the pair fits, i.e. a keeps
-        min(len_a, max(ceil(budget / 2), budget - len_b)) and b the rest. (Not
-        tensorflow-text's RoundRobinTrimmer: its op is missing from TF Serving.)
+        As google-research/bert's `_truncate_seq_pair` (`truncated_pair_lengths`).
+        (Not tensorflow-text's RoundRobinTrimmer: its op is missing from TF Serving.)
         """
         budget = self._seq_length - len(segments) - 1
         lengths = [tf.cast(s.row_lengths(), tf.int32) for s in segments]
         if len(segments) == 1:
             keep = [tf.minimum(lengths[0], budget)]
         else:
-            keep_a = tf.minimum(lengths[0], tf.maximum((budget + 1) // 2, budget - lengths[1]))
-            keep = [keep_a, tf.minimum(lengths[1], budget - keep_a)]
+            keep = list(truncated_pair_lengths(lengths[0], lengths[1], budget))
         trimmed = []
         for segment, n, k in zip(segments, lengths, keep):
             mask = tf.ragged.range(n) < tf.expand_dims(k, 1)

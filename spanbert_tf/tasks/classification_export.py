@@ -33,26 +33,11 @@ import spanbert_tf  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
 import numpy as np
 import tensorflow as tf
 
+from spanbert_tf.export.saved_model import truncated_pair_lengths
 from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.tasks import classification, glue, tacred
 
 _PTB = {"-lrb-": "(", "-rrb-": ")", "-lsb-": "[", "-rsb-": "]", "-lcb-": "{", "-rcb-": "}"}
-
-
-def pair_lengths_after_truncation(len_a, len_b, budget):
-    """Vectorised BERT `_truncate_seq_pair` on lengths (int tensors or arrays).
-
-    The longer side is cut until both are equal, then they alternate, `b` first.
-    """
-    excess = tf.maximum(len_a + len_b - budget, 0)
-    diff = tf.abs(len_a - len_b)
-    first = tf.minimum(excess, diff)
-    rest = excess - first
-    a_longer = len_a > len_b
-    zero = tf.zeros_like(first)
-    new_a = len_a - tf.where(a_longer, first, zero) - rest // 2
-    new_b = len_b - tf.where(a_longer, zero, first) - (rest - rest // 2)
-    return new_a, new_b
 
 
 def _keep_first(ragged, lengths):
@@ -122,7 +107,7 @@ class ClassifierServingModule(tf.Module):
     def encode_pair(self, sentence1, sentence2):
         a, b = self._pieces(sentence1), self._pieces(sentence2)
         batch = tf.shape(sentence1, out_type=tf.int64)[0]
-        la, lb = pair_lengths_after_truncation(
+        la, lb = truncated_pair_lengths(
             a.row_lengths(), b.row_lengths(), tf.constant(self.max_seq_length - 3, tf.int64))
         a, b = _keep_first(a, la), _keep_first(b, lb)
         cls, sep = _column(batch, self.cls_id), _column(batch, self.sep_id)

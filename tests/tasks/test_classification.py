@@ -10,7 +10,7 @@ import tensorflow as tf
 from spanbert_tf.modeling.config import load_config
 from spanbert_tf.modeling.model_dir import restore_backbone
 from spanbert_tf.tasks import classification
-from spanbert_tf.tasks.classification_export import pair_lengths_after_truncation
+from spanbert_tf.export.saved_model import truncated_pair_lengths
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 
 
@@ -32,7 +32,7 @@ def test_truncation_lengths_python_and_graph_match_bert():
     expected = [reference_truncate(range(a), range(b), m) for a, b, m in cases]
     assert [classification.truncate_pair_lengths(a, b, m) for a, b, m in cases] == expected
     la, lb, m = (tf.constant([c[i] for c in cases], tf.int64) for i in range(3))
-    ga, gb = pair_lengths_after_truncation(la, lb, m)
+    ga, gb = truncated_pair_lengths(la, lb, m)
     assert list(zip(ga.numpy().tolist(), gb.numpy().tolist())) == expected
 
 
