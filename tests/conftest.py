@@ -9,14 +9,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+# The real data lies in ../shared/data beside the checkout (CI lays a copy there);
+# SPANBERT_SHARED_DATA points elsewhere.
+SHARED_DATA = pathlib.Path(
+    os.environ.get("SPANBERT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 RESOURCES = REPO_ROOT / "spanbert_tf" / "resources"
 
 
 @pytest.fixture(scope="session")
 def shared_data():
     if not SHARED_DATA.is_dir():
-        pytest.fail(f"real test data not found at {SHARED_DATA}")
+        pytest.fail(f"real test data not found at {SHARED_DATA} (set SPANBERT_SHARED_DATA)")
     return SHARED_DATA
 
 
