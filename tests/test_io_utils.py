@@ -39,3 +39,12 @@ def test_copy_file_atomic(tmp_path, cased_vocab):
     dst = io_utils.copy_file_atomic(cased_vocab, tmp_path / "vocab.txt")
     with open(cased_vocab, "rb") as a, open(dst, "rb") as b:
         assert a.read() == b.read()
+
+
+def test_unserializable_json_leaves_the_old_file(tmp_path):
+    path = tmp_path / "stats.json"
+    io_utils.write_json_atomic(path, {"a": 1})
+    with pytest.raises(TypeError):
+        io_utils.write_json_atomic(path, {"a": object()})
+    assert os.listdir(tmp_path) == ["stats.json"]
+    assert json.loads(path.read_text()) == {"a": 1}

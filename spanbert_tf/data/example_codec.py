@@ -68,9 +68,13 @@ def encode_varints(flat):
         counts = np.fromiter((len(p) for p in pieces), np.int8, len(pieces))
         return np.frombuffer(b"".join(pieces), np.uint8), counts
     table, nbytes = _varint_table()
-    counts = nbytes.take(flat)
-    encoded = table.take(flat).view(np.uint8).reshape(-1, 4)
-    return encoded[np.arange(4, dtype=np.int8) < counts[:, None]], counts
+    encoded = table.take(flat).view(np.uint8)  # 4 bytes a value, zero-padded
+    # A varint's bytes are never 0 (continuation bytes have 0x80 set, a final
+    # byte is the nonzero rest), except the one byte of the value 0: dropping
+    # the zero bytes, bar those, leaves the varints end to end.
+    keep = encoded != 0
+    keep[4 * np.flatnonzero(flat == 0)] = True
+    return encoded.compress(keep), nbytes.take(flat)
 
 
 def _prefix_table(name, kind, max_payload):

@@ -2,11 +2,13 @@
 
 A task is a list of document parts. `process_task` tokenizes all their lines
 in one batched tensorflow-text call, packs each part (§3.3), masks every block
-`dupe_factor` times (§3.1, `masking.Masker`) and serializes the examples.
+`dupe_factor` times (§3.1, one `masking.Masker.mask_many` call for the whole
+task) and serializes the examples straight from the `MaskedBatch`.
 Results depend only on the parts and the settings, never on which worker ran
 them: the masking RNG of part p of document d in pass (dupe) k is
-`np.random.default_rng([seed, d, p, k])`, and its examples go to shard
-`(global_part_index * dupe_factor + k) % num_shards`.
+`np.random.default_rng([seed, d, p, k])` (it draws the masked positions of
+the part's blocks in order, then their replacements), and its examples go to
+shard `(global_part_index * dupe_factor + k) % num_shards`.
 
 Example:
 ```python
@@ -16,13 +18,12 @@ result["shards"]   # {shard: (framed TFRecord bytes, num_records)}
 ```
 """
 
-import os
 import re
-import sys
 
 import numpy as np
 
 from spanbert_tf.data import packing, writer
+from spanbert_tf.data.lean_tf import import_tensorflow_lean
 
 _STATE = {}
 _UNUSED = re.compile(r"^\[unused\d+\]$")
@@ -33,46 +34,6 @@ def random_token_candidates(tokenizer):
     special = set(tokenizer.special_ids.tolist())
     return np.array([i for i, t in enumerate(tokenizer.vocab)
                      if i not in special and not _UNUSED.match(t)], dtype=np.int32)
-
-
-def import_tensorflow_lean():
-    """Imports TensorFlow and the tensorflow-text tokenizers without Keras.
-
-    Only for processes that run nothing but this pipeline (the program and its
-    workers): `import tensorflow` loads Keras (and through it scikit-learn and
-    scipy), and `import tensorflow_text` loads every op library and its Keras
-    layers: about a second of CPU per process that tokenization never uses.
-    Keras is hidden during the TensorFlow import only (TensorFlow tolerates its
-    absence), and `tensorflow_text` is made a bare package holding just the two
-    tokenizer modules. Does nothing if TensorFlow is already imported.
-    """
-    if "tensorflow" in sys.modules:
-        return
-    # Data processes never need a GPU: do not initialise (and reserve) one.
-    os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
-    import importlib.util
-    import types
-
-    hidden = "keras" not in sys.modules
-    if hidden:
-        sys.modules["keras"] = None
-    try:
-        import tensorflow  # noqa: F401
-    finally:
-        if hidden and sys.modules.get("keras", 0) is None:
-            del sys.modules["keras"]
-    if "tensorflow_text" in sys.modules:
-        return
-    root = importlib.util.find_spec("tensorflow_text").submodule_search_locations[0]
-    for name, sub in (("tensorflow_text", ""), ("tensorflow_text.python", "python"),
-                      ("tensorflow_text.python.ops", "python/ops")):
-        package = types.ModuleType(name)
-        package.__path__ = [os.path.join(root, sub)] if sub else [root]
-        sys.modules[name] = package
-    from tensorflow_text.python.ops import bert_tokenizer, fast_bert_tokenizer
-
-    sys.modules["tensorflow_text"].BertTokenizer = bert_tokenizer.BertTokenizer
-    sys.modules["tensorflow_text"].FastBertTokenizer = fast_bert_tokenizer.FastBertTokenizer
 
 
 def init_worker(settings):
@@ -155,7 +116,7 @@ def process_task(parts, random_token_probs=None):
     cls = np.array([tokenizer.cls_id], np.int32)
     sep = np.array([tokenizer.sep_id], np.int32)
 
-    instances, shard_of = [], []
+    groups, shard_of = [], []
     first_line = 0
     for doc_index, part_index, global_part, part_lines in parts:
         part_splits = splits[first_line:first_line + len(part_lines) + 1]
@@ -169,33 +130,30 @@ def process_task(parts, random_token_probs=None):
         stats["blocks"] += len(blocks)
         block_ids = [np.concatenate((cls, flat[s:e], sep)) for s, e in blocks]
         for dupe in range(dupe_factor):
-            rng = np.random.default_rng([seed, doc_index, part_index, dupe])
-            shard = (global_part * dupe_factor + dupe) % num_shards
-            for ids in block_ids:
-                instances.append(masker.mask(ids, rng))
-                shard_of.append(shard)
+            groups.append((block_ids, np.random.default_rng([seed, doc_index, part_index, dupe])))
+            shard_of += [(global_part * dupe_factor + dupe) % num_shards] * len(block_ids)
 
     shards = {}
-    if instances:
-        records = serialize_instances(instances, max_len, max_pred)
+    if groups:
+        batch = masker.mask_many(groups, check_ids=False)  # ids come from the tokenizer
+        records = serialize_batch(batch, max_len, max_pred)
         by_shard = {}
         for shard, record in zip(shard_of, records):
             by_shard.setdefault(shard, []).append(record)
         for shard, recs in by_shard.items():
             shards[shard] = (writer.frame_records(recs), len(recs))
-        _instance_stats(stats, instances)
+        _batch_stats(stats, batch)
     return {"shards": shards, "stats": stats}
 
 
-def serialize_instances(instances, max_seq_length, max_predictions_per_seq):
-    """`MaskedInstance`s → serialized tf.train.Example bytes (zero-padded)."""
-    n = np.fromiter((i.input_ids.size for i in instances), np.int64, len(instances))
-    m = np.fromiter((i.masked_positions.size for i in instances), np.int64, len(instances))
-    if n.max() > max_seq_length or m.max() > max_predictions_per_seq:
+def serialize_batch(batch, max_seq_length, max_predictions_per_seq):
+    """A `masking.MaskedBatch` → serialized tf.train.Example bytes (zero-padded)."""
+    n, m = batch.input_lengths, batch.num_masked
+    if n.max(initial=0) > max_seq_length or m.max(initial=0) > max_predictions_per_seq:
         raise ValueError(f"an instance exceeds max_seq_length {max_seq_length} or "
                          f"max_predictions_per_seq {max_predictions_per_seq}")
     rows = {
-        "input_ids": (np.concatenate([i.input_ids for i in instances]), n),
+        "input_ids": (batch.input_ids, n),
         "input_mask": ("ones", n),
         "segment_ids": (np.zeros(0, np.int64), np.zeros_like(n)),
         "masked_lm_weights": ("ones", m),
@@ -206,23 +164,21 @@ def serialize_instances(instances, max_seq_length, max_predictions_per_seq):
                        ("span_right_positions", "span_right_positions"),
                        ("span_relative_positions", "span_relative_positions"),
                        ("sbo_weights", "sbo_weights")):
-        rows[name] = (np.concatenate([getattr(i, attr) for i in instances]), m)
+        rows[name] = (getattr(batch, attr), m)
     return writer.serialize_rows(rows, max_seq_length, max_predictions_per_seq)
 
 
-def _instance_stats(stats, instances):
-    words, pieces = [], []
+def _batch_stats(stats, batch):
+    mask, random, unchanged = batch.replacement_counts.sum(axis=0).tolist()
     rep = stats["replacement_counts"]
-    for inst in instances:
-        words += inst.span_lengths_words
-        pieces += inst.span_lengths_pieces
-        for k, v in inst.replacement_counts.items():
-            rep[k] += v
-        stats["instance_tokens"] += inst.input_ids.size - 2
-        stats["masked_tokens"] += inst.masked_positions.size
-        stats["sbo_targets"] += int(inst.sbo_weights.sum())
-    stats["instances"] += len(instances)
+    rep["mask"] += mask
+    rep["random"] += random
+    rep["unchanged"] += unchanged
+    stats["instances"] += len(batch)
+    stats["instance_tokens"] += int(batch.input_lengths.sum()) - 2 * len(batch)
+    stats["masked_tokens"] += int(batch.num_masked.sum())
+    stats["sbo_targets"] += int(np.count_nonzero(batch.sbo_weights))
     size = stats["span_words"].size
-    if words:
-        stats["span_words"] += np.bincount(np.minimum(words, size - 1), minlength=size)
-        stats["span_pieces"] += np.bincount(np.minimum(pieces, size - 1), minlength=size)
+    for key, lengths in (("span_words", batch.span_lengths_words),
+                         ("span_pieces", batch.span_lengths_pieces)):
+        stats[key] += np.bincount(np.minimum(lengths, size - 1), minlength=size)

@@ -28,6 +28,10 @@ its first `max_pair_targets` wordpieces the two boundary positions and their
 0-based offset in the span; later wordpieces and spans touching `[CLS]` or
 `[SEP]` still have MLM targets but no SBO target.
 
+`Masker.mask_many` masks many instances in one call (the pipeline's path):
+positions are chosen block by block, then replacement, SBO targets and
+statistics are computed for the whole batch at once (`MaskedBatch`).
+
 Example:
 ```python
 masker = Masker(MaskingConfig(), mask_id=tok.mask_id,
@@ -38,106 +42,15 @@ inst.masked_positions, inst.masked_ids, inst.span_left_positions
 ```
 """
 
-import dataclasses
+import itertools
 import math
-import numbers
 
 import numpy as np
 
-SCHEMES = ("span", "whole_word", "token")
-REPLACEMENTS = ("span", "token")
+from spanbert_tf.data.masking_types import (REPLACEMENTS, SCHEMES, MaskedBatch,
+                                            MaskedInstance, MaskingConfig)
 
-
-def _check_range(name, value, low, high, low_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"MaskingConfig.{name} must be a number, got {value!r}")
-    if math.isnan(value) or value > high or value < low or (low_open and value == low):
-        interval = f"{'(' if low_open else '['}{low}, {high}]"
-        raise ValueError(f"MaskingConfig.{name} must be in {interval}, got {value!r}")
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"MaskingConfig.{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"MaskingConfig.{name} must be >= {minimum}, got {value!r}")
-
-
-@dataclasses.dataclass
-class MaskingConfig:
-    """Masking settings; invalid values raise `ValueError` naming the field.
-
-    Example:
-    ```python
-    config = MaskingConfig(scheme="span", geometric_p=0.2, max_span_length=10)
-    config.span_length_distribution()  # P(1 word), ..., P(10 words)
-    ```
-    """
-
-    scheme: str = "span"
-    masked_lm_prob: float = 0.15
-    max_predictions_per_seq: int = 80
-    geometric_p: float = 0.2
-    max_span_length: int = 10
-    replacement: str = "span"
-    max_pair_targets: int = 15
-    mask_prob: float = 0.8
-    random_prob: float = 0.1
-
-    def __post_init__(self):
-        self.validate()
-
-    def validate(self):
-        for name, allowed in (("scheme", SCHEMES), ("replacement", REPLACEMENTS)):
-            if getattr(self, name) not in allowed:
-                raise ValueError(
-                    f"MaskingConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}"
-                )
-        _check_range("masked_lm_prob", self.masked_lm_prob, 0.0, 1.0, low_open=True)
-        _check_range("geometric_p", self.geometric_p, 0.0, 1.0, low_open=True)
-        _check_range("mask_prob", self.mask_prob, 0.0, 1.0)
-        _check_range("random_prob", self.random_prob, 0.0, 1.0)
-        if self.mask_prob + self.random_prob > 1.0 + 1e-9:
-            raise ValueError(
-                "MaskingConfig.mask_prob + random_prob must be <= 1, got "
-                f"{self.mask_prob} + {self.random_prob}"
-            )
-        _check_int("max_predictions_per_seq", self.max_predictions_per_seq, 1)
-        _check_int("max_span_length", self.max_span_length, 1)
-        _check_int("max_pair_targets", self.max_pair_targets, 1)
-
-    def span_length_distribution(self):
-        """Probabilities of span lengths 1..max_span_length words (float64)."""
-        lengths = np.arange(self.max_span_length, dtype=np.float64)
-        pmf = self.geometric_p * (1.0 - self.geometric_p) ** lengths
-        return pmf / pmf.sum()
-
-
-@dataclasses.dataclass
-class MaskedInstance:
-    """One masked `[CLS] block [SEP]` instance (positions include `[CLS]`).
-
-    `input_ids` is the masked copy; the per-prediction arrays have length
-    m <= max_predictions_per_seq, sorted by `masked_positions`.
-    `span_lengths_*` describe the merged spans (maximal runs of masked
-    wordpieces, in order). `drawn_span_words` (span scheme only) holds the
-    sampled length of every accepted span, and `unmerged_spans` its
-    `(first, last)` wordpiece positions before merging, as the official code
-    records them; both are for statistics and tests.
-    """
-
-    input_ids: np.ndarray
-    masked_positions: np.ndarray
-    masked_ids: np.ndarray
-    span_left_positions: np.ndarray
-    span_right_positions: np.ndarray
-    span_relative_positions: np.ndarray
-    sbo_weights: np.ndarray
-    span_lengths_words: list
-    span_lengths_pieces: list
-    replacement_counts: dict
-    drawn_span_words: list = dataclasses.field(default_factory=list)
-    unmerged_spans: list = dataclasses.field(default_factory=list)
+__all__ = ["MaskedBatch", "MaskedInstance", "Masker", "MaskingConfig", "REPLACEMENTS", "SCHEMES"]
 
 
 class Masker:
@@ -158,6 +71,7 @@ class Masker:
     masker = Masker(MaskingConfig(scheme="token"), mask_id=103,
                     word_start_table=table, random_token_ids=ids)
     instance = masker.mask(input_ids, np.random.default_rng(seed))
+    batch = masker.mask_many([(blocks, np.random.default_rng(seed))])
     ```
     """
 
@@ -218,8 +132,52 @@ class Masker:
         Returns:
             A `MaskedInstance`.
         """
-        if not isinstance(rng, np.random.Generator):
-            raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng)}")
+        return self.mask_many([([input_ids], rng)]).instance(0)
+
+    def mask_many(self, groups, check_ids=True):
+        """Masks many instances at once; `mask` of each, batched.
+
+        Args:
+            groups: list of `(blocks, rng)`: `blocks` a list of `[CLS] block [SEP]`
+                int arrays masked with the `np.random.Generator` `rng`: first
+                the positions of each block in turn, then the replacements of
+                the whole group (one block: exactly `mask`).
+            check_ids: False skips the checks of each block's shape and ids
+                (for ids that come from a tokenizer of this vocabulary).
+
+        Returns:
+            A `MaskedBatch` of all the blocks, in order.
+        """
+        blocks, rngs, group_sizes = [], [], []
+        for group_blocks, rng in groups:
+            if not isinstance(rng, np.random.Generator):
+                raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng)}")
+            if check_ids:
+                group_blocks = [self._checked_ids(ids) for ids in group_blocks]
+            blocks += group_blocks
+            rngs.append(rng)
+            group_sizes.append(len(group_blocks))
+        sizes = np.fromiter(map(len, blocks), np.int64, len(blocks))
+        starts = np.cumsum(sizes) - sizes
+        ids = (np.concatenate(blocks).astype(np.int32, copy=False) if blocks
+               else np.zeros(0, np.int32))
+        # Word starts in full coordinates; [CLS], the first block piece and
+        # [SEP] count as word starts (the official code never moves an anchor
+        # before the block's first piece; [SEP] ends the last word).
+        ws = self.word_start_table.take(ids)
+        ws[starts] = ws[starts + 1] = ws[starts + sizes - 1] = True
+        positions, drawn, unmerged = [], [], []
+        spans = iter(zip(starts.tolist(), sizes.tolist()))
+        for rng, count in zip(rngs, group_sizes):
+            for start, size in itertools.islice(spans, count):
+                drawn.append([])
+                unmerged.append([])
+                positions.append(self._positions(
+                    ws[start:start + size], size, rng, drawn[-1], unmerged[-1]))
+        return self._finish(ids, ws, sizes, starts, positions, rngs, group_sizes,
+                            drawn, unmerged)
+
+    def _checked_ids(self, input_ids):
         ids = np.asarray(input_ids)
         if ids.ndim != 1 or ids.size < 2 or ids.dtype.kind not in "iu":
             raise ValueError(
@@ -228,26 +186,21 @@ class Masker:
             )
         if ids.astype(np.uint64).max() >= self.vocab_size:  # negatives wrap to huge
             raise ValueError(f"input_ids must lie in [0, {self.vocab_size})")
-        size = ids.size
+        return ids
+
+    def _positions(self, ws, size, rng, drawn, unmerged):
+        """Masked positions of one block (ascending, full coordinates)."""
         budget = self.budget(size - 2)
-        # Word starts in full coordinates; [CLS], the first block piece and
-        # [SEP] count as word starts (the official code never moves an anchor
-        # before the block's first piece; [SEP] ends the last word).
-        ws = self.word_start_table.take(ids)
-        ws[0] = ws[1] = ws[-1] = True
-        drawn, unmerged = [], []
         scheme = self.config.scheme
         if budget == 0:
-            pos = np.zeros(0, np.intp)
-        elif scheme == "span":
-            pos = self._span_positions(ws, size, budget, rng, drawn, unmerged)
-        elif scheme == "whole_word":
-            pos = self._whole_word_positions(ws, size, budget, rng)
-        else:
-            pos = rng.choice(size - 2, size=budget, replace=False, shuffle=False)
-            pos.sort()
-            pos += 1
-        return self._finish(ids, ws, pos, rng, drawn, unmerged)
+            return np.zeros(0, np.intp)
+        if scheme == "span":
+            return self._span_positions(ws, size, budget, rng, drawn, unmerged)
+        if scheme == "whole_word":
+            return self._whole_word_positions(ws, size, budget, rng)
+        pos = rng.choice(size - 2, size=budget, replace=False, shuffle=False)
+        pos.sort()
+        return pos + 1
 
     def _span_positions(self, ws, size, budget, rng, drawn, unmerged):
         """Positions masked by the span scheme, ascending (full coordinates)."""
@@ -318,75 +271,81 @@ class Masker:
         piece_word = ws[1 : size - 1].cumsum() - 1  # block piece -> word index
         return selected.take(piece_word).nonzero()[0] + 1
 
-    def _finish(self, ids, ws, pos, rng, drawn, unmerged):
-        """Replacement, SBO targets and statistics for sorted positions."""
+    def _finish(self, ids, ws, sizes, starts, positions, rngs, group_sizes, drawn, unmerged):
+        """Replacement, SBO targets and statistics of a whole batch at once."""
         c = self.config
-        out = ids.astype(np.int32)
-        m = pos.size
-        full = pos.astype(np.int32)
-        masked_ids = out.take(pos)
-        if m == 0:
-            z = np.zeros(0, np.int32)
-            return MaskedInstance(
-                out, z, z.copy(), z.copy(), z.copy(), z.copy(), np.zeros(0, np.float32),
-                [], [], {"mask": 0, "random": 0, "unchanged": 0}, drawn, unmerged,
-            )
-        # Merged spans = maximal runs of consecutive masked positions.
+        num_masked = np.fromiter(map(len, positions), np.int64, len(positions))
+        local = np.concatenate(positions).astype(np.int32) if positions else ids[:0]
+        inst_of = np.arange(sizes.size).repeat(num_masked)
+        pos = local + starts.take(inst_of)  # in the concatenated ids
+        group_of = np.arange(len(rngs)).repeat(group_sizes)  # instance -> group
+        masked_ids = ids.take(pos)
+        # Merged spans = maximal runs of consecutive masked positions (never
+        # across instances: [SEP] and [CLS] lie between them).
         breaks = (pos[1:] - pos[:-1] != 1).nonzero()[0] + 1
-        run_first = np.concatenate((self._zero, breaks))
-        run_stop = np.append(breaks, m)
+        run_first = np.concatenate((self._zero, breaks)) if pos.size else breaks
+        run_stop = np.append(breaks, pos.size) if pos.size else breaks
         run_len = run_stop - run_first
         run_of = np.arange(run_first.size).repeat(run_len)
-        words = np.add.reduceat(ws.take(pos), run_first, dtype=np.int64)
+        run_inst = inst_of.take(run_first)
+        words = (np.add.reduceat(ws.take(pos), run_first, dtype=np.int64) if pos.size
+                 else np.zeros(0, np.int64))
         if c.scheme == "token":  # a run may start inside a word
             words += ~ws.take(pos.take(run_first))
-        # Replacement: kind 0 = [MASK], 1 = random token, 2 = unchanged.
+        # Replacement: kind 0 = [MASK], 1 = random token, 2 = unchanged, drawn
+        # per merged span or per wordpiece, from each group's generator.
+        unit_inst = run_inst if c.replacement == "span" else inst_of
+        kind = self._kind_edges.searchsorted(
+            self._draw(rngs, group_of.take(unit_inst)), "right")
         if c.replacement == "span":
-            kind = self._kind_edges.searchsorted(rng.random(run_first.size), "right")
             kind = kind.take(run_of)
-        else:
-            kind = self._kind_edges.searchsorted(rng.random(m), "right")
-        counts = np.bincount(kind, minlength=3).tolist()
+        counts = np.bincount(inst_of * 3 + kind, minlength=3 * sizes.size)
+        out = ids  # a fresh concatenation: ours to modify
         out[pos[kind == 0]] = self.mask_id
-        if counts[1]:
-            v = rng.random(counts[1])
+        is_random = kind == 1
+        if is_random.any():
+            v = self._draw(rngs, group_of.take(inst_of[is_random]))
             if self._random_cdf is None:
                 pick = (v * self.random_token_ids.size).astype(np.intp)
             else:
                 pick = self._random_cdf.searchsorted(v, "right")
                 pick[pick >= self.random_token_ids.size] = self.random_token_ids.size - 1
-            out[pos[kind == 1]] = self.random_token_ids.take(pick)
+            out[pos[is_random]] = self.random_token_ids.take(pick)
         # SBO targets: the merged span's boundary positions, when both are
         # block tokens, i.e. for every run except one touching [CLS] or [SEP]
         # (a valid left boundary is >= 1, so left == 0 means "no target").
-        start = full.take(run_first)
-        end = full.take(run_stop - 1)
-        boundary_left = start - 1
-        boundary_right = end + 1
-        if pos[0] == 1:
-            boundary_left[0] = boundary_right[0] = 0
-        if pos[-1] == ids.size - 2:
-            boundary_left[-1] = boundary_right[-1] = 0
-        left = boundary_left.take(run_of)
-        right = boundary_right.take(run_of)
-        offset = full - start.take(run_of)
-        if run_len.max() > c.max_pair_targets:
+        start = local.take(run_first)
+        end = local.take(run_stop - 1)
+        valid = (start != 1) & (end != sizes.take(run_inst) - 2)
+        left = ((start - 1) * valid).take(run_of)
+        right = ((end + 1) * valid).take(run_of)
+        offset = local - start.take(run_of)
+        if run_len.size and run_len.max() > c.max_pair_targets:
             in_window = offset < c.max_pair_targets
             left *= in_window
             right *= in_window
         target = left != 0
-        rel = offset * target
-        return MaskedInstance(
+        return MaskedBatch(
             input_ids=out,
-            masked_positions=full,
+            input_lengths=sizes,
+            masked_positions=local,
             masked_ids=masked_ids,
             span_left_positions=left,
             span_right_positions=right,
-            span_relative_positions=rel,
+            span_relative_positions=offset * target,
             sbo_weights=target.astype(np.float32),
-            span_lengths_words=words.tolist(),
-            span_lengths_pieces=run_len.tolist(),
-            replacement_counts={"mask": counts[0], "random": counts[1], "unchanged": counts[2]},
+            num_masked=num_masked,
+            span_lengths_words=words,
+            span_lengths_pieces=run_len,
+            num_spans=np.bincount(run_inst, minlength=sizes.size),
+            replacement_counts=counts.reshape(-1, 3),
             drawn_span_words=drawn,
             unmerged_spans=unmerged,
         )
+
+    @staticmethod
+    def _draw(rngs, unit_group):
+        """Uniform draws for units in group order: each group's from its own rng."""
+        per_group = np.bincount(unit_group, minlength=len(rngs)).tolist()
+        draws = [rng.random(n) for rng, n in zip(rngs, per_group) if n]
+        return np.concatenate(draws) if draws else np.zeros(0)

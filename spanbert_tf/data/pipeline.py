@@ -27,6 +27,7 @@ import time
 import numpy as np
 
 from spanbert_tf.data import documents, instances, report, writer
+from spanbert_tf.io_utils import write_json_atomic
 
 RESOURCES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources")
 DEFAULT_INPUT = os.path.join(RESOURCES, "wikitext-2-raw-test.txt")
@@ -214,7 +215,7 @@ def create_pretraining_data(config, dedicated_process=False):
         config: a `PretrainingDataConfig`.
         dedicated_process: True when this process runs nothing else (the
             program): TensorFlow is then imported without Keras
-            (`instances.import_tensorflow_lean`).
+            (`lean_tf.import_tensorflow_lean`).
 
     Raises `documents.InputError` / `FileNotFoundError` / `ValueError` with a
     message naming the bad path or setting.
@@ -253,8 +254,8 @@ def create_pretraining_data(config, dedicated_process=False):
                                num_workers, unigram_counts)
     metadata = report.build_metadata(config, tokenizer, shard_writer, stats,
                                      _sha256(config.vocab_file))
-    writer.atomic_write_json(os.path.join(config.output_dir, "stats.json"), stats)
-    writer.atomic_write_json(os.path.join(config.output_dir, "metadata.json"), metadata)
+    write_json_atomic(os.path.join(config.output_dir, "stats.json"), stats)
+    write_json_atomic(os.path.join(config.output_dir, "metadata.json"), metadata)
     return stats
 
 

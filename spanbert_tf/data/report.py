@@ -139,5 +139,5 @@ def format_summary(stats, output_dir):
                      + ", ".join(removed_stale[:3]) + (" ..." if len(removed_stale) > 3 else ""))
     lines.append(f"  time       {t['wall_seconds']:.1f} s with {t['num_workers']} worker(s), "
                  f"{t['input_tokens_per_second']:,.0f} input wordpieces x dupe_factor / s")
-    lines.append(f"  files      stats.json, metadata.json beside the shards")
+    lines.append("  files      stats.json, metadata.json beside the shards")
     return "\n".join(lines)

@@ -19,7 +19,6 @@ with ShardWriter("out", num_shards=4, compression="GZIP") as writer:
 """
 
 import itertools
-import json
 import os
 import zlib
 
@@ -59,20 +58,6 @@ def frame_records(records):
 def shard_name(index, num_shards, compression="none"):
     suffix = ".tfrecord.gz" if compression == "GZIP" else ".tfrecord"
     return f"pretrain-{index:05d}-of-{num_shards:05d}{suffix}"
-
-
-def atomic_write_json(path, obj):
-    """Writes JSON to `path` via a temporary file and a rename."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, sort_keys=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 class ShardWriter:

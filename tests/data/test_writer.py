@@ -115,13 +115,3 @@ def test_killed_write_leaves_no_final_named_file(tmp_path):
     names = os.listdir(out)
     assert names and all(n.startswith(".") and ".tmp-" in n for n in names)
     assert not [n for n in names if n.startswith("pretrain-")]
-
-
-def test_atomic_json(tmp_path):
-    path = tmp_path / "stats.json"
-    writer.atomic_write_json(str(path), {"a": 1})
-    assert path.read_text().strip() == '{\n  "a": 1\n}'
-    with pytest.raises(TypeError):
-        writer.atomic_write_json(str(path), {"a": object()})
-    assert os.listdir(tmp_path) == ["stats.json"]
-    assert path.read_text().strip() == '{\n  "a": 1\n}'
