@@ -15,6 +15,7 @@ with atomic_path("runs/x/model.safetensors") as tmp:
 """
 
 import contextlib
+import hashlib
 import json
 import os
 import pathlib
@@ -63,3 +64,12 @@ def copy_file_atomic(src, dst):
     with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)
     return str(dst)
+
+
+def sha256_file(path):
+    """The hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

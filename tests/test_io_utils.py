@@ -48,3 +48,12 @@ def test_unserializable_json_leaves_the_old_file(tmp_path):
         io_utils.write_json_atomic(path, {"a": object()})
     assert os.listdir(tmp_path) == ["stats.json"]
     assert json.loads(path.read_text()) == {"a": 1}
+
+
+def test_sha256_file(tmp_path):
+    import hashlib
+
+    path = tmp_path / "x.bin"
+    data = bytes(range(256)) * 9000  # 2.3 MB: three 1 MiB read blocks
+    path.write_bytes(data)
+    assert io_utils.sha256_file(path) == hashlib.sha256(data).hexdigest()

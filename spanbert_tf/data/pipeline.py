@@ -18,7 +18,6 @@ summary = create_pretraining_data(PretrainingDataConfig(
 import collections
 import contextlib
 import dataclasses
-import hashlib
 import multiprocessing
 import os
 import sys
@@ -27,7 +26,7 @@ import time
 import numpy as np
 
 from spanbert_tf.data import documents, instances, report, writer
-from spanbert_tf.io_utils import write_json_atomic
+from spanbert_tf.io_utils import sha256_file, write_json_atomic
 
 RESOURCES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources")
 DEFAULT_INPUT = os.path.join(RESOURCES, "wikitext-2-raw-test.txt")
@@ -253,15 +252,8 @@ def create_pretraining_data(config, dedicated_process=False):
     stats = report.build_stats(totals, input_stats, shard_writer, config, wall,
                                num_workers, unigram_counts)
     metadata = report.build_metadata(config, tokenizer, shard_writer, stats,
-                                     _sha256(config.vocab_file))
+                                     sha256_file(config.vocab_file))
     write_json_atomic(os.path.join(config.output_dir, "stats.json"), stats)
     write_json_atomic(os.path.join(config.output_dir, "metadata.json"), metadata)
     return stats
 
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

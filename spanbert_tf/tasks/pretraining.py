@@ -15,10 +15,10 @@ summary["checkpoint"]   # runs/pretrain/ckpt-300
 """
 
 import dataclasses
-import hashlib
 import os
 
 from spanbert_tf.data import input_pipeline
+from spanbert_tf.io_utils import sha256_file
 from spanbert_tf.training import distribute
 
 
@@ -104,14 +104,6 @@ def effective_config(params):
         optimizer.validate("flags")
         config = dataclasses.replace(config, optimizer=optimizer)
     return config
-
-
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _vocab_for_model_dir(metadata, model_dir):
