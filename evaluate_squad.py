@@ -28,7 +28,7 @@ flags.mark_flags_as_required(["data_file", "pred_file"])
 
 def main(argv):
     del argv
-    from spanbert_tf.tasks import squad_metrics
+    from spanbert_tf.tasks.squad import metrics as squad_metrics
 
     try:
         result = squad_metrics.evaluate_files(
@@ -38,7 +38,7 @@ def main(argv):
         print(f"evaluate_squad.py: error: {e}", file=sys.stderr)
         sys.exit(1)
     if FLAGS.out_file:
-        from spanbert_tf.tasks.squad_predict import write_json_atomic
+        from spanbert_tf.tasks.squad.predict import write_json_atomic
         write_json_atomic(FLAGS.out_file, result)
     print(json.dumps(result))
 

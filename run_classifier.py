@@ -56,7 +56,7 @@ flags.mark_flags_as_required(["task_name", "output_dir"])
 
 def main(argv):
     del argv
-    from spanbert_tf.tasks.classification_runner import ClassifierOptions, run_classifier
+    from spanbert_tf.tasks.classification.run import ClassifierOptions, run_classifier
 
     opts = ClassifierOptions(
         task_name=FLAGS.task_name, data_dir=FLAGS.data_dir,

@@ -15,7 +15,7 @@ from absl import app, flags
 
 import spanbert_tf  # noqa: F401  (KERAS_BACKEND=tensorflow before keras loads)
 
-from spanbert_tf.tasks.pretraining import PretrainingParams  # noqa: E402
+from spanbert_tf.tasks.pretraining.run import PretrainingParams  # noqa: E402
 
 _D = PretrainingParams()
 FLAGS = flags.FLAGS
@@ -68,7 +68,7 @@ def main(argv):
     if len(argv) > 1:
         print(f"run_pretraining: unexpected arguments {argv[1:]}", file=sys.stderr)
         sys.exit(2)
-    from spanbert_tf.tasks.pretraining import format_summary, run_pretraining
+    from spanbert_tf.tasks.pretraining.run import format_summary, run_pretraining
 
     names = [f.name for f in dataclasses.fields(PretrainingParams)]
     params = PretrainingParams(**{n: getattr(FLAGS, n) for n in names if n in FLAGS})

@@ -68,7 +68,7 @@ flags.DEFINE_bool("progress", True, "Show progress bars.")
 
 def main(argv):
     del argv
-    from spanbert_tf.tasks.squad_run import SquadRunError, SquadSettings, run_squad
+    from spanbert_tf.tasks.squad.run import SquadRunError, SquadSettings, run_squad
 
     names = [n for n in SquadSettings.__dataclass_fields__ if n not in ("show_progress",
                                                                          "explicit")]

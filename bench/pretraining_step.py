@@ -130,7 +130,7 @@ def time_alternating(fns, batches, steps):
 
 
 def trainer_step_time(config, files, metadata, steps):
-    from spanbert_tf.tasks.pretraining import PretrainingTask
+    from spanbert_tf.tasks.pretraining.task import PretrainingTask
     from spanbert_tf.training.trainer import Trainer
 
     fn = input_pipeline.make_pretraining_dataset_fn(files, metadata, BATCH, seed=1)

@@ -31,8 +31,9 @@ from absl import logging
 
 from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.io_utils import write_text_atomic
-from spanbert_tf.tasks import glue, tacred
-from spanbert_tf.tasks.classification_metrics import compute_metrics
+from spanbert_tf.tasks.classification import glue
+from spanbert_tf.tasks.classification import tacred
+from spanbert_tf.tasks.classification.metrics import compute_metrics
 
 TACRED = "tacred"
 TACRED_METRICS = ("precision", "recall", "f1", "accuracy")
@@ -106,7 +107,7 @@ def _read_split(opts, task_name, spec, split):
 
 
 def _encode(examples, meta, tokenizer, markers):
-    from spanbert_tf.tasks import classification  # imports TensorFlow
+    from spanbert_tf.tasks.classification import model as classification  # imports TensorFlow
 
     labels = meta["labels"]
     if meta["task_name"] == TACRED:
@@ -140,7 +141,7 @@ def _metric_names(meta):
 
 def _score(trainer, split, meta, batch_size):
     """Predicts `split`; returns (metrics, prediction records)."""
-    from spanbert_tf.tasks import classification  # imports TensorFlow
+    from spanbert_tf.tasks.classification import model as classification  # imports TensorFlow
 
     regression = meta["labels"] is None
     dataset = classification.make_eval_dataset(split.features, split.label_ids, batch_size,
@@ -201,7 +202,7 @@ def _save_best(trainer, output_dir):
 
 def _build_trainer(opts, meta, config, model_dir, train_fn=None, num_train_steps=1,
                    init_checkpoint=None, steps_per_epoch=1, num_warmup_steps=0):
-    from spanbert_tf.tasks import classification  # imports TensorFlow
+    from spanbert_tf.tasks.classification import model as classification  # imports TensorFlow
 
     from spanbert_tf.training.distribute import get_strategy
     from spanbert_tf.training.trainer import Trainer
@@ -222,7 +223,7 @@ def _build_trainer(opts, meta, config, model_dir, train_fn=None, num_train_steps
 
 def _train(opts, meta, info, train, dev):
     """Fine-tunes; keeps the best (or last) checkpoint in output_dir. Returns its path."""
-    from spanbert_tf.tasks import classification  # imports TensorFlow
+    from spanbert_tf.tasks.classification import model as classification  # imports TensorFlow
 
     epochs = opts.num_train_epochs or default_num_epochs(meta["task_name"])
     # As officially (drop_last=True): full batches only.
@@ -361,7 +362,7 @@ def run_classifier(opts):
             _write_jsonl(os.path.join(opts.output_dir, "dev_predictions.jsonl"), records)
         logging.info("dev results (%d examples): %s", len(records), results)
     if opts.export_dir:
-        from spanbert_tf.tasks.classification_export import export_classifier
+        from spanbert_tf.tasks.classification.export import export_classifier
 
         source = opts.output_dir if opts.do_train else info.model_dir
         export_classifier(source, opts.export_dir)

@@ -4,7 +4,10 @@ deterministic stand-in model whose logits point at chosen wordpieces."""
 import numpy as np
 import pytest
 
-from spanbert_tf.tasks import squad, squad_export, squad_features, squad_predict
+from spanbert_tf.tasks.squad import reader as squad
+from spanbert_tf.tasks.squad import export as squad_export
+from spanbert_tf.tasks.squad import features as squad_features
+from spanbert_tf.tasks.squad import predict as squad_predict
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 
 tf = pytest.importorskip("tensorflow")

@@ -11,8 +11,10 @@ import tensorflow as tf
 
 from spanbert_tf.modeling.config import load_config
 from spanbert_tf.modeling.model_dir import write_model_dir_metadata
-from spanbert_tf.tasks import classification, glue, tacred
-from spanbert_tf.tasks.classification_export import export_classifier
+from spanbert_tf.tasks.classification import model as classification
+from spanbert_tf.tasks.classification import glue
+from spanbert_tf.tasks.classification import tacred
+from spanbert_tf.tasks.classification.export import export_classifier
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 
 LONG_TOKENS = ("The company , founded by Maria Gonzalez in -LRB- 1987 -RRB- , is based in "
@@ -83,8 +85,9 @@ def test_exports_match_python_in_a_fresh_process(tmp_path, shared_data, cased_vo
     script = textwrap.dedent(f"""
         import json, sys
         import numpy as np
-        from spanbert_tf.tasks import glue, tacred
-        from spanbert_tf.tasks.classification_export import serve_examples
+        from spanbert_tf.tasks.classification import glue
+        from spanbert_tf.tasks.classification import tacred
+        from spanbert_tf.tasks.classification.export import serve_examples
         root = {str(tmp_path)!r}
         rte = glue.read_glue_tsv("rte", {str(shared_data / 'glue' / 'RTE' / 'dev.tsv')!r})[:24]
         sst = glue.read_glue_tsv("sst-2", {str(shared_data / 'glue' / 'SST-2' / 'dev.tsv')!r})[:16]

@@ -35,7 +35,9 @@ import tensorflow as tf
 
 from spanbert_tf.export.saved_model import truncated_pair_lengths
 from spanbert_tf.modeling import model_dir as model_dir_lib
-from spanbert_tf.tasks import classification, glue, tacred
+from spanbert_tf.tasks.classification import model as classification
+from spanbert_tf.tasks.classification import glue
+from spanbert_tf.tasks.classification import tacred
 
 _PTB = {"-lrb-": "(", "-rrb-": ")", "-lsb-": "[", "-rsb-": "]", "-lcb-": "{", "-rcb-": "}"}
 

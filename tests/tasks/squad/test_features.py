@@ -5,7 +5,9 @@ import collections
 import numpy as np
 import pytest
 
-from spanbert_tf.tasks import squad, squad_features, squad_predict
+from spanbert_tf.tasks.squad import reader as squad
+from spanbert_tf.tasks.squad import features as squad_features
+from spanbert_tf.tasks.squad import predict as squad_predict
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 
 V2_FILE = "squad/squad-v2.0-dev-subset_haystack-small.json"

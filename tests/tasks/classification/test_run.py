@@ -12,10 +12,10 @@ import tensorflow as tf
 from spanbert_tf.modeling.backbone import build_backbone
 from spanbert_tf.modeling.config import load_config
 from spanbert_tf.modeling.model_dir import read_model_dir, write_model_dir_metadata
-from spanbert_tf.tasks import classification_metrics as cm
-from spanbert_tf.tasks.classification_runner import ClassifierOptions, run_classifier
+from spanbert_tf.tasks.classification import metrics as cm
+from spanbert_tf.tasks.classification.run import ClassifierOptions, run_classifier
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 @pytest.fixture(scope="module")

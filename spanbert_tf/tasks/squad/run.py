@@ -86,7 +86,7 @@ def _log(message):
 
 
 def _read(settings, path, is_training):
-    from spanbert_tf.tasks import squad
+    from spanbert_tf.tasks.squad import reader as squad
 
     try:
         examples, stats = squad.read_examples(
@@ -105,7 +105,7 @@ def _read(settings, path, is_training):
 
 
 def _features(settings, examples, tokenizer, is_training):
-    from spanbert_tf.tasks.squad_features import convert_examples_to_features
+    from spanbert_tf.tasks.squad.features import convert_examples_to_features
 
     return convert_examples_to_features(
         examples, tokenizer, settings.max_seq_length, settings.doc_stride,
@@ -153,7 +153,7 @@ def load_model_info(path):
 def train(settings, info, tokenizer, strategy):
     """Fine-tunes; returns (trainer, summary)."""
     from spanbert_tf.modeling.model_dir import write_model_dir_metadata
-    from spanbert_tf.tasks.squad_model import SquadTask, train_dataset_fn
+    from spanbert_tf.tasks.squad.model import SquadTask, train_dataset_fn
     from spanbert_tf.training.trainer import Trainer
 
     examples, _ = _read(settings, settings.train_file, is_training=True)
@@ -187,7 +187,7 @@ def load_finetuned_model(info):
     import numpy as np
 
     from spanbert_tf.modeling.model_dir import restore_model
-    from spanbert_tf.tasks.squad_model import SquadTask
+    from spanbert_tf.tasks.squad.model import SquadTask
 
     if not info.task or info.task.get("name") != SQUAD_TASK_NAME:
         raise SquadRunError(f"{info.model_dir} is not a fine-tuned SQuAD model dir (config.json "
@@ -204,7 +204,10 @@ def load_finetuned_model(info):
 
 def predict(settings, model, tokenizer, trainer=None):
     """Writes the prediction files (and eval_results.json with gold answers)."""
-    from spanbert_tf.tasks import squad, squad_metrics, squad_model, squad_predict
+    from spanbert_tf.tasks.squad import reader as squad
+    from spanbert_tf.tasks.squad import metrics as squad_metrics
+    from spanbert_tf.tasks.squad import model as squad_model
+    from spanbert_tf.tasks.squad import predict as squad_predict
 
     examples, _ = _read(settings, settings.predict_file, is_training=False)
     features = _features(settings, examples, tokenizer, is_training=False)
@@ -281,14 +284,14 @@ def run_squad(settings):
     if settings.do_predict:
         summary["predict"] = predict(settings, model, tokenizer, trainer)
     if settings.export_dir:
-        from spanbert_tf.tasks.squad_export import export_qa_saved_model
+        from spanbert_tf.tasks.squad.export import export_qa_saved_model
 
         summary["export_dir"] = export_qa_saved_model(
             model, tokenizer, settings.export_dir, settings.max_seq_length,
             settings.doc_stride, settings.max_query_length, settings.n_best_size,
             settings.max_answer_length, settings.version_2_with_negative,
             settings.null_score_diff_threshold)
-    from spanbert_tf.tasks.squad_predict import write_json_atomic
+    from spanbert_tf.tasks.squad.predict import write_json_atomic
 
     write_json_atomic(os.path.join(settings.output_dir, "run_summary.json"),
                       json.loads(json.dumps(summary, default=str)))

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from spanbert_tf.tasks import glue
+from spanbert_tf.tasks.classification import glue
 
 
 @pytest.mark.parametrize("task,folder,rows,first_label", [

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from spanbert_tf.tasks import squad_metrics as m
+from spanbert_tf.tasks.squad import metrics as m
 
 V2_FILE = "squad/squad-v2.0-dev-subset_haystack-small.json"
 V1_FILE = "squad/DERIVED_squad-v1.1-format_from_haystack-small_answerable.json"

@@ -5,7 +5,7 @@ import pytest
 import scipy.stats
 from sklearn import metrics as skm
 
-from spanbert_tf.tasks import classification_metrics as cm
+from spanbert_tf.tasks.classification import metrics as cm
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from spanbert_tf.tasks import squad
-from spanbert_tf.tasks.squad import SquadFormatError
+from spanbert_tf.tasks.squad import reader as squad
+from spanbert_tf.tasks.squad.reader import SquadFormatError
 
 V2_FILE = "squad/squad-v2.0-dev-subset_haystack-small.json"
 V1_FILE = "squad/DERIVED_squad-v1.1-format_from_haystack-small_answerable.json"

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from spanbert_tf.modeling.config import load_config
 from spanbert_tf.modeling.model_dir import restore_backbone
-from spanbert_tf.tasks import classification
+from spanbert_tf.tasks.classification import model as classification
 from spanbert_tf.export.saved_model import truncated_pair_lengths
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 

@@ -1,4 +1,4 @@
-"""End-to-end tests of run_pretraining.py / spanbert_tf.tasks.pretraining on real text.
+"""End-to-end tests of run_pretraining.py / spanbert_tf.tasks.pretraining.run on real text.
 
 The TFRecords come from the real create_pretraining_data.py on the shared
 WikiText-2 test split (seq 128, 20 predictions), made once per module.
@@ -17,10 +17,11 @@ import tensorflow as tf
 
 from spanbert_tf.data.input_pipeline import InputError
 from spanbert_tf.modeling.config import load_config
-from spanbert_tf.tasks.pretraining import PretrainingParams, PretrainingTask, run_pretraining
+from spanbert_tf.tasks.pretraining.run import PretrainingParams, run_pretraining
+from spanbert_tf.tasks.pretraining.task import PretrainingTask
 from spanbert_tf.training.train_log import read_train_log
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
+REPO = pathlib.Path(__file__).resolve().parents[3]
 LOG_KEYS = {"step", "loss", "mlm_loss", "sbo_loss", "mlm_accuracy", "sbo_accuracy",
             "learning_rate", "examples_per_sec"}
 

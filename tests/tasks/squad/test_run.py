@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from spanbert_tf.tasks import squad_metrics
+from spanbert_tf.tasks.squad import metrics as squad_metrics
 
 V2_FILE = "squad/squad-v2.0-dev-subset_haystack-small.json"
 FLAGS = ["--max_seq_length=128", "--doc_stride=64", "--max_query_length=32",
@@ -85,7 +85,7 @@ def test_run_squad_trains_predicts_and_writes_official_files(trained, shared_dat
 
 @pytest.mark.slow
 def test_predict_only_from_the_output_model_dir(trained, shared_data):
-    from spanbert_tf.tasks.squad_run import SquadRunError, SquadSettings, run_squad
+    from spanbert_tf.tasks.squad.run import SquadRunError, SquadSettings, run_squad
 
     root, _ = trained
     # Window / decoding settings and the version come from the model dir's config.json.

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from spanbert_tf.tasks import tacred
+from spanbert_tf.tasks.classification import tacred
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 
 RECORDS = [
