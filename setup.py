@@ -36,6 +36,8 @@ setup(
         "tqdm",
         "numpy",
         "safetensors",
+        # Coreference CEAF alignment (linear_sum_assignment).
+        "scipy",
     ],
     extras_require={
         "test": [
