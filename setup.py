@@ -10,6 +10,7 @@ PROGRAMS = {
     "convert_checkpoint": "spanbert-convert-checkpoint",
     "run_squad": "spanbert-run-squad",
     "evaluate_squad": "spanbert-evaluate-squad",
+    "evaluate_coref": "spanbert-evaluate-coref",
     "run_classifier": "spanbert-run-classifier",
 }
 

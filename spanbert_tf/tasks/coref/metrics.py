@@ -253,11 +253,35 @@ class CorefEvaluator:
 
 def evaluate(key_by_doc, response_by_doc, max_repeated_mentions=MAX_REPEATED_MENTIONS):
     """Scores every key document (a missing response document has no mentions);
-    response documents without a key are ignored, as the scorer does."""
+    response documents without a key are ignored, as the scorer does; both counted."""
     evaluator = CorefEvaluator(max_repeated_mentions)
     for doc_key, key in key_by_doc.items():
         evaluator.add(key, response_by_doc.get(doc_key, []), doc_key)
-    return evaluator.results()
+    results = evaluator.results()
+    results["key_documents_without_response"] = sum(
+        1 for k in key_by_doc if k not in response_by_doc)
+    results["response_documents_without_key"] = sum(
+        1 for k in response_by_doc if k not in key_by_doc)
+    return results
+
+
+def load_word_clusters(path, split_file=None):
+    """{doc_key: word-span clusters} of a `.conll`/`*_gold_conll` file, a folder of them
+    (optionally the ids in `split_file`), or a `.jsonlines` file (wordpiece clusters
+    mapped to words through its `subtoken_map`)."""
+    from spanbert_tf.tasks.coref import conll, segments
+
+    if str(path).endswith(".jsonlines"):
+        return {d.doc_key: segments.subtoken_clusters_to_words(d.clusters, d.subtoken_map)
+                for d in segments.read_jsonlines(path)}
+    return {d.doc_key: d.clusters for d in conll.read_conll_files(path, split_file)}
+
+
+def evaluate_files(gold_file, pred_file, split_file=None,
+                   max_repeated_mentions=MAX_REPEATED_MENTIONS):
+    """Scores `pred_file` against `gold_file` (each `.conll`, a folder, or `.jsonlines`)."""
+    return evaluate(load_word_clusters(gold_file, split_file),
+                    load_word_clusters(pred_file, split_file), max_repeated_mentions)
 
 
 def format_table(results):

@@ -1,9 +1,13 @@
 """Coreference metrics: the reference scorer's published test cases, hand-computed LEA,
 perfect LitBank predictions (singletons included), repeated mentions."""
 
+import json
+import subprocess
+import sys
+
 import pytest
 
-from spanbert_tf.tasks.coref import conll, metrics
+from spanbert_tf.tasks.coref import conll, metrics, segments
 from spanbert_tf.tasks.coref.metrics import CorefScoreError
 
 # The coreference column, one entry per row, of the reference scorer's test files
@@ -232,3 +236,36 @@ def test_equals_reference_scorer_on_perturbed_litbank(shared_data, tmp_path):
     results = metrics.evaluate({d.doc_key: d.clusters for d in docs}, pred)
     for name, expected in REFERENCE_SCORER_LITBANK_DEV.items():
         assert results["counts"][name] == pytest.approx(expected, rel=1e-12, abs=1e-9), name
+
+
+def test_evaluate_coref_program_and_jsonlines(shared_data, tmp_path):
+    root = shared_data / "coref" / "litbank"
+    split = str(root / "splits" / "dev.txt")
+    docs = conll.read_conll_split(str(root / "conll"), split)
+    conll.write_conll(str(tmp_path / "pred.conll"), docs, {d.doc_key: _perturb(d) for d in docs})
+    cmd = [sys.executable, "evaluate_coref.py", f"--gold_file={root / 'conll'}",
+           f"--split_file={split}", f"--pred_file={tmp_path / 'pred.conll'}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    lines = out.stdout.strip().splitlines()
+    result = json.loads(lines[-1])
+    assert result["counts"]["muc"] == REFERENCE_SCORER_LITBANK_DEV["muc"]
+    assert result["num_documents"] == 10 and result["key_documents_without_response"] == 0
+    assert any(line.startswith("CoNLL avg F1") for line in lines[:-1])
+    # Official .jsonlines predictions (one "wordpiece" per word here) map back to words.
+    examples = []
+    for d in docs:
+        n = d.num_words
+        examples.append({
+            "doc_key": d.doc_key, "sentences": [["[CLS]"] + d.words() + ["[SEP]"]],
+            "speakers": [["[SPL]"] + ["-"] * n + ["[SPL]"]],
+            "clusters": [[[s + 1, e + 1] for s, e in c] for c in d.clusters],
+            "sentence_map": [0] * (n + 2), "subtoken_map": [0] + list(range(n)) + [n - 1]})
+    segments.write_jsonlines(str(tmp_path / "pred.jsonlines"), examples)
+    perfect = metrics.evaluate_files(str(root / "conll"), str(tmp_path / "pred.jsonlines"), split)
+    assert perfect["conll_f1"] == 100.0 and perfect["lea"]["f1"] == 100.0
+    # Bad input: one line on stderr, no traceback, non-zero exit.
+    (tmp_path / "bad.conll").write_text("#begin document (x); part 0\nx 0 0 a _ (1\n#end document\n")
+    bad = subprocess.run(cmd[:2] + [f"--gold_file={tmp_path / 'bad.conll'}", cmd[4]],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "bad.conll:2:" in bad.stderr
