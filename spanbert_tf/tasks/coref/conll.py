@@ -256,7 +256,7 @@ def parse_conll(text, path="<string>"):
 
 def read_conll(path):
     """Reads every document of one CoNLL-2012 file."""
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
         return parse_conll(f.read(), os.fspath(path))
 
 

@@ -136,24 +136,31 @@ def b_cubed(key_chains, response_chains):
             precision, sum(len(c) for c in response_chains))
 
 
-def _overlap(a, b):
-    """Elements of `a` (with repeats) found in `b`, as the scorer's SIM functions."""
-    b = set(b)
-    return sum(1 for m in a if m in b)
+def _overlaps(key_chains, response_chains):
+    """[K, R]: elements of key chain i (with repeats) found in response chain j, as the
+    scorer's SIM functions count them; linear in the number of mentions."""
+    counts = np.zeros([len(key_chains), len(response_chains)])
+    occurrences = collections.defaultdict(collections.Counter)
+    for i, chain in enumerate(key_chains):
+        for m in chain:
+            occurrences[m][i] += 1
+    for j, chain in enumerate(response_chains):
+        for m in set(chain):
+            for i, n in occurrences.get(m, {}).items():
+                counts[i, j] += n
+    return counts
 
 
 def ceaf(key_chains, response_chains, entity_based):
     """(recall num, recall den, precision num, precision den) of CEAF-φ4 / CEAF-φ3."""
     from scipy.optimize import linear_sum_assignment
 
-    similarity = np.zeros([len(key_chains), len(response_chains)])
-    for i, k in enumerate(key_chains):
-        for j, r in enumerate(response_chains):
-            common = _overlap(k, r)
-            if entity_based:
-                similarity[i, j] = 2 * common / (len(k) + len(r)) if len(k) + len(r) else 0.0
-            else:
-                similarity[i, j] = common
+    similarity = _overlaps(key_chains, response_chains)
+    if entity_based and similarity.size:
+        sizes = (np.array([len(c) for c in key_chains])[:, None] +
+                 np.array([len(c) for c in response_chains])[None, :])
+        similarity = np.divide(2 * similarity, sizes, out=np.zeros_like(similarity),
+                               where=sizes > 0)
     total = 0.0
     if similarity.size:
         rows, cols = linear_sum_assignment(similarity, maximize=True)
