@@ -260,6 +260,18 @@ def read_conll(path):
         return parse_conll(f.read(), os.fspath(path))
 
 
+def _unique(documents):
+    """Raises on a doc key read twice (from two files): scores are keyed by doc key."""
+    seen = {}
+    for d in documents:
+        if d.doc_key in seen:
+            raise CorefFormatError(
+                f"{d.path}:{d.line_number}: document {d.doc_key!r} was already read from "
+                f"{seen[d.doc_key]}")
+        seen[d.doc_key] = f"{d.path}:{d.line_number}"
+    return documents
+
+
 def read_conll_split(conll_dir, split_file):
     """Reads the documents listed in `split_file` (one file name without `.conll` a line)."""
     documents = []
@@ -272,20 +284,20 @@ def read_conll_split(conll_dir, split_file):
             if not os.path.isfile(path):
                 raise CorefFormatError(f"{split_file}:{line_number}: no file {path}")
             documents.extend(read_conll(path))
-    return documents
+    return _unique(documents)
 
 
 def read_conll_files(path, split_file=None):
-    """Documents of a `.conll`/`*_gold_conll` file, or of a folder (all its such files,
-    in name order, or those named in `split_file`)."""
+    """Documents of a CoNLL-2012 file, or of a folder: its `*.conll` and `*_gold_conll`
+    files in name order (not `*_auto_conll`), or those named in `split_file`."""
     if not os.path.isdir(path):
         return read_conll(path)
     if split_file:
         return read_conll_split(path, split_file)
-    names = sorted(n for n in os.listdir(path) if n.endswith(("conll", "_gold_conll")))
+    names = sorted(n for n in os.listdir(path) if n.endswith((".conll", "_gold_conll")))
     if not names:
-        raise FileNotFoundError(f"no .conll files in folder {path}")
-    return [d for n in names for d in read_conll(os.path.join(path, n))]
+        raise FileNotFoundError(f"no .conll or *_gold_conll files in folder {path}")
+    return _unique([d for n in names for d in read_conll(os.path.join(path, n))])
 
 
 def canonical_clusters(clusters):

@@ -117,3 +117,21 @@ def test_missing_split_entry(tmp_path):
     (tmp_path / "a_doc.conll").write_text("#begin document (a_doc); part 0\n#end document\n")
     with pytest.raises(CorefFormatError, match=r"split.txt:2: no file"):
         conll.read_conll_split(str(tmp_path), str(tmp_path / "split.txt"))
+
+
+def test_folders_bom_and_crlf(tmp_path):
+    doc = "#begin document (a); part 0\r\na 0 0 Hi _ (0)\r\n\r\n#end document\r\n"
+    (tmp_path / "a.v4_gold_conll").write_text("\ufeff" + doc, encoding="utf-8", newline="")
+    (tmp_path / "a.v4_auto_conll").write_text("not read", encoding="utf-8")
+    docs = conll.read_conll_files(str(tmp_path))
+    assert [d.doc_key for d in docs] == ["a_0"] and docs[0].clusters == [[(0, 0)]]
+    assert docs[0].sentences == [["Hi"]]
+    (tmp_path / "b.conll").write_text(doc.replace("\r", ""))
+    with pytest.raises(CorefFormatError, match="b.conll:1: document 'a_0' was already read"):
+        conll.read_conll_files(str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="No such file"):
+        conll.read_conll_files(str(tmp_path / "a.v4_gold_conll") + "_missing")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match="no .conll or"):
+        conll.read_conll_files(str(empty))
