@@ -39,6 +39,7 @@ from typing import List, Optional
 import numpy as np
 
 from spanbert_tf import io_utils
+from spanbert_tf.tasks.coref import conll
 
 GENRES = ("bc", "bn", "mz", "nw", "pt", "tc", "wb")
 MAX_NUM_SPEAKERS = 20
@@ -193,6 +194,16 @@ def minimize(document, tokenizer, max_segment_len):
         doc_key=document.doc_key, sentences=segments, speakers=speakers, clusters=clusters,
         sentence_map=get_sentence_map([e - s + 1 for s, e in ranges], sentence_end),
         subtoken_map=flat_subtoken_map, input_ids=segment_ids, num_unk_words=num_unk_words)
+
+
+def load_documents(path, tokenizer, max_segment_len, split_file=None):
+    """(CorefDocuments, ConllDocuments or None) of a `.jsonlines` file (already
+    minimized; `input_ids` from `tokenizer`), or of a CoNLL-2012 file or folder
+    (`split_file` naming its documents), minimized here."""
+    if str(path).endswith(".jsonlines"):
+        return read_jsonlines(path, tokenizer), None
+    documents = conll.read_conll_files(path, split_file)
+    return [minimize(d, tokenizer, max_segment_len) for d in documents], documents
 
 
 def subtoken_clusters_to_words(clusters, subtoken_map):

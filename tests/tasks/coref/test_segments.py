@@ -153,6 +153,12 @@ def test_litbank_round_trip_gold_subtokens_words_conll(shared_data, tokenizer, t
     assert [r.to_json() for r in read] == [m.to_json() for m in minimized]
     assert [r.input_ids for r in read] == [m.input_ids for m in minimized]
     assert set(json.loads(path.read_text().splitlines()[0])) == set(segments.JSONLINES_KEYS)
+    loaded, sources = segments.load_documents(str(path), tokenizer, 384)
+    assert sources is None and [d.input_ids for d in loaded] == [m.input_ids for m in minimized]
+    loaded, sources = segments.load_documents(
+        str(root / "conll"), tokenizer, 384, str(root / "splits" / "dev.txt"))
+    assert [d.to_json() for d in loaded] == [m.to_json() for m in minimized]
+    assert [d.doc_key for d in sources] == [d.doc_key for d in docs]
 
 
 @pytest.mark.parametrize("change, message", [
