@@ -28,7 +28,7 @@ Example:
 ```python
 evaluator = CorefEvaluator()
 evaluator.add(gold_clusters, predicted_clusters)   # one document
-results = evaluator.results()   # {"muc": {"recall": .., "precision": .., "f1": ..}, ..., "conll_f1": ..}
+results = evaluator.results()   # {"muc": {"recall", "precision", "f1"}, ..., "conll_f1"}
 ```
 """
 

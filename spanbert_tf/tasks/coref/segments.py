@@ -236,7 +236,7 @@ def document_to_features(doc, max_segment_len, tokenizer=None,
     | input_ids, input_mask, speaker_ids | int32 [S, max_segment_len] | per segment, 0-padded |
     | sentence_map, subtoken_map | int32 [T] | per real subtoken, T = input_mask.sum() |
     | genre | int32 [] | `genre_id(doc_key)` |
-    | gold_starts, gold_ends, cluster_ids | int32 [M] | mentions sorted by (start, end); 1-based cluster |
+    | gold_starts, gold_ends, cluster_ids | int32 [M] | sorted by (start, end); clusters from 1 |
 
     Speaker ids: 0 UNK (padding, and speakers past `max_num_speakers`), 1 `[SPL]`,
     real speakers from 2 in order of appearance. `doc.input_ids` are used when

@@ -44,7 +44,8 @@ def test_reads_all_of_litbank_and_its_split(shared_data):
     assert all(s is None for d in docs for sent in d.speakers for s in sent)
     sizes = {}
     for split in ("train", "dev", "test"):
-        split_docs = conll.read_conll_split(str(root / "conll"), str(root / "splits" / f"{split}.txt"))
+        split_file = str(root / "splits" / f"{split}.txt")
+        split_docs = conll.read_conll_split(str(root / "conll"), split_file)
         sizes[split] = len(split_docs)
     assert sizes == {"train": 80, "dev": 10, "test": 10}
 

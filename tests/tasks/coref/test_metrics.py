@@ -264,7 +264,8 @@ def test_evaluate_coref_program_and_jsonlines(shared_data, tmp_path):
     perfect = metrics.evaluate_files(str(root / "conll"), str(tmp_path / "pred.jsonlines"), split)
     assert perfect["conll_f1"] == 100.0 and perfect["lea"]["f1"] == 100.0
     # Bad input: one line on stderr, no traceback, non-zero exit.
-    (tmp_path / "bad.conll").write_text("#begin document (x); part 0\nx 0 0 a _ (1\n#end document\n")
+    (tmp_path / "bad.conll").write_text(
+        "#begin document (x); part 0\nx 0 0 a _ (1\n#end document\n")
     bad = subprocess.run(cmd[:2] + [f"--gold_file={tmp_path / 'bad.conll'}", cmd[4]],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr

@@ -92,7 +92,8 @@ def _check_segments(doc, m, max_segment_len):
         n += len(sentence)
         last_words.add(n - 1)
     lengths = [len(s) - 2 for s in m.sentences]
-    real = [w for seg in np.split(np.asarray(m.subtoken_map), np.cumsum([l + 2 for l in lengths]))[:-1]
+    bounds = np.cumsum([n + 2 for n in lengths])[:-1]
+    real = [w for seg in np.split(np.asarray(m.subtoken_map), bounds)
             for w in seg[1:-1].tolist()]
     word_end = [i + 1 == len(real) or real[i + 1] != real[i] for i in range(len(real))]
     sentence_end = [word_end[i] and real[i] in last_words for i in range(len(real))]
