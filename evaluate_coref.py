@@ -5,8 +5,9 @@
         --pred_file=out/predictions.jsonlines
 
 Files are CoNLL-2012 (`.conll`, `*_gold_conll`, or a folder of them, `--split_file`
-naming the documents) or official `.jsonlines` (clusters mapped to words through
-`subtoken_map`). Prints MUC, B3, CEAF-m, CEAF-e, LEA and mention identification
+naming the documents) or `.jsonlines`: official examples (clusters mapped to words
+through `subtoken_map`) or, in records without `subtoken_map`, word-span clusters
+(`[start, end, ...]`, e.g. with the mention text). Prints MUC, B3, CEAF-m, CEAF-e, LEA and mention identification
 (recall, precision, F1 in percent), the CoNLL average F1, then the result as one
 JSON line, last.
 """

@@ -33,6 +33,7 @@ results = evaluator.results()   # {"muc": {"recall", "precision", "f1"}, ..., "c
 """
 
 import collections
+import json
 
 import numpy as np
 
@@ -272,15 +273,56 @@ def evaluate(key_by_doc, response_by_doc, max_repeated_mentions=MAX_REPEATED_MEN
     return results
 
 
+def read_jsonlines_word_clusters(path):
+    """{doc_key: word-span clusters} of a `.jsonlines` file. A record with `subtoken_map`
+    is an official example (its wordpiece clusters are mapped to words); one without
+    has word-span `clusters` ([start, end, ...]: anything after the span, such as the
+    mention text, is ignored)."""
+    from spanbert_tf.tasks.coref import segments
+
+    out = {}
+    with open(path, encoding="utf-8") as f:
+        for line_number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{line_number}"
+            try:
+                example = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise segments.CorefJsonlinesError(f"{where}: not JSON ({e})") from None
+            if not isinstance(example, dict) or "doc_key" not in example \
+                    or not isinstance(example.get("clusters"), list):
+                raise segments.CorefJsonlinesError(
+                    f"{where}: expected an object with 'doc_key' and 'clusters'")
+            if "subtoken_map" in example:
+                segments.check_example(example, where)
+                clusters = segments.subtoken_clusters_to_words(
+                    example["clusters"], example["subtoken_map"])
+            else:
+                clusters = []
+                for cluster in example["clusters"]:
+                    for m in cluster:
+                        if (not isinstance(m, list) or len(m) < 2 or not all(
+                                isinstance(x, int) for x in m[:2]) or not 0 <= m[0] <= m[1]):
+                            raise segments.CorefJsonlinesError(
+                                f"{where}: field 'clusters' has mention {m!r}; expected "
+                                "[start, end, ...] word indices, start <= end")
+                    clusters.append([(m[0], m[1]) for m in cluster])
+            if example["doc_key"] in out:
+                raise segments.CorefJsonlinesError(
+                    f"{where}: document {example['doc_key']!r} appears twice")
+            out[example["doc_key"]] = clusters
+    return out
+
+
 def load_word_clusters(path, split_file=None):
     """{doc_key: word-span clusters} of a `.conll`/`*_gold_conll` file, a folder of them
-    (optionally the ids in `split_file`), or a `.jsonlines` file (wordpiece clusters
-    mapped to words through its `subtoken_map`)."""
-    from spanbert_tf.tasks.coref import conll, segments
+    (optionally the ids in `split_file`), or a `.jsonlines` file (see
+    `read_jsonlines_word_clusters`)."""
+    from spanbert_tf.tasks.coref import conll
 
     if str(path).endswith(".jsonlines"):
-        return {d.doc_key: segments.subtoken_clusters_to_words(d.clusters, d.subtoken_map)
-                for d in segments.read_jsonlines(path)}
+        return read_jsonlines_word_clusters(path)
     return {d.doc_key: d.clusters for d in conll.read_conll_files(path, split_file)}
 
 

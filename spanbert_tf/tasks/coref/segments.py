@@ -287,7 +287,8 @@ def document_to_features(doc, max_segment_len, tokenizer=None,
     }
 
 
-def _check_example(example, where):
+def check_example(example, where):
+    """Raises `CorefJsonlinesError` (naming `where`) unless `example` is an official example."""
     for key in JSONLINES_KEYS:
         if key not in example:
             raise CorefJsonlinesError(f"{where}: missing field {key!r}")
@@ -327,7 +328,7 @@ def read_jsonlines(path, tokenizer=None):
                 raise CorefJsonlinesError(f"{where}: not JSON ({e})") from None
             if not isinstance(example, dict):
                 raise CorefJsonlinesError(f"{where}: expected a JSON object")
-            _check_example(example, where)
+            check_example(example, where)
             doc = CorefDocument(**{k: example[k] for k in JSONLINES_KEYS})
             doc.clusters = [[list(m) for m in c] for c in doc.clusters]
             if tokenizer is not None:

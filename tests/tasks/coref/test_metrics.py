@@ -270,3 +270,20 @@ def test_evaluate_coref_program_and_jsonlines(shared_data, tmp_path):
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert "bad.conll:2:" in bad.stderr
+
+
+def test_word_level_jsonlines_and_errors(tmp_path):
+    path = tmp_path / "predictions.jsonlines"
+    path.write_text(
+        json.dumps({"doc_key": "d", "clusters": [[[0, 1, "John Smith"], [4, 4, "he"]]]}) + "\n" +
+        json.dumps({"doc_key": "e", "sentences": [["[CLS]", "a", "##b", "[SEP]"]],
+                    "speakers": [["[SPL]", "-", "-", "[SPL]"]], "clusters": [[[1, 2]]],
+                    "sentence_map": [0, 0, 0, 1], "subtoken_map": [0, 0, 0, 0]}) + "\n")
+    assert metrics.read_jsonlines_word_clusters(str(path)) == {
+        "d": [[(0, 1), (4, 4)]], "e": [[(0, 0)]]}
+    path.write_text(json.dumps({"doc_key": "d", "clusters": [[[3, 1]]]}) + "\n")
+    with pytest.raises(ValueError, match=r"predictions.jsonlines:1: field 'clusters'"):
+        metrics.read_jsonlines_word_clusters(str(path))
+    path.write_text("\n" + json.dumps({"doc_key": "d"}) + "\n")
+    with pytest.raises(ValueError, match=r"predictions.jsonlines:2: expected an object"):
+        metrics.read_jsonlines_word_clusters(str(path))
