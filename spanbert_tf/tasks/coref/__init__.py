@@ -1,0 +1,1 @@
+"""Coreference resolution (c2f-coref, independent variant)."""
