@@ -165,14 +165,20 @@ def select_non_crossing_spans(scores, starts, ends, k, max_span_width):
         [k'] int32 indices into the n spans (k' <= k), in increasing index
         order (so sorted by (start, end) when the spans are).
     """
-    scores = tf.convert_to_tensor(scores)
-    starts = tf.cast(starts, tf.int32)
-    ends = tf.cast(ends, tf.int32)
+    return _select_non_crossing_spans(
+        tf.cast(scores, tf.float32), tf.cast(starts, tf.int32), tf.cast(ends, tf.int32),
+        tf.cast(k, tf.int32), tf.cast(max_span_width, tf.int32))
+
+
+# A graph even when called eagerly (a fast loop); any length, including none.
+@tf.function(input_signature=[tf.TensorSpec([None], tf.float32), tf.TensorSpec([None], tf.int32),
+                              tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32),
+                              tf.TensorSpec([], tf.int32)])
+def _select_non_crossing_spans(scores, starts, ends, k, max_span_width):
     num_spans = tf.shape(scores)[0]
     num_tokens = tf.reduce_max(tf.concat([ends, [-1]], 0)) + 1
     order = tf.argsort(scores, direction="DESCENDING", stable=True)
     offsets = tf.range(max_span_width, dtype=tf.int32)
-    k = tf.cast(k, tf.int32)
 
     def keep_going(i, count, *_):
         return tf.logical_and(i < num_spans, count < k)

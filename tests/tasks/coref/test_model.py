@@ -171,11 +171,12 @@ def test_no_candidates_by_tokens_tensor(tiny_model, tmp_path):
         tf.debugging.experimental.disable_dump_debug_info()
     with debug_events_reader.DebugDataReader(str(tmp_path)) as reader:
         reader.update()
-        shapes = [tuple(int(d) for d in value[4:4 + int(value[2])])
-                  for execution in reader.executions(digest=False)
+        values = [value for execution in reader.executions(digest=False)
                   for value in (execution.debug_tensor_values or [])]
+        values += [trace.debug_tensor_value for trace in reader.graph_execution_traces()]
+        shapes = [tuple(int(d) for d in value[4:4 + int(value[2])]) for value in values if value]
     big = [s for s in shapes if num_candidates in s and num_tokens in s]
-    assert len(shapes) > 1000 and big == [(num_candidates, num_tokens)]
+    assert len(shapes) > 300 and big == [(num_candidates, num_tokens)]
 
 
 def test_loss_matches_hand_computation():
@@ -199,6 +200,7 @@ def test_overfits_a_synthetic_document():
     backbone = build_backbone(load_config("tiny").model)
     model = CorefModel(backbone, ffnn_size=64, dropout_rate=0.0)
     optimizer = tf.keras.optimizers.Adam(2e-4)
+    optimizer.build(model.trainable_variables)          # no variable creation while tracing
     backbone_ids = {id(v) for v in backbone.trainable_variables}
     head_positions = [i for i, v in enumerate(model.trainable_variables)
                       if id(v) not in backbone_ids]
