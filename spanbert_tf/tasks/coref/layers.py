@@ -69,8 +69,7 @@ class FeedForwardScorer(keras.layers.Layer):
         self.output_size = output_size
         self.dropout_rate = dropout
         self.hidden_layers = [
-            keras.layers.Dense(hidden_size, activation="relu",
-                               kernel_initializer=coref_initializer(),
+            keras.layers.Dense(hidden_size, kernel_initializer=coref_initializer(),
                                dtype=self.dtype_policy, name=f"hidden_{i}")
             for i in range(depth)]
         self.dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
@@ -86,9 +85,25 @@ class FeedForwardScorer(keras.layers.Layer):
         self.output_layer.build(shape)
 
     def call(self, inputs, training=False):
-        x = inputs
-        for layer in self.hidden_layers:
-            x = self.dropout(layer(x), training=training)
+        return self.call_after_first_layer(self.first_layer(inputs), training=training)
+
+    @property
+    def first_layer(self):
+        """The Dense layer applied to the inputs (its kernel may be applied in blocks)."""
+        return self.hidden_layers[0] if self.hidden_layers else self.output_layer
+
+    def call_after_first_layer(self, first_outputs, training=False):
+        """The rest of the network given `first_layer(inputs)` (before its ReLU).
+
+        `first_layer(concat([a, b]))` = `a @ K_a + b @ K_b + bias`, so a caller
+        may compute the first layer block by block (each block once per
+        token instead of once per span) and finish here.
+        """
+        if not self.hidden_layers:
+            return first_outputs
+        x = self.dropout(ops.relu(first_outputs), training=training)
+        for layer in self.hidden_layers[1:]:
+            x = self.dropout(ops.relu(layer(x)), training=training)
         return self.output_layer(x)
 
     def compute_output_shape(self, input_shape):

@@ -233,12 +233,62 @@ class CorefModel(keras.Model):
         table = self.dropout(self.width_prior_embedding.embeddings, training=training)
         return self.width_prior_scorer(table, training=training)[:, 0]           # [W]
 
-    def _grid_mention_scores(self, tokens, token_logits, starts, width_prior, training):
-        """[n, W] mention scores of the spans of width 1..W at each start."""
-        widths = tf.broadcast_to(tf.range(self.max_span_width)[None, :],
-                                 [tf.shape(starts)[0], self.max_span_width])
-        emb = self._span_embeddings(tokens, token_logits, starts, widths, training)
-        return self.mention_scorer(emb, training=training)[..., 0] + width_prior[None, :]
+    def _mention_scores(self, token_blocks, starts, ends, widths, head_emb, width_prior,
+                        training):
+        """Mention scores of spans (any leading shape), = mention_scorer(g) + width prior.
+
+        The scorer's first layer is applied block by block to g = [h_start;
+        h_end; width; head]: `token_blocks` holds h @ K_start and h @ K_end
+        for every token ([T, ffnn_size] each, computed once), so only the
+        head block costs a per-span matmul.
+        """
+        hidden = self.backbone.hidden_dim
+        first = self.mention_scorer.first_layer
+        width_kernel = first.kernel[2 * hidden:2 * hidden + self.feature_size]
+        head_kernel = first.kernel[2 * hidden + self.feature_size:]
+        width_emb = self.dropout(self.span_width_embedding(widths), training=training)
+        pre = (tf.gather(token_blocks[0], starts) + tf.gather(token_blocks[1], ends)
+               + ops.matmul(width_emb, width_kernel) + ops.matmul(head_emb, head_kernel)
+               + first.bias)
+        scores = self.mention_scorer.call_after_first_layer(pre, training=training)[..., 0]
+        return scores + ops.take(width_prior, widths)
+
+    def _candidate_mention_scores(self, tokens, token_logits, grid, training):
+        """[num_candidates] mention scores of the candidates (start, width) `grid`.
+
+        Training: the head embeddings of the whole [T, W] grid of (start,
+        width) are computed at once (each start's window is shared by its W
+        widths), then the candidates are gathered. Prediction: the grid is
+        scored in chunks of `candidate_chunk_size` starts.
+        """
+        num_tokens = tf.shape(tokens)[0]
+        width_prior = self._width_prior(training)
+        hidden = self.backbone.hidden_dim
+        kernel = self.mention_scorer.first_layer.kernel
+        token_blocks = (ops.matmul(tokens, kernel[:hidden]),
+                        ops.matmul(tokens, kernel[hidden:2 * hidden]))
+
+        def grid_heads(starts):
+            widths = tf.broadcast_to(tf.range(self.max_span_width)[None, :],
+                                     [tf.shape(starts)[0], self.max_span_width])
+            heads = window_head_embeddings(tokens, token_logits, starts, widths,
+                                           self.max_span_width)                 # [n, W, H]
+            return widths, heads
+
+        if training:
+            _, heads = grid_heads(tf.range(num_tokens))
+            starts, widths = grid[:, 0], grid[:, 1]
+            return self._mention_scores(token_blocks, starts, starts + widths, widths,
+                                        tf.gather_nd(heads, grid), width_prior, training)
+
+        def score_grid(starts):
+            widths, heads = grid_heads(starts)
+            ends = tf.minimum(starts[:, None] + widths, num_tokens - 1)
+            return self._mention_scores(token_blocks, starts[:, None] + 0 * widths, ends,
+                                        widths, heads, width_prior, training)  # [n, W]
+
+        grid_scores = map_in_chunks(score_grid, num_tokens, self.candidate_chunk_size, True)
+        return tf.gather_nd(grid_scores, grid)
 
     # === Antecedent scores ===
 
@@ -313,12 +363,7 @@ class CorefModel(keras.Model):
                                  sentence_map[:, None])
         grid = tf.cast(tf.where(tf.logical_and(ends < num_tokens, same_sentence)), tf.int32)
         candidate_starts, candidate_ends = grid[:, 0], grid[:, 0] + grid[:, 1]
-        width_prior = self._width_prior(training)
-        grid_scores = map_in_chunks(
-            lambda starts: self._grid_mention_scores(tokens, token_logits, starts, width_prior,
-                                                     training),
-            num_tokens, self.candidate_chunk_size, chunked)                       # [T, W]
-        candidate_scores = tf.gather_nd(grid_scores, grid)
+        candidate_scores = self._candidate_mention_scores(tokens, token_logits, grid, training)
 
         # 2. Non-crossing top-k pruning.
         k = tf.minimum(self.max_top_spans, tf.cast(

@@ -155,6 +155,28 @@ def test_outputs_shapes_and_invariants(tiny_model):
                                rtol=1e-4, atol=1e-4)
 
 
+def test_mention_scores_equal_the_ffnn_on_span_embeddings():
+    """Blockwise first layer (training: gathered grid; prediction: chunked grid) = FFNN(g)."""
+    import dataclasses
+
+    tf.keras.utils.set_random_seed(6)
+    backbone = build_backbone(dataclasses.replace(load_config("tiny").model, dropout=0.0))
+    model = CorefModel(backbone, ffnn_size=32, dropout_rate=0.0, candidate_chunk_size=7)
+    doc = model_inputs(synthetic_document())
+    predicted, trained = model(doc, training=False), model(doc, training=True)
+    np.testing.assert_allclose(trained["candidate_mention_scores"],
+                               predicted["candidate_mention_scores"], rtol=1e-4, atol=1e-4)
+    sequence = backbone({"token_ids": doc["input_ids"], "padding_mask": doc["input_mask"],
+                         "segment_ids": 0 * doc["input_ids"]})["sequence_output"]
+    tokens = tf.boolean_mask(sequence, doc["input_mask"] > 0)
+    starts = predicted["candidate_starts"]
+    widths = predicted["candidate_ends"] - starts
+    emb = model._span_embeddings(tokens, model.head_attention(tokens)[:, 0], starts,
+                                 widths[:, None], False)[:, 0]
+    direct = model.mention_scorer(emb)[:, 0] + tf.gather(model._width_prior(False), widths)
+    np.testing.assert_allclose(predicted["candidate_mention_scores"], direct, rtol=1e-4, atol=1e-4)
+
+
 def test_no_candidates_by_tokens_tensor(tiny_model, tmp_path):
     """Every op output while predicting (tfdbg SHAPE dump): none is [num_candidates, T]."""
     from tensorflow.python.debug.lib import debug_events_reader
