@@ -309,11 +309,18 @@ class CorefModel(keras.Model):
         return (antecedents, tf.gather(mask, antecedents, batch_dims=1), top_scores,
                 tf.gather(offsets, antecedents, batch_dims=1))
 
-    def _fine_scores(self, rows, span_emb, antecedents, feature_ids, genre_emb, training):
-        """[m, c] fine scores of the antecedents of spans `rows`."""
+    def _fine_scores(self, rows, span_emb, span_blocks, antecedents, feature_ids, genre_emb,
+                     training):
+        """[m, c] fine scores FFNN([g_i; g_j; g_i∘g_j; features]) of the antecedents of `rows`.
+
+        The scorer's first layer is applied block by block: `span_blocks` =
+        (g @ K_i, g @ K_j) once per span ([k, ffnn_size] each); only the
+        g_i∘g_j and feature blocks cost a per-pair matmul.
+        """
+        d = self.span_dim
+        first = self.antecedent_scorer.first_layer
         ants = tf.gather(antecedents, rows)                                       # [m, c]
-        target = tf.gather(span_emb, rows)[:, None, :]                            # [m, 1, D]
-        ant_emb = tf.gather(span_emb, ants)                                       # [m, c, D]
+        product = tf.gather(span_emb, rows)[:, None, :] * tf.gather(span_emb, ants)  # [m, c, D]
         same_speaker, distance, segment_distance = (tf.gather(f, rows) for f in feature_ids)
         features = ops.concatenate([
             self.same_speaker_embedding(same_speaker),
@@ -321,9 +328,10 @@ class CorefModel(keras.Model):
             self.antecedent_distance_embedding(distance),
             self.segment_distance_embedding(segment_distance)], axis=-1)
         features = self.dropout(features, training=training)
-        pair = ops.concatenate([tf.broadcast_to(target, tf.shape(ant_emb)), ant_emb,
-                                target * ant_emb, features], axis=-1)
-        return self.antecedent_scorer(pair, training=training)[..., 0]
+        pre = (tf.gather(span_blocks[0], rows)[:, None, :] + tf.gather(span_blocks[1], ants)
+               + ops.matmul(product, first.kernel[2 * d:3 * d])
+               + ops.matmul(features, first.kernel[3 * d:]) + first.bias)
+        return self.antecedent_scorer.call_after_first_layer(pre, training=training)[..., 0]
 
     def _attend(self, span_emb, antecedents, scores):
         """Higher-order update: g ← f·a + (1 − f)·g, a = Σ softmax([0; scores]) over [g; g_ants].
@@ -390,10 +398,12 @@ class CorefModel(keras.Model):
                              0, self.max_segment_distance - 1))
         genre_emb = self.genre_embedding(tf.cast(inputs["genre"], tf.int32))
         span_emb = top_emb
+        kernel, d = self.antecedent_scorer.first_layer.kernel, self.span_dim
         for depth in range(self.coref_depth):
+            blocks = (ops.matmul(span_emb, kernel[:d]), ops.matmul(span_emb, kernel[d:2 * d]))
             fine = map_in_chunks(
-                lambda rows, g=span_emb: self._fine_scores(rows, g, antecedents, feature_ids,
-                                                           genre_emb, training),
+                lambda rows, g=span_emb, b=blocks: self._fine_scores(
+                    rows, g, b, antecedents, feature_ids, genre_emb, training),
                 tf.shape(top)[0], self.antecedent_chunk_size, chunked)
             scores = coarse + fine
             if depth + 1 < self.coref_depth:

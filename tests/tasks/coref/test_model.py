@@ -177,6 +177,29 @@ def test_mention_scores_equal_the_ffnn_on_span_embeddings():
     np.testing.assert_allclose(predicted["candidate_mention_scores"], direct, rtol=1e-4, atol=1e-4)
 
 
+def test_fine_scores_equal_the_ffnn_on_pair_embeddings(tiny_model):
+    rng = np.random.default_rng(7)
+    k, c, d = 6, 4, tiny_model.span_dim
+    span_emb = tf.constant(rng.normal(size=(k, d)), tf.float32)
+    antecedents = tf.constant(rng.integers(0, k, (k, c)), tf.int32)
+    feature_ids = tuple(tf.constant(rng.integers(0, n, (k, c)), tf.int32) for n in (2, 10, 3))
+    genre_emb = tiny_model.genre_embedding(np.int32(2))
+    kernel = tiny_model.antecedent_scorer.first_layer.kernel
+    blocks = (span_emb @ kernel[:d], span_emb @ kernel[d:2 * d])
+    rows = tf.constant([4, 0, 2])
+    got = tiny_model._fine_scores(rows, span_emb, blocks, antecedents, feature_ids, genre_emb,
+                                  False)
+    target = tf.gather(span_emb, rows)[:, None, :] * tf.ones([1, c, 1])
+    ant_emb = tf.gather(span_emb, tf.gather(antecedents, rows))
+    same, dist, seg = (tf.gather(f, rows) for f in feature_ids)
+    pair = tf.concat([target, ant_emb, target * ant_emb,
+                      tiny_model.same_speaker_embedding(same), tf.ones([3, c, 1]) * genre_emb,
+                      tiny_model.antecedent_distance_embedding(dist),
+                      tiny_model.segment_distance_embedding(seg)], -1)
+    want = tiny_model.antecedent_scorer(pair)[..., 0]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
 def test_no_candidates_by_tokens_tensor(tiny_model, tmp_path):
     """Every op output while predicting (tfdbg SHAPE dump): none is [num_candidates, T]."""
     from tensorflow.python.debug.lib import debug_events_reader
