@@ -77,6 +77,10 @@ class ParameterGroupOptimizer(tf.Module):
             if group_pairs:
                 optimizer.apply_gradients(group_pairs)
 
+    def apply(self, grads, trainable_variables):
+        """Keras 3 `Optimizer.apply` form of `apply_gradients`."""
+        self.apply_gradients(zip(grads, trainable_variables))
+
     @property
     def iterations(self):
         """The update counter of the first group."""

@@ -83,8 +83,8 @@ def test_checkpoint_round_trip(tmp_path):
     model = toy()
     optimizer = backbone_and_head_optimizer(model, 10, 1e-3, 1e-3)
     optimizer.build(model.trainable_variables)
-    optimizer.apply_gradients(zip([tf.ones(v.shape) for v in model.trainable_variables],
-                                  model.trainable_variables))
+    optimizer.apply([tf.ones(v.shape) for v in model.trainable_variables],
+                    model.trainable_variables)
     path = tf.train.Checkpoint(optimizer=optimizer).save(str(tmp_path / "ckpt"))
     fresh = backbone_and_head_optimizer(model, 10, 1e-3, 1e-3)
     fresh.build(model.trainable_variables)
