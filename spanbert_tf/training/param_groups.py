@@ -54,8 +54,8 @@ class ParameterGroupOptimizer(tf.Module):
         for index, members in enumerate(self._members):
             if members is None or id(variable) in members:
                 return index
-        raise ValueError(f"variable {variable.path if hasattr(variable, 'path') else variable.name} "
-                         f"is in no parameter group of {self.group_names}")
+        name = getattr(variable, "path", None) or variable.name
+        raise ValueError(f"variable {name} is in no parameter group of {self.group_names}")
 
     def partition(self, variables):
         """{group name: [variables]} in the order given."""

@@ -33,7 +33,8 @@ def test_partition_and_schedules():
     optimizer = backbone_and_head_optimizer(model, num_train_steps=100, backbone_learning_rate=2e-5,
                                             head_learning_rate=1e-4)
     parts = optimizer.partition(model.trainable_variables)
-    assert [v.path for v in parts["backbone"]] == [v.path for v in model.backbone.trainable_variables]
+    assert ([v.path for v in parts["backbone"]]
+            == [v.path for v in model.backbone.trainable_variables])
     assert [v.path for v in parts["head"]] == [v.path for v in model.head.trainable_variables]
     rates = {k: float(v) for k, v in optimizer.learning_rates().items()}
     # Update 1: backbone warms up over 10 steps; the head decays linearly from the start.
@@ -65,7 +66,8 @@ def test_each_group_clipped_on_its_own_and_decay_only_on_backbone_weights():
         norm = np.sqrt(sum((m ** 2).sum() for m in first_moments)) / 0.1
         assert norm == pytest.approx(0.5 if group == "backbone" else 1.0, rel=1e-4)
     assert int(optimizer.iterations) == 1
-    # Zero gradients: only decayed backbone weights move (by lr * wd), LayerNorm, biases and head don't.
+    # Zero gradients: only decayed backbone weights move (by lr * wd); LayerNorm, biases,
+    # head do not.
     before = [v.numpy().copy() for v in variables]
     for inner in optimizer.optimizers:
         for slot in inner._momentums + inner._velocities:
@@ -90,7 +92,8 @@ def test_checkpoint_round_trip(tmp_path):
     fresh.build(model.trainable_variables)
     tf.train.Checkpoint(optimizer=fresh).restore(path).assert_existing_objects_matched()
     assert [int(o.iterations) for o in fresh.optimizers] == [1, 1]
-    np.testing.assert_array_equal(fresh.optimizers[1]._momentums[0], optimizer.optimizers[1]._momentums[0])
+    np.testing.assert_array_equal(fresh.optimizers[1]._momentums[0],
+                                  optimizer.optimizers[1]._momentums[0])
 
 
 def test_bad_groups_fail_clearly():

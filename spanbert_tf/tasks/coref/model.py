@@ -100,10 +100,12 @@ class CorefOptimizerConfig:
     def validate(self, source="config"):
         for name in ("bert_learning_rate", "task_learning_rate", "num_epochs", "adam_epsilon"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"{source}: optimizer.{name} must be > 0, got {getattr(self, name)}")
+                raise ValueError(
+                    f"{source}: optimizer.{name} must be > 0, got {getattr(self, name)}")
         for name in ("warmup_ratio", "weight_decay", "clip_norm"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{source}: optimizer.{name} must be >= 0, got {getattr(self, name)}")
+                raise ValueError(
+                    f"{source}: optimizer.{name} must be >= 0, got {getattr(self, name)}")
 
 
 @dataclasses.dataclass
@@ -300,7 +302,8 @@ class CorefModel(keras.Model):
         mask = offsets >= 1
         source = self.dropout(self.bilinear_projection(top_emb), training=training)
         target = self.dropout(top_emb, training=training)
-        scores = top_scores[:, None] + top_scores[None, :] + ops.matmul(source, ops.transpose(target))
+        scores = (top_scores[:, None] + top_scores[None, :]
+                  + ops.matmul(source, ops.transpose(target)))
         prior_table = self.dropout(self.distance_prior_embedding.embeddings, training=training)
         prior = self.distance_prior_projection(prior_table)[:, 0]                 # [10]
         scores += ops.take(prior, bucket_distance(ops.maximum(offsets, 0)))
@@ -334,7 +337,7 @@ class CorefModel(keras.Model):
         return self.antecedent_scorer.call_after_first_layer(pre, training=training)[..., 0]
 
     def _attend(self, span_emb, antecedents, scores):
-        """Higher-order update: g ← f·a + (1 − f)·g, a = Σ softmax([0; scores]) over [g; g_ants].
+        """Higher-order update: g ← f·a + (1 − f)·g, a = Σ softmax([0; scores])·[g; g_ants].
 
         The attended sum is a [k, k] weight matrix times g (a scatter), not a [k, c, D] gather.
         """
@@ -392,7 +395,8 @@ class CorefModel(keras.Model):
         top_speakers = tf.gather(speakers, top_starts)
         top_segments = tf.gather(token_segments, top_starts)
         feature_ids = (
-            tf.cast(tf.equal(top_speakers[:, None], tf.gather(top_speakers, antecedents)), tf.int32),
+            tf.cast(tf.equal(top_speakers[:, None], tf.gather(top_speakers, antecedents)),
+                    tf.int32),
             bucket_distance(offsets),
             tf.clip_by_value(top_segments[:, None] - tf.gather(top_segments, antecedents),
                              0, self.max_segment_distance - 1))

@@ -1,5 +1,7 @@
 """The coreference model: pruning, head attention, shapes, loss, training, export."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -124,7 +126,8 @@ def test_outputs_shapes_and_invariants(tiny_model):
     sentence_map = doc["sentence_map"]
     assert (ends - starts < 30).all() and (ends < num_tokens).all()
     assert (sentence_map[starts] == sentence_map[ends]).all()
-    expected_candidates = sum(1 for s in range(num_tokens) for e in range(s, min(s + 30, num_tokens))
+    expected_candidates = sum(1 for s in range(num_tokens)
+                              for e in range(s, min(s + 30, num_tokens))
                               if sentence_map[s] == sentence_map[e])
     assert len(starts) == expected_candidates == out["candidate_mention_scores"].shape[0]
     k = int(np.floor(0.4 * num_tokens))
@@ -340,7 +343,8 @@ def test_predicted_clusters_hand_checked():
 
 
 def test_load_coref_configs(tmp_path):
-    base, large = load_coref_config("coref_spanbert_base"), load_coref_config("coref_spanbert_large")
+    base = load_coref_config("coref_spanbert_base")
+    large = load_coref_config("coref_spanbert_large")
     assert (base.coref.max_segment_len, large.coref.max_segment_len) == (384, 512)
     assert base.coref.ffnn_size == 3000 and base.coref.max_top_antecedents == 50
     assert (base.optimizer.bert_learning_rate, base.optimizer.task_learning_rate) == (2e-5, 1e-4)
@@ -349,7 +353,7 @@ def test_load_coref_configs(tmp_path):
     bad = tmp_path / "bad.json"
     data = load_coref_config("coref_tiny").to_dict()
     data["coref"]["max_span_widht"] = 3
-    bad.write_text(__import__("json").dumps(data))
+    bad.write_text(json.dumps(data))
     with pytest.raises(ValueError, match="bad.json.*max_span_widht"):
         load_coref_config(str(bad))
     assert set(GOLD_NAMES) <= set(synthetic_document())
