@@ -232,8 +232,9 @@ class CorefModel(keras.Model):
         return ops.concatenate([start_emb, end_emb, width_emb, head_emb], axis=-1)
 
     def _width_prior(self, training):
-        table = self.dropout(self.width_prior_embedding.embeddings, training=training)
-        return self.width_prior_scorer(table, training=training)[:, 0]           # [W]
+        """[W] width prior scores: the FFNN over the width table (no dropout on the table)."""
+        table = self.width_prior_embedding.embeddings
+        return self.width_prior_scorer(table, training=training)[:, 0]
 
     def _mention_scores(self, token_blocks, starts, ends, widths, head_emb, width_prior,
                         training):
