@@ -115,17 +115,26 @@ class ClassificationTask:
             backbone, self.num_classes, dropout=self.model_config.dropout,
             initializer_range=self.model_config.initializer_range)
 
-    def loss_terms(self, model, batch, training):
-        """Local sums: loss (CE or squared error) and, for classification, accuracy."""
+    @staticmethod
+    def _example_weights(batch):
+        """(batch as one dict, float32 example weights: `example_weight` or ones)."""
         if isinstance(batch, (tuple, list)):
             batch = {**batch[0], **batch[1]}
+        weights = batch.get(WEIGHT_KEY)
+        if weights is None:
+            weights = tf.ones(tf.shape(batch[LABEL_KEY])[:1], tf.float32)
+        return batch, tf.cast(weights, tf.float32)
+
+    def loss_denominators(self, batch):
+        """The loss is a mean over the example weights of the batch."""
+        return {"loss": tf.reduce_sum(self._example_weights(batch)[1])}
+
+    def loss_terms(self, model, batch, training):
+        """Local sums: loss (CE or squared error) and, for classification, accuracy."""
+        batch, weights = self._example_weights(batch)
         logits = model({k: batch[k] for k in MODEL_INPUTS}, training=training)["logits"]
         logits = tf.cast(logits, tf.float32)
         labels = batch[LABEL_KEY]
-        weights = batch.get(WEIGHT_KEY)
-        if weights is None:
-            weights = tf.ones(tf.shape(logits)[:1], tf.float32)
-        weights = tf.cast(weights, tf.float32)
         total = tf.reduce_sum(weights)
         if self.is_regression:
             error = tf.square(logits[:, 0] - tf.cast(labels, tf.float32))
