@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from spanbert_tf.modeling.backbone import build_backbone, normal_initializer
+from spanbert_tf.tokenization import truncated_pair_lengths
 
 MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 LABEL_KEY = "label"
@@ -147,16 +148,6 @@ class ClassificationTask:
                 "accuracy": (tf.reduce_sum(correct * weights), total)}
 
 
-def truncate_pair_lengths(len_a, len_b, max_length):
-    """BERT's `_truncate_seq_pair` on lengths: drop from the longer, ties from b."""
-    while len_a + len_b > max_length:
-        if len_a > len_b:
-            len_a -= 1
-        else:
-            len_b -= 1
-    return len_a, len_b
-
-
 def encode_pairs(tokenizer, texts_a, texts_b, max_seq_length):
     """Packs `[CLS] a [SEP] (b [SEP])`, padded to `max_seq_length`.
 
@@ -183,6 +174,8 @@ def encode_pairs(tokenizer, texts_a, texts_b, max_seq_length):
     segment_ids = np.zeros((n, max_seq_length), np.int32)
     padding_mask = np.zeros((n, max_seq_length), np.int32)
     budget = max_seq_length - specials
+    if texts_b is not None:
+        keep_a, keep_b = truncated_pair_lengths(np.diff(splits_a), np.diff(splits_b), budget)
     num_truncated = 0
     for i in range(n):
         a = flat_a[splits_a[i]:splits_a[i + 1]]
@@ -194,7 +187,7 @@ def encode_pairs(tokenizer, texts_a, texts_b, max_seq_length):
             first = len(ids)
         else:
             b = flat_b[splits_b[i]:splits_b[i + 1]]
-            la, lb = truncate_pair_lengths(len(a), len(b), budget)
+            la, lb = int(keep_a[i]), int(keep_b[i])
             num_truncated += int((la, lb) != (len(a), len(b)))
             ids = np.concatenate([[tokenizer.cls_id], a[:la], [tokenizer.sep_id],
                                   b[:lb], [tokenizer.sep_id]])

@@ -44,6 +44,8 @@ import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from spanbert_tf.tasks.squad.features import max_context_score, window_layout
+
 WHITESPACE_PATTERN = r"[ \t\r\n\x{202F}]+"
 
 
@@ -91,9 +93,7 @@ class SquadQAModule(tf.Module):
     def _windows(self, n, q_len):
         length = tf.constant(self.max_seq_length, tf.int64)
         room = length - q_len - 3
-        step = tf.minimum(room, self.doc_stride)
-        extra = tf.maximum(n - room, 0)
-        count = 1 + (extra + step - 1) // step
+        count, step = window_layout(n, room, tf.constant(self.doc_stride, tf.int64), ops=tf)
         win_ex = tf.repeat(tf.range(tf.size(n, out_type=tf.int64)), count)
         win_k = tf.ragged.range(count).flat_values
         win_start = win_k * tf.gather(step, win_ex)
@@ -109,8 +109,8 @@ class SquadQAModule(tf.Module):
         i = piece[:, :, None]
         end = s + ln - 1
         inside = (s >= 0) & (i >= s) & (i <= end)
-        score = (tf.cast(tf.minimum(i - s, end - i), tf.float64) +
-                 0.01 * tf.cast(ln, tf.float64))
+        score = max_context_score(tf.cast(i - s, tf.float64), tf.cast(end - i, tf.float64),
+                                  tf.cast(ln, tf.float64), ops=tf)
         score = tf.where(inside, score, -1.0)
         best = tf.reduce_max(score, axis=-1, keepdims=True)
         k = tf.range(tf.shape(s, out_type=tf.int64)[-1])[None, None, :]
