@@ -20,6 +20,13 @@ Serving needs nothing else:
    space as the official text recovery does; the character offsets delimit the
    substring in the original context.
 
+Shared with the Python path: the tokenizer, the window layout (`features.window_layout`) and
+the max-context score (`features.max_context_score`). Kept twice on purpose, vectorised over
+all windows here and per window in `features.py` / `predict.py`: the first-best-window choice,
+the n-best pairing and the text recovery (byte offsets here, BERT's `get_final_text` there);
+tests/tasks/squad/test_export.py requires identical answers, offsets and null-odds from both on
+every question of the real SQuAD 2.0 dev subset.
+
 Signature `serving_default(question: string[B], context: string[B])` →
 `answer` (string[B]), `start_char`, `end_char` (int64[B], [start, end) in
 Unicode characters, -1 for no answer), `score` (float32[B], start + end logit
