@@ -42,20 +42,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.training import distribute, optimization
+from spanbert_tf.training.batches import count_tokens, dummy_batch, model_inputs, outputs_to_dict
+from spanbert_tf.training.precision import mixed_precision_policy
 from spanbert_tf.training.train_log import TrainLogger
-from spanbert_tf.training.trainer_utils import (
-    count_tokens,
-    disable_optimizer_gradient_aggregation,
-    dummy_batch,
-    local_value,
-    mixed_precision_policy,
-    model_inputs,
-    outputs_to_dict,
-    restore_backbone,
-)
-
-CHECKPOINT_NAME = "ckpt"
 
 
 class Trainer:
@@ -151,7 +142,7 @@ class Trainer:
                 0, dtype=tf.int64, trainable=False, name="global_step",
                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
             )
-        disable_optimizer_gradient_aggregation(self.optimizer)
+        optimization.disable_optimizer_gradient_aggregation(self.optimizer)
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, optimizer=self.optimizer, step=self.global_step
         )
@@ -161,7 +152,7 @@ class Trainer:
         self._save_dir = save_dir
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, save_dir, max_to_keep=int(keep_checkpoint_max),
-            checkpoint_name=CHECKPOINT_NAME, step_counter=self.global_step,
+            checkpoint_name=model_dir_lib.CHECKPOINT_NAME, step_counter=self.global_step,
         )
         self._built = False
         self._jit_forward = (tf.function(self._forward, jit_compile=True) if self.jit_compile
@@ -206,7 +197,7 @@ class Trainer:
                     )
             self._metric_names = sorted(terms) + ["loss", "examples", "tokens"]
         self._built = True
-        latest = tf.train.latest_checkpoint(self.model_dir)
+        latest = model_dir_lib.latest_checkpoint(self.model_dir)
         if latest:
             try:
                 self.checkpoint.restore(latest).assert_existing_objects_matched()
@@ -216,7 +207,11 @@ class Trainer:
                     f"optimizer or --mixed_precision=mixed_float16 vs not?): {str(e)[:300]}"
                 ) from None
         elif self.init_checkpoint:
-            restore_backbone(self.model, self.init_checkpoint)
+            backbone = getattr(self.model, "backbone", None)
+            if backbone is None:
+                raise ValueError(f"init_checkpoint={self.init_checkpoint} given but "
+                                 f"{type(self.model).__name__} has no .backbone")
+            model_dir_lib.restore_backbone(backbone, self.init_checkpoint)
 
     def save_checkpoint(self):
         """Writes `model_dir/ckpt-<step>` and returns its path (chief's path on all workers)."""
@@ -335,7 +330,8 @@ class Trainer:
             for _ in tf.range(num_steps):
                 micro = tuple(next(iterator) for _ in range(self.grad_accum_steps))
                 per_replica = self.strategy.run(self._replica_step, args=(micro,))
-                out = {k: local_value(self.strategy, v) for k, v in per_replica.items()}
+                out = {k: distribute.local_value(self.strategy, v)
+                       for k, v in per_replica.items()}
                 totals += tf.stack([out["examples"], out["tokens"]])
                 self.global_step.assign_add(1)
             return out, totals
