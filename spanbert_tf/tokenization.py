@@ -28,7 +28,9 @@ tokenizer.convert_ids_to_tokens(ids[0])   # ['Spa', '##n', '##BE', '##RT', 'mask
 ```
 """
 
+import functools
 import os
+import unicodedata
 
 import numpy as np
 
@@ -36,20 +38,42 @@ SPECIAL_TOKENS = ("[CLS]", "[SEP]", "[MASK]", "[UNK]", "[PAD]")
 MAX_CHARS_PER_WORD = 100
 UNK_TOKEN = "[UNK]"
 
-# Characters removed by the text cleaning (BERT `_clean_text` as in HF tokenizers):
-# NUL, U+FFFD, C0/C1 controls except \t \n \r, format and private-use characters.
-_REMOVE_PATTERN = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x{9F}\x{FFFD}\p{Cf}\p{Co}]"
+# One table per rule of the basic tokenizer. The TensorFlow regexes below (training, serving)
+# and the pure-Python `basic_tokenize` (SQuAD answer-text recovery, where a TF call per
+# candidate span would be slow) are both built from these tables;
+# tests/test_tokenization.py runs both over the real SQuAD and GLUE files and requires
+# identical words.
+# Text cleaning (BERT `_clean_text` as in HF tokenizers): NUL, U+FFFD, C0/C1 controls
+# except \t \n \r, and every format (Cf) and private-use (Co) character are removed.
+REMOVED_RANGES = ((0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F), (0x7F, 0x9F), (0xFFFD, 0xFFFD))
+REMOVED_CATEGORIES = ("Cf", "Co")
 # Unicode White_Space characters that survive the removal: mapped to " ".
-_WHITESPACE_PATTERN = (
-    r"[\t\n\r\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}]"
-)
-_PUNCTUATION_PATTERN = r"[!-/]|[:-@]|[\[-`]|[{-~]|[\p{P}]"
-# CJK Unified Ideographs blocks, as the reference tokenizer lists them.
-_CJK_PATTERN = (
-    r"[\x{4E00}-\x{9FFF}]|[\x{3400}-\x{4DBF}]|[\x{20000}-\x{2A6DF}]|"
-    r"[\x{2A700}-\x{2B73F}]|[\x{2B740}-\x{2B81F}]|[\x{2B920}-\x{2CEAF}]|"
-    r"[\x{F900}-\x{FAFF}]|[\x{2F800}-\x{2FA1F}]"
-)
+WHITESPACE_RANGES = ((0x09, 0x0A), (0x0D, 0x0D), (0x20, 0x20), (0xA0, 0xA0), (0x1680, 0x1680),
+                     (0x2000, 0x200A), (0x2028, 0x2029), (0x202F, 0x202F), (0x205F, 0x205F),
+                     (0x3000, 0x3000))
+# Punctuation: the ASCII non-alphanumeric symbols and every Unicode P* character.
+ASCII_PUNCTUATION_RANGES = ((0x21, 0x2F), (0x3A, 0x40), (0x5B, 0x60), (0x7B, 0x7E))
+# CJK Unified Ideographs blocks, as the reference tokenizer (HF tokenizers) lists them
+# (its Extension E range starts at U+2B920; google-research/bert's at U+2B820).
+CJK_RANGES = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
+              (0x2B740, 0x2B81F), (0x2B920, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
+
+
+def _regex_class(ranges, extra=""):
+    """An RE2 character class of code-point ranges (plus `extra` class items)."""
+    items = "".join(f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}"
+                    for a, b in ranges)
+    return f"[{items}{extra}]"
+
+
+def _in_ranges(cp, ranges):
+    return any(a <= cp <= b for a, b in ranges)
+
+
+_REMOVE_PATTERN = _regex_class(REMOVED_RANGES, "".join(f"\\p{{{c}}}" for c in REMOVED_CATEGORIES))
+_WHITESPACE_PATTERN = _regex_class([r for r in WHITESPACE_RANGES if r != (0x20, 0x20)])
+_PUNCTUATION_PATTERN = _regex_class(ASCII_PUNCTUATION_RANGES, "\\p{P}")
+_CJK_PATTERN = _regex_class(CJK_RANGES)
 # Lines where FastBertTokenizer's normalization may differ from the reference.
 _EXACT_PATH_PATTERN = (
     r"(?s).*(?:[\x00-\x08\x0B-\x1F\x7F-\x{9F}\p{Cf}\p{Co}\x{2028}\x{2029}\x{FFFD}"
@@ -57,6 +81,24 @@ _EXACT_PATH_PATTERN = (
 )
 _KEEP_PATTERN = _PUNCTUATION_PATTERN + "|" + _CJK_PATTERN
 _DELIM_PATTERN = r"\s+|" + _KEEP_PATTERN
+
+
+def truncated_pair_lengths(len_a, len_b, budget, ops=np):
+    """google-research/bert's `_truncate_seq_pair` on lengths, elementwise.
+
+    Tokens go from the end of the longer segment (b on ties) until the pair fits
+    `budget`, so a keeps min(len_a, max(ceil(budget / 2), budget - len_b)) and b
+    the rest. The one definition of the rule: the Python packing passes NumPy
+    arrays (`ops=np`), the in-graph serving preprocessors tensors (`ops=tf`).
+    Returns (kept_a, kept_b).
+
+    Example:
+    ```python
+    truncated_pair_lengths(np.array([9, 2]), np.array([4, 9]), 6)   # ([3, 2], [3, 4])
+    ```
+    """
+    keep_a = ops.minimum(len_a, ops.maximum((budget + 1) // 2, budget - len_b))
+    return keep_a, ops.minimum(len_b, budget - keep_a)
 
 
 def load_vocab(vocab_file):
@@ -78,6 +120,79 @@ def load_vocab(vocab_file):
     if not vocab:
         raise ValueError(f"vocab file {vocab_file} is empty")
     return vocab
+
+
+_KEEP, _REMOVE, _SPACE, _CJK, _PUNCT = range(5)
+
+
+@functools.lru_cache(maxsize=None)
+def _char_class(ch):
+    """What the basic tokenizer does with one character (from the tables above)."""
+    cp = ord(ch)
+    if _in_ranges(cp, REMOVED_RANGES) or unicodedata.category(ch) in REMOVED_CATEGORIES:
+        return _REMOVE
+    if _in_ranges(cp, WHITESPACE_RANGES):
+        return _SPACE
+    if _in_ranges(cp, CJK_RANGES):
+        return _CJK
+    if _in_ranges(cp, ASCII_PUNCTUATION_RANGES) or unicodedata.category(ch).startswith("P"):
+        return _PUNCT
+    return _KEEP
+
+
+def basic_tokenize(text, do_lower_case=False):
+    """The words of `text` by the basic tokenizer's rules, in pure Python.
+
+    The twin of the TensorFlow basic tokenizer inside `BertWordpieceTokenizer` (steps
+    1-4 of the module docstring and the 100-character `[UNK]` rule), from the same
+    tables; for per-string calls where a TF call would cost more than the work.
+
+    Example:
+    ```python
+    basic_tokenize("Crème brûlée, 東京!", do_lower_case=True)
+    # ['creme', 'brulee', ',', '東', '京', '!']
+    ```
+    """
+    chars = []
+    for ch in text:
+        kind = _char_class(ch)
+        if kind == _REMOVE:
+            continue
+        if kind == _SPACE:
+            chars.append(" ")
+        elif kind == _CJK:
+            chars.extend((" ", ch, " "))
+        else:
+            chars.append(ch)
+    text = "".join(chars)
+    if do_lower_case:  # (NFD and lower-casing leave CJK ideographs as they are)
+        text = unicodedata.normalize("NFD", text)
+        text = "".join(c for c in text if unicodedata.category(c) != "Mn")
+        # Per-character lower-casing, as the reference: no final-sigma rule.
+        text = "".join(c.lower() for c in text)
+    words = []
+    for word in text.split(" "):
+        current = []
+        for ch in word:
+            if _char_class(ch) == _PUNCT:
+                if current:
+                    words.append("".join(current))
+                    current = []
+                words.append(ch)
+            else:
+                current.append(ch)
+        if current:
+            words.append("".join(current))
+    return [UNK_TOKEN if len(w) > MAX_CHARS_PER_WORD else w for w in words]
+
+
+def basic_tokenize_tf(texts, do_lower_case=False):
+    """The words of each text by the TensorFlow basic tokenizer (one batched call)."""
+    import tensorflow as tf
+
+    tokenizer = _hf_compatible_basic_tokenizer_class()(lower_case=do_lower_case)
+    words = tokenizer.tokenize(tf.constant([t.encode("utf-8") for t in texts], tf.string))
+    return [[w.decode("utf-8") for w in row] for row in words.to_list()]
 
 
 def _hf_compatible_basic_tokenizer_class():

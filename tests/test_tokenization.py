@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from spanbert_tf.tokenization import BertWordpieceTokenizer, load_vocab
+from spanbert_tf.tokenization import (
+    BertWordpieceTokenizer, basic_tokenize, basic_tokenize_tf, load_vocab, truncated_pair_lengths)
 
 # Text-cleaning, whitespace, CJK, punctuation, accents and long-word edge cases.
 EDGE_CASES = [
@@ -160,3 +161,71 @@ def test_parity_fuzz(lower, cased_vocab, shared_data):
     if not lower:  # the in-graph tokenizer agrees with the batched path
         tf_ids = ours.tf_tokenizer().tokenize(texts[:300]).merge_dims(1, 2).to_list()
         assert tf_ids == [e for e in expected[:300]]
+
+
+def _real_texts(shared_data):
+    """Every SQuAD context and question of the dev subset and every GLUE sentence here."""
+    import csv
+    import json
+
+    data = json.loads((shared_data / "squad/squad-v2.0-dev-subset_haystack-small.json")
+                      .read_text(encoding="utf-8"))
+    texts = []
+    for article in data["data"]:
+        for paragraph in article["paragraphs"]:
+            texts.append(paragraph["context"])
+            texts.extend(q["question"] for q in paragraph["qas"])
+    for path in sorted((shared_data / "glue").glob("*/*.tsv")):
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            for row in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+                texts.extend(cell for cell in row if len(cell) > 1)
+    return texts
+
+
+@pytest.mark.parametrize("lower", [False, True])
+def test_python_basic_tokenizer_twin_matches_tf(lower, shared_data):
+    """The pure-Python `basic_tokenize` (SQuAD answer text) and the TF basic tokenizer
+    (training, serving) give identical words on the real SQuAD and GLUE text, the edge
+    cases and the fuzz texts."""
+    texts = _real_texts(shared_data)
+    assert len(texts) > 20_000
+    texts += EDGE_CASES + _fuzz_texts(500, seed=7 + int(lower))
+    tf_words = basic_tokenize_tf(texts, lower)
+    for text, words in zip(texts, tf_words):
+        assert basic_tokenize(text, lower) == words, text[:200]
+
+
+def test_basic_tokenize_matches_reference_on_squad(shared_data):
+    """The Python twin equals the reference's Python BasicTokenizer on real SQuAD contexts."""
+    import json
+
+    legacy = pytest.importorskip("transformers.models.bert.tokenization_bert_legacy")
+    data = json.loads((shared_data / "squad/squad-v2.0-dev-subset_haystack-small.json")
+                      .read_text(encoding="utf-8"))
+    texts = [p["context"] for a in data["data"] for p in a["paragraphs"]]
+    texts += ["Ça coûte 5€ — naïve Jürgen\u200b (東京)", "tab\tand\u00a0nbsp"]
+    for lower in (False, True):
+        ref = legacy.BasicTokenizer(do_lower_case=lower)
+        for t in texts:
+            assert basic_tokenize(t, lower) == ref.tokenize(t), t[:40]
+
+
+def test_truncated_pair_lengths_numpy_and_graph_match_bert():
+    """One pair-truncation rule for the Python packing (NumPy) and serving (TF ops)."""
+    import itertools
+
+    import tensorflow as tf
+
+    def reference(len_a, len_b, budget):  # google-research/bert's _truncate_seq_pair
+        tokens_a, tokens_b = list(range(len_a)), list(range(len_b))
+        while len(tokens_a) + len(tokens_b) > budget:
+            (tokens_a if len(tokens_a) > len(tokens_b) else tokens_b).pop()
+        return len(tokens_a), len(tokens_b)
+
+    cases = list(itertools.product(range(9), range(9), range(1, 10)))
+    expected = [reference(a, b, m) for a, b, m in cases]
+    cols = [np.array([c[i] for c in cases]) for i in range(3)]
+    na, nb = truncated_pair_lengths(*cols)
+    assert list(zip(na.tolist(), nb.tolist())) == expected
+    ga, gb = truncated_pair_lengths(*(tf.constant(c, tf.int64) for c in cols), ops=tf)
+    assert list(zip(ga.numpy().tolist(), gb.numpy().tolist())) == expected

@@ -22,6 +22,7 @@ import re
 import numpy as np
 
 from spanbert_tf.export.convert_hf import read_bert_config
+from spanbert_tf.modeling import model_dir as model_dir_lib
 
 TF1_CONFIG_FILE = "bert_config.json"
 TF1_CHECKPOINT_PREFIX = "bert_model.ckpt"
@@ -30,11 +31,9 @@ _SKIPPED = re.compile(r"(^|/)(adam_m|adam_v|Adam|Adam_1)$|^global_step$|^_CHECKP
 
 def find_tf1_checkpoint(path):
     """Resolves a folder or checkpoint prefix → (checkpoint prefix, bert_config.json path)."""
-    import tensorflow as tf
-
     path = pathlib.Path(path)
     if path.is_dir():
-        latest = tf.train.latest_checkpoint(str(path))
+        latest = model_dir_lib.latest_checkpoint(path)
         if (path / f"{TF1_CHECKPOINT_PREFIX}.index").is_file():
             prefix = path / TF1_CHECKPOINT_PREFIX
         elif latest:

@@ -42,6 +42,8 @@ import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 
 import tensorflow as tf
 
+from spanbert_tf.tokenization import truncated_pair_lengths
+
 EXPORTS = ("encoder", "preprocessor", "pretrainer")
 PRETRAINER_INPUTS = (
     "masked_lm_positions",
@@ -49,17 +51,6 @@ PRETRAINER_INPUTS = (
     "span_right_positions",
     "span_relative_positions",
 )
-
-
-def truncated_pair_lengths(len_a, len_b, budget):
-    """google-research/bert's `_truncate_seq_pair` on lengths, in TF ops (elementwise).
-
-    Tokens go from the end of the longer segment (b on ties) until the pair fits
-    `budget`, so a keeps min(len_a, max(ceil(budget / 2), budget - len_b)) and b
-    the rest. Returns (kept_a, kept_b).
-    """
-    keep_a = tf.minimum(len_a, tf.maximum((budget + 1) // 2, budget - len_b))
-    return keep_a, tf.minimum(len_b, budget - keep_a)
 
 
 def _ids_spec(name):
@@ -170,7 +161,7 @@ class PreprocessorModule(tf.Module):
         if len(segments) == 1:
             keep = [tf.minimum(lengths[0], budget)]
         else:
-            keep = list(truncated_pair_lengths(lengths[0], lengths[1], budget))
+            keep = list(truncated_pair_lengths(lengths[0], lengths[1], budget, ops=tf))
         trimmed = []
         for segment, n, k in zip(segments, lengths, keep):
             mask = tf.ragged.range(n) < tf.expand_dims(k, 1)

@@ -7,6 +7,10 @@ MODEL_DIR/checkpoint      tf.train.CheckpointManager state (checkpoint_name "ckp
 MODEL_DIR/ckpt-N.index, ckpt-N.data-*
 ```
 
+This module is the one place that names (`CHECKPOINT_NAME`), finds (`latest_checkpoint`,
+`resolve_checkpoint`) and restores (`restore_backbone`, `restore_model`) checkpoints; the
+Trainer and every program go through it.
+
 The checkpoint object graph is `tf.train.Checkpoint(model=<keras model with a
 .backbone attribute>, optimizer=..., step=...)`. Pretraining and fine-tuning
 models all expose `.backbone`, so `restore_backbone` moves an encoder between
@@ -81,7 +85,9 @@ def write_model_dir_metadata(model_dir, config, vocab_file, do_lower_case=False,
 
 
 def _is_checkpoint_prefix(path):
-    return os.path.isfile(str(path) + ".index")
+    import tensorflow as tf  # tf.io.gfile: local paths and gs:// alike
+
+    return tf.io.gfile.exists(str(path) + ".index")
 
 
 def latest_checkpoint(model_dir):
@@ -110,7 +116,9 @@ def resolve_checkpoint(path):
     path = str(path)
     if _is_checkpoint_prefix(path):
         return path
-    if os.path.isdir(path):
+    import tensorflow as tf
+
+    if tf.io.gfile.isdir(path):
         found = latest_checkpoint(path)
         if found is None:
             raise FileNotFoundError(

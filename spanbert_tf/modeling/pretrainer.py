@@ -147,6 +147,15 @@ class SpanBertPretrainer(keras.Model):
             ),
         }
 
+    def loss_denominators(self, features):
+        """{mlm_loss: Σ masked_lm_weights, sbo_loss: Σ sbo_weights}: the loss terms'
+        denominators from the batch alone (the trainer sums them over micro-batches
+        before the backward passes); `loss_terms` divides by the same sums."""
+        return {
+            "mlm_loss": tf.reduce_sum(tf.cast(features["masked_lm_weights"], tf.float32)),
+            "sbo_loss": tf.reduce_sum(tf.cast(features["sbo_weights"], tf.float32)),
+        }
+
     def loss_terms(self, features, outputs):
         """Local sums {name: (numerator, denominator)}, float32 scalars.
 

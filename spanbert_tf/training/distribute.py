@@ -194,3 +194,8 @@ def worker_id(strategy):
     if resolver is None or resolver.task_id is None:
         return 0
     return int(resolver.task_id)
+
+
+def local_value(strategy, value):
+    """The first replica's copy of a (replica-identical) value."""
+    return strategy.experimental_local_results(value)[0]

@@ -147,3 +147,20 @@ def learning_rate_at(optimizer, offset=0):
         step = tf.maximum(tf.cast(inner.iterations, tf.int64) + offset, 0)
         return tf.cast(lr(step), tf.float32)
     return tf.cast(lr, tf.float32)
+
+
+def disable_optimizer_gradient_aggregation(optimizer):
+    """Makes Keras apply gradients as given (the Trainer already all-reduced them).
+
+    Keras' TF optimizer sums gradients over replicas inside `apply()`, after
+    clipping them per replica. The Trainer instead all-reduces first, so that
+    clipping sees the global-batch gradient (identical on every replica), and
+    turns Keras' second all-reduce off here.
+    """
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    if not hasattr(inner, "_all_reduce_sum_gradients"):
+        raise RuntimeError(
+            f"{type(inner).__name__} has no _all_reduce_sum_gradients: this Keras version "
+            "aggregates gradients differently; the Trainer would sum them twice"
+        )
+    inner._all_reduce_sum_gradients = lambda grads_and_vars: list(grads_and_vars)

@@ -13,12 +13,17 @@ class MyTask:
     def loss_terms(self, model, batch, training):
         # LOCAL sums over this replica's batch: {name: (numerator, denominator)}
         return {"loss_a": (sum_of_losses, num_examples), "accuracy": (correct, num_examples)}
+    def loss_denominators(self, batch):       # the same denominators, from the batch alone
+        return {"loss_a": num_examples}       # (needed for grad_accum_steps > 1)
 ```
-Every denominator is summed over replicas (`all_reduce(SUM)`) before dividing,
-so `loss = sum_t w_t * num_t / global_den_t` is the exact mean over the global
-batch whatever the replica count, and the gradients summed over replicas are the
-global-batch gradient: `mirrored` trains exactly like `default` (up to float
-summation order). Terms not in `loss_weights` are only logged (accuracies).
+Every denominator of a weighted term is summed over all micro-batches of the
+step and over replicas (`all_reduce(SUM)`) BEFORE the first backward pass (the
+task computes them from the input weights alone), so
+`loss = sum_t w_t * (sum num_t) / (sum den_t)` is the exact mean over the global
+batch of every term, and the gradients summed over micro-batches and replicas are
+the global-batch gradient: `mirrored` and `--grad_accum_steps=k` train exactly
+like one `default` k-times batch (up to float summation order), whatever the
+number of loss terms. Terms not in `loss_weights` are only logged (accuracies).
 
 Example:
 ```python
@@ -37,20 +42,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.training import distribute, optimization
+from spanbert_tf.training.batches import count_tokens, dummy_batch, model_inputs, outputs_to_dict
+from spanbert_tf.training.precision import mixed_precision_policy
 from spanbert_tf.training.train_log import TrainLogger
-from spanbert_tf.training.trainer_utils import (
-    count_tokens,
-    disable_optimizer_gradient_aggregation,
-    dummy_batch,
-    local_value,
-    mixed_precision_policy,
-    model_inputs,
-    outputs_to_dict,
-    restore_backbone,
-)
-
-CHECKPOINT_NAME = "ckpt"
 
 
 class Trainer:
@@ -111,6 +107,11 @@ class Trainer:
         ):
             if int(value) < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
+        if int(grad_accum_steps) > 1 and not hasattr(task, "loss_denominators"):
+            raise ValueError(
+                f"grad_accum_steps={grad_accum_steps} needs the task's denominators before "
+                f"the backward passes: {type(task).__name__} has no loss_denominators(batch)"
+            )
         self.task = task
         self.strategy = strategy
         self.model_dir = str(model_dir)
@@ -141,7 +142,7 @@ class Trainer:
                 0, dtype=tf.int64, trainable=False, name="global_step",
                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
             )
-        disable_optimizer_gradient_aggregation(self.optimizer)
+        optimization.disable_optimizer_gradient_aggregation(self.optimizer)
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, optimizer=self.optimizer, step=self.global_step
         )
@@ -151,9 +152,11 @@ class Trainer:
         self._save_dir = save_dir
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, save_dir, max_to_keep=int(keep_checkpoint_max),
-            checkpoint_name=CHECKPOINT_NAME, step_counter=self.global_step,
+            checkpoint_name=model_dir_lib.CHECKPOINT_NAME, step_counter=self.global_step,
         )
         self._built = False
+        self._jit_forward = (tf.function(self._forward, jit_compile=True) if self.jit_compile
+                             else self._forward)
         self._train_loop = None
         self._iterator = None
         self._predict_fn = None
@@ -184,9 +187,17 @@ class Trainer:
                     f"task.loss_weights names {missing} are not among task.loss_terms "
                     f"{sorted(terms)}"
                 )
+            if hasattr(self.task, "loss_denominators"):
+                dens = self.task.loss_denominators(batch)
+                missing = [n for n in self.loss_weights if n not in dens]
+                if missing:
+                    raise KeyError(
+                        f"task.loss_weights names {missing} are not among "
+                        f"task.loss_denominators {sorted(dens)}"
+                    )
             self._metric_names = sorted(terms) + ["loss", "examples", "tokens"]
         self._built = True
-        latest = tf.train.latest_checkpoint(self.model_dir)
+        latest = model_dir_lib.latest_checkpoint(self.model_dir)
         if latest:
             try:
                 self.checkpoint.restore(latest).assert_existing_objects_matched()
@@ -196,7 +207,11 @@ class Trainer:
                     f"optimizer or --mixed_precision=mixed_float16 vs not?): {str(e)[:300]}"
                 ) from None
         elif self.init_checkpoint:
-            restore_backbone(self.model, self.init_checkpoint)
+            backbone = getattr(self.model, "backbone", None)
+            if backbone is None:
+                raise ValueError(f"init_checkpoint={self.init_checkpoint} given but "
+                                 f"{type(self.model).__name__} has no .backbone")
+            model_dir_lib.restore_backbone(backbone, self.init_checkpoint)
 
     def save_checkpoint(self):
         """Writes `model_dir/ckpt-<step>` and returns its path (chief's path on all workers)."""
@@ -215,25 +230,64 @@ class Trainer:
         terms = self.task.loss_terms(self.model, batch, training=True)
         return {k: (tf.cast(n, tf.float32), tf.cast(d, tf.float32)) for k, (n, d) in terms.items()}
 
+    def _global_denominators(self, micro_batches):
+        """Σ over micro-batches and replicas of each loss term's denominator.
+
+        Known before the first forward pass (the task computes them from the
+        batch alone), so every micro-batch's loss can be divided by the whole
+        update's denominators: k micro-batches give exactly the gradient of one
+        k× batch, for every loss term. None when the task has no
+        `loss_denominators` (then `grad_accum_steps` is 1 and each term's own
+        denominator is all-reduced inside the step).
+        """
+        denominators_fn = getattr(self.task, "loss_denominators", None)
+        if denominators_fn is None:
+            return None
+        names = sorted(self.loss_weights)
+        local = [tf.constant(0.0)] * len(names)
+        for batch in micro_batches:
+            dens = denominators_fn(batch)
+            local = [s + tf.cast(dens[n], tf.float32) for s, n in zip(local, names)]
+        if self.strategy.num_replicas_in_sync > 1:
+            local = tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, local)
+        return dict(zip(names, local))
+
     def _replica_step(self, micro_batches):
         """One optimizer step on this replica's micro-batches (replica context)."""
+        grads, used, metrics = self._replica_gradients(micro_batches)
+        variables = self.model.trainable_variables
+        self.optimizer.apply(grads, [variables[i] for i in used])
+        return metrics
+
+    def _replica_gradients(self, micro_batches):
+        """(gradients, indices of the variables they belong to, metrics) of one step.
+
+        loss = Σ_t w_t · (Σ_micro-batches,replicas num_t) / (Σ_micro-batches,replicas den_t);
+        each micro-batch adds the gradient of its share of the numerators, and the
+        replicas' gradients are summed: exactly the gradient of the global batch
+        (loss-scaled under mixed_float16). Replica context.
+        """
         ctx = tf.distribute.get_replica_context()
         replicas = self.strategy.num_replicas_in_sync
         weights = self.loss_weights
         variables = self.model.trainable_variables
         forward = self._jit_forward
         scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
-        sums, acc_grads, acc_weight = None, None, 0.0
+        global_den = self._global_denominators(micro_batches)
+        sums, acc_grads = None, None
         examples = tf.constant(0.0)
         tokens = tf.constant(0.0)
         for batch in micro_batches:
             with tf.GradientTape() as tape:
                 terms = forward(batch)
                 names = sorted(terms)
-                dens = [tf.stop_gradient(terms[n][1]) for n in names]
-                if replicas > 1:
-                    dens = ctx.all_reduce(tf.distribute.ReduceOp.SUM, dens)
-                den = dict(zip(names, dens))
+                den = global_den
+                if den is None:  # one micro-batch: its own denominators, summed over replicas
+                    dens = [tf.stop_gradient(terms[n][1]) for n in weights]
+                    if replicas > 1:
+                        dens = ctx.all_reduce(tf.distribute.ReduceOp.SUM, dens)
+                    den = dict(zip(weights, dens))
                 loss = tf.add_n([
                     w * tf.math.divide_no_nan(terms[n][0], den[n]) for n, w in weights.items()
                 ])
@@ -244,37 +298,29 @@ class Trainer:
             # left alone: no update and no weight decay, as in the official code.
             used = [i for i, g in enumerate(grads) if g is not None]
             grads = [tf.convert_to_tensor(grads[i]) for i in used]
-            # Micro-batches are weighted by their share of the first loss term's
-            # denominator: exact for a single loss term or equal denominators.
-            mb_weight = den[next(iter(weights))]
             if acc_grads is None:
-                acc_grads = [g * mb_weight for g in grads] if len(micro_batches) > 1 else grads
+                acc_grads = grads
             else:
-                acc_grads = [a + g * mb_weight for a, g in zip(acc_grads, grads)]
-            acc_weight += mb_weight
-            nums = {n: tf.stop_gradient(terms[n][0]) for n in names}
+                acc_grads = [a + g for a, g in zip(acc_grads, grads)]
+            local = {n: (tf.stop_gradient(terms[n][0]), tf.stop_gradient(terms[n][1]))
+                     for n in names}
             if sums is None:
-                sums = {n: [nums[n], den[n]] for n in names}
+                sums = local
             else:
-                sums = {n: [sums[n][0] + nums[n], sums[n][1] + den[n]] for n in names}
+                sums = {n: (sums[n][0] + local[n][0], sums[n][1] + local[n][1]) for n in names}
             examples += tf.cast(tf.shape(tf.nest.flatten(batch)[0])[0], tf.float32)
             tokens += count_tokens(batch)
-        if len(micro_batches) > 1:
-            acc_grads = [tf.math.divide_no_nan(g, acc_weight) for g in acc_grads]
-        local = [sums[n][0] for n in names] + [examples, tokens]
+        totals = [sums[n][0] for n in names] + [sums[n][1] for n in names] + [examples, tokens]
         if replicas > 1:
             acc_grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, acc_grads)
-            local = ctx.all_reduce(tf.distribute.ReduceOp.SUM, local)
-        self.optimizer.apply(acc_grads, [variables[i] for i in used])
-        metrics = {n: tf.math.divide_no_nan(local[i], sums[n][1]) for i, n in enumerate(names)}
+            totals = ctx.all_reduce(tf.distribute.ReduceOp.SUM, totals)
+        k = len(names)
+        metrics = {n: tf.math.divide_no_nan(totals[i], totals[k + i]) for i, n in enumerate(names)}
         metrics["loss"] = tf.add_n([w * metrics[n] for n, w in weights.items()])
-        metrics["examples"], metrics["tokens"] = local[-2], local[-1]
-        return metrics
+        metrics["examples"], metrics["tokens"] = totals[-2], totals[-1]
+        return acc_grads, used, metrics
 
     def _make_train_loop(self):
-        forward = self._forward
-        self._jit_forward = tf.function(forward, jit_compile=True) if self.jit_compile else forward
-
         names = list(self._metric_names)
 
         @tf.function
@@ -284,7 +330,8 @@ class Trainer:
             for _ in tf.range(num_steps):
                 micro = tuple(next(iterator) for _ in range(self.grad_accum_steps))
                 per_replica = self.strategy.run(self._replica_step, args=(micro,))
-                out = {k: local_value(self.strategy, v) for k, v in per_replica.items()}
+                out = {k: distribute.local_value(self.strategy, v)
+                       for k, v in per_replica.items()}
                 totals += tf.stack([out["examples"], out["tokens"]])
                 self.global_step.assign_add(1)
             return out, totals

@@ -106,3 +106,10 @@ def test_learning_rate_at_follows_iterations():
     assert float(optimization.learning_rate_at(opt, offset=-1)) == pytest.approx(0.75)
     wrapped = keras.optimizers.LossScaleOptimizer(create_optimizer(OptimizerConfig()))
     assert float(optimization.learning_rate_at(wrapped)) > 0
+
+
+def test_gradient_aggregation_is_disabled_on_the_inner_optimizer():
+    opt = keras.optimizers.LossScaleOptimizer(keras.optimizers.AdamW())
+    optimization.disable_optimizer_gradient_aggregation(opt)
+    pairs = [(tf.ones(2), "v")]
+    assert opt.inner_optimizer._all_reduce_sum_gradients(pairs) == pairs

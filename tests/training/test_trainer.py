@@ -18,6 +18,7 @@ from training_toy_task import ToyTask, toy_arrays, toy_dataset_fn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "training_toy_worker.py")
+ACCUMULATION_WORKER = os.path.join(HERE, "training_accumulation_worker.py")
 
 
 def _opt(steps, lr=0.05):
@@ -135,6 +136,41 @@ def test_unknown_loss_weight_name(tmp_path):
     with pytest.raises(KeyError, match="nope"):
         Trainer(task, distribute.get_strategy("default"), str(tmp_path), _opt(5),
                 toy_dataset_fn(32), 5, show_progress=False)
+
+
+def test_grad_accum_needs_loss_denominators(tmp_path):
+    class NoDenominators:  # the Task protocol without loss_denominators
+        loss_weights = {"ce": 1.0}
+
+    with pytest.raises(ValueError, match="NoDenominators has no loss_denominators"):
+        Trainer(NoDenominators(), distribute.get_strategy("default"), str(tmp_path), _opt(5),
+                toy_dataset_fn(32), 5, grad_accum_steps=2, show_progress=False)
+
+
+@pytest.mark.slow
+def test_accumulated_gradients_are_exact_for_every_task(tmp_path, shared_data):
+    """k micro-batches (and replicas) give the gradient of one k-times batch, every term:
+    toy (two weighted terms, unequal weights), MLM + SBO, SQuAD, classification."""
+    out = tmp_path / "grads.npz"
+    env = dict(os.environ, SPANBERT_SHARED_DATA=str(shared_data))
+    subprocess.run([sys.executable, ACCUMULATION_WORKER, str(out)], check=True, timeout=400,
+                   env=env)
+    res = np.load(out)
+    assert int(res["num_replicas"]) == 2
+    for task in ("toy", "pretraining", "squad", "classification"):
+        dens = res[f"{task}/denominators"]
+        np.testing.assert_array_equal(dens[:, 0], dens[:, 1], err_msg=task)
+        count = sum(1 for k in res.files if k.startswith(f"{task}/default/")) - 1
+        base = [res[f"{task}/default/{i}"] for i in range(count)]
+        scale = max(float(np.abs(g).max()) for g in base)
+        assert count > 2 and scale > 0
+        for layout in ("accum", "mirrored", "mirrored_accum"):
+            err = f"{task} {layout}"
+            assert float(res[f"{task}/{layout}/loss"]) == pytest.approx(
+                float(res[f"{task}/default/loss"]), rel=1e-6), err
+            for i, want in enumerate(base):
+                np.testing.assert_allclose(res[f"{task}/{layout}/{i}"], want, rtol=1e-5,
+                                           atol=1e-5 * scale, err_msg=f"{err} {i}")
 
 
 @pytest.mark.slow

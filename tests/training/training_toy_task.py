@@ -45,12 +45,20 @@ class ToyTask:
     def build_model(self):
         return ToyModel(self.hidden, self.dropout)
 
+    @staticmethod
+    def _half(w):
+        return tf.cast(tf.range(tf.shape(w)[0]) % 2 == 0, tf.float32) * w
+
+    def loss_denominators(self, batch):
+        w = batch["w"]
+        return {"ce": tf.reduce_sum(w), "ce_first_half": tf.reduce_sum(self._half(w))}
+
     def loss_terms(self, model, batch, training):
         logits = tf.cast(model(batch, training=training)["logits"], tf.float32)
         ce = tf.keras.losses.sparse_categorical_crossentropy(batch["y"], logits, from_logits=True)
         w = batch["w"]
         correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), batch["y"]), tf.float32)
-        half = tf.cast(tf.range(tf.shape(w)[0]) % 2 == 0, tf.float32) * w
+        half = self._half(w)
         return {
             "ce": (tf.reduce_sum(ce * w), tf.reduce_sum(w)),
             "ce_first_half": (tf.reduce_sum(ce * half), tf.reduce_sum(half)),
@@ -58,21 +66,18 @@ class ToyTask:
         }
 
 
-def toy_arrays(n=512, seed=0, equal_weights=False):
+def toy_arrays(n=512, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, NUM_FEATURES)).astype(np.float32)
     proj = np.random.default_rng(123).normal(size=(NUM_FEATURES, NUM_CLASSES))
     y = np.argmax(x @ proj, axis=-1).astype(np.int32)
-    if equal_weights:
-        w = np.ones(n, np.float32)
-    else:
-        w = rng.integers(0, 3, size=n).astype(np.float32)
+    w = rng.integers(0, 3, size=n).astype(np.float32)
     return {"x": x, "y": y, "w": w}
 
 
-def toy_dataset_fn(global_batch_size, n=512, seed=0, equal_weights=False):
+def toy_dataset_fn(global_batch_size, n=512, seed=0):
     """`fn(input_context)` giving per-replica batches; same global batches for any layout."""
-    arrays = toy_arrays(n, seed, equal_weights)
+    arrays = toy_arrays(n, seed)
 
     def dataset_fn(input_context):
         per_replica = input_context.get_per_replica_batch_size(global_batch_size)

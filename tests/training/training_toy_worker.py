@@ -29,7 +29,7 @@ def _train(strategy, model_dir, global_batch, accum, steps=12, seed=1):
     )
     trainer = Trainer(
         ToyTask(second_term_weight=0.5), strategy, model_dir, opt,
-        toy_dataset_fn(global_batch, equal_weights=True), steps, steps_per_loop=4,
+        toy_dataset_fn(global_batch), steps, steps_per_loop=4,
         log_every=1, save_checkpoints_steps=steps, grad_accum_steps=accum,
         show_progress=False, seed=seed,
     )

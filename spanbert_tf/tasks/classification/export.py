@@ -33,13 +33,11 @@ import spanbert_tf  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
 import numpy as np
 import tensorflow as tf
 
-from spanbert_tf.export.saved_model import truncated_pair_lengths
 from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.tasks.classification import model as classification
 from spanbert_tf.tasks.classification import glue
 from spanbert_tf.tasks.classification import tacred
-
-_PTB = {"-lrb-": "(", "-rrb-": ")", "-lsb-": "[", "-rsb-": "]", "-lcb-": "{", "-rcb-": "}"}
+from spanbert_tf.tokenization import truncated_pair_lengths
 
 
 def _keep_first(ragged, lengths):
@@ -76,7 +74,8 @@ class ClassifierServingModule(tf.Module):
             self.obj_default = ids.get("[OBJ]", self.unk_id)
             self.ptb_table = tf.lookup.StaticHashTable(
                 tf.lookup.KeyValueTensorInitializer(
-                    tf.constant(list(_PTB)), tf.constant(list(_PTB.values()))), "")
+                    tf.constant(list(tacred.PTB_BRACKETS)),
+                    tf.constant(list(tacred.PTB_BRACKETS.values()))), "")
 
     def _pieces(self, texts):
         return self.tokenizer.tokenize(texts).merge_dims(-2, -1)
@@ -110,7 +109,8 @@ class ClassifierServingModule(tf.Module):
         a, b = self._pieces(sentence1), self._pieces(sentence2)
         batch = tf.shape(sentence1, out_type=tf.int64)[0]
         la, lb = truncated_pair_lengths(
-            a.row_lengths(), b.row_lengths(), tf.constant(self.max_seq_length - 3, tf.int64))
+            a.row_lengths(), b.row_lengths(), tf.constant(self.max_seq_length - 3, tf.int64),
+            ops=tf)
         a, b = _keep_first(a, la), _keep_first(b, lb)
         cls, sep = _column(batch, self.cls_id), _column(batch, self.sep_id)
         first = tf.concat([cls, a, sep], axis=1)

@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from spanbert_tf.modeling.backbone import build_backbone, normal_initializer
+from spanbert_tf.tokenization import truncated_pair_lengths
 
 MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 LABEL_KEY = "label"
@@ -115,17 +116,26 @@ class ClassificationTask:
             backbone, self.num_classes, dropout=self.model_config.dropout,
             initializer_range=self.model_config.initializer_range)
 
-    def loss_terms(self, model, batch, training):
-        """Local sums: loss (CE or squared error) and, for classification, accuracy."""
+    @staticmethod
+    def _example_weights(batch):
+        """(batch as one dict, float32 example weights: `example_weight` or ones)."""
         if isinstance(batch, (tuple, list)):
             batch = {**batch[0], **batch[1]}
+        weights = batch.get(WEIGHT_KEY)
+        if weights is None:
+            weights = tf.ones(tf.shape(batch[LABEL_KEY])[:1], tf.float32)
+        return batch, tf.cast(weights, tf.float32)
+
+    def loss_denominators(self, batch):
+        """The loss is a mean over the example weights of the batch."""
+        return {"loss": tf.reduce_sum(self._example_weights(batch)[1])}
+
+    def loss_terms(self, model, batch, training):
+        """Local sums: loss (CE or squared error) and, for classification, accuracy."""
+        batch, weights = self._example_weights(batch)
         logits = model({k: batch[k] for k in MODEL_INPUTS}, training=training)["logits"]
         logits = tf.cast(logits, tf.float32)
         labels = batch[LABEL_KEY]
-        weights = batch.get(WEIGHT_KEY)
-        if weights is None:
-            weights = tf.ones(tf.shape(logits)[:1], tf.float32)
-        weights = tf.cast(weights, tf.float32)
         total = tf.reduce_sum(weights)
         if self.is_regression:
             error = tf.square(logits[:, 0] - tf.cast(labels, tf.float32))
@@ -136,16 +146,6 @@ class ClassificationTask:
                           tf.float32)
         return {"loss": (tf.reduce_sum(ce * weights), total),
                 "accuracy": (tf.reduce_sum(correct * weights), total)}
-
-
-def truncate_pair_lengths(len_a, len_b, max_length):
-    """BERT's `_truncate_seq_pair` on lengths: drop from the longer, ties from b."""
-    while len_a + len_b > max_length:
-        if len_a > len_b:
-            len_a -= 1
-        else:
-            len_b -= 1
-    return len_a, len_b
 
 
 def encode_pairs(tokenizer, texts_a, texts_b, max_seq_length):
@@ -174,6 +174,8 @@ def encode_pairs(tokenizer, texts_a, texts_b, max_seq_length):
     segment_ids = np.zeros((n, max_seq_length), np.int32)
     padding_mask = np.zeros((n, max_seq_length), np.int32)
     budget = max_seq_length - specials
+    if texts_b is not None:
+        keep_a, keep_b = truncated_pair_lengths(np.diff(splits_a), np.diff(splits_b), budget)
     num_truncated = 0
     for i in range(n):
         a = flat_a[splits_a[i]:splits_a[i + 1]]
@@ -185,7 +187,7 @@ def encode_pairs(tokenizer, texts_a, texts_b, max_seq_length):
             first = len(ids)
         else:
             b = flat_b[splits_b[i]:splits_b[i + 1]]
-            la, lb = truncate_pair_lengths(len(a), len(b), budget)
+            la, lb = int(keep_a[i]), int(keep_b[i])
             num_truncated += int((la, lb) != (len(a), len(b)))
             ids = np.concatenate([[tokenizer.cls_id], a[:la], [tokenizer.sep_id],
                                   b[:lb], [tokenizer.sep_id]])

@@ -35,8 +35,10 @@ import numpy as np
 
 NEGATIVE_LABEL = "no_relation"
 RESERVED_MARKERS = ("[SUBJ-START]", "[SUBJ-END]", "[OBJ-START]", "[OBJ-END]")
-_PTB_BRACKETS = {"-lrb-": "(", "-rrb-": ")", "-lsb-": "[", "-rsb-": "]",
-                 "-lcb-": "{", "-rcb-": "}"}
+# PTB bracket tokens (lower-cased) -> brackets: the one table of the Python features
+# and the serving SavedModel (classification/export.py).
+PTB_BRACKETS = {"-lrb-": "(", "-rrb-": ")", "-lsb-": "[", "-rsb-": "]",
+                "-lcb-": "{", "-rcb-": "}"}
 _REQUIRED = ("token", "subj_start", "subj_end", "obj_start", "obj_end", "relation")
 
 
@@ -58,7 +60,7 @@ class TacredExample:
 
 def convert_ptb_token(token):
     """`-LRB-` -> `(` etc. (case-insensitive); other tokens unchanged."""
-    return _PTB_BRACKETS.get(token.lower(), token)
+    return PTB_BRACKETS.get(token.lower(), token)
 
 
 def subject_marker(entity_type):

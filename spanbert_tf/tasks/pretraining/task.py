@@ -31,3 +31,6 @@ class PretrainingTask:
 
     def loss_terms(self, model, batch, training):
         return model.loss_terms(batch, model(batch, training=training))
+
+    def loss_denominators(self, batch):
+        return self.model.loss_denominators(batch)

@@ -20,6 +20,13 @@ Serving needs nothing else:
    space as the official text recovery does; the character offsets delimit the
    substring in the original context.
 
+Shared with the Python path: the tokenizer, the window layout (`features.window_layout`) and
+the max-context score (`features.max_context_score`). Kept twice on purpose, vectorised over
+all windows here and per window in `features.py` / `predict.py`: the first-best-window choice,
+the n-best pairing and the text recovery (byte offsets here, BERT's `get_final_text` there);
+tests/tasks/squad/test_export.py requires identical answers, offsets and null-odds from both on
+every question of the real SQuAD 2.0 dev subset.
+
 Signature `serving_default(question: string[B], context: string[B])` →
 `answer` (string[B]), `start_char`, `end_char` (int64[B], [start, end) in
 Unicode characters, -1 for no answer), `score` (float32[B], start + end logit
@@ -43,6 +50,8 @@ import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 
 import tensorflow as tf
 import tensorflow_text as tf_text
+
+from spanbert_tf.tasks.squad.features import max_context_score, window_layout
 
 WHITESPACE_PATTERN = r"[ \t\r\n\x{202F}]+"
 
@@ -91,9 +100,7 @@ class SquadQAModule(tf.Module):
     def _windows(self, n, q_len):
         length = tf.constant(self.max_seq_length, tf.int64)
         room = length - q_len - 3
-        step = tf.minimum(room, self.doc_stride)
-        extra = tf.maximum(n - room, 0)
-        count = 1 + (extra + step - 1) // step
+        count, step = window_layout(n, room, tf.constant(self.doc_stride, tf.int64), ops=tf)
         win_ex = tf.repeat(tf.range(tf.size(n, out_type=tf.int64)), count)
         win_k = tf.ragged.range(count).flat_values
         win_start = win_k * tf.gather(step, win_ex)
@@ -109,8 +116,8 @@ class SquadQAModule(tf.Module):
         i = piece[:, :, None]
         end = s + ln - 1
         inside = (s >= 0) & (i >= s) & (i <= end)
-        score = (tf.cast(tf.minimum(i - s, end - i), tf.float64) +
-                 0.01 * tf.cast(ln, tf.float64))
+        score = max_context_score(tf.cast(i - s, tf.float64), tf.cast(end - i, tf.float64),
+                                  tf.cast(ln, tf.float64), ops=tf)
         score = tf.where(inside, score, -1.0)
         best = tf.reduce_max(score, axis=-1, keepdims=True)
         k = tf.range(tf.shape(s, out_type=tf.int64)[-1])[None, None, :]

@@ -121,28 +121,49 @@ def improve_answer_span(doc_ids, start, end, answer_ids):
     return start, end
 
 
+# One definition of the window rules for the Python features (NumPy, `ops=np`) and the
+# in-graph serving preprocessor (`export.py`, `ops=tf`); the max-context choice (first
+# best-scoring window) is written once per side, vectorised differently, and
+# tests/tasks/squad/test_export.py runs both over the real SQuAD dev subset.
+MAX_CONTEXT_LENGTH_WEIGHT = 0.01
+
+
+def window_layout(num_pieces, max_tokens_for_doc, doc_stride, ops=np):
+    """(count, step): window k starts at piece k·step and holds
+    min(max_tokens_for_doc, num_pieces − k·step) pieces; the last window reaches the end.
+
+    Works elementwise on NumPy values (`ops=np`) and tensors (`ops=tf`).
+    """
+    step = ops.minimum(max_tokens_for_doc, doc_stride)
+    extra = ops.maximum(num_pieces - max_tokens_for_doc, 0)
+    return 1 + (extra + step - 1) // step, step
+
+
+def max_context_score(left, right, length, ops=np):
+    """How much context a window gives a piece: min(pieces left, pieces right) + 0.01·length
+    (float64 inputs); the highest score wins, the first window on ties."""
+    return ops.minimum(left, right) + MAX_CONTEXT_LENGTH_WEIGHT * length
+
+
 def doc_windows(num_pieces, max_tokens_for_doc, doc_stride):
-    """[(start, length)] sliding windows over `num_pieces` context pieces."""
-    spans, start = [], 0
-    while start < num_pieces:
-        length = min(num_pieces - start, max_tokens_for_doc)
-        spans.append((start, length))
-        if start + length == num_pieces:
-            break
-        start += min(length, doc_stride)
-    return spans
+    """[(start, length)] sliding windows over `num_pieces` context pieces (none if 0)."""
+    if num_pieces <= 0:
+        return []
+    count, step = window_layout(num_pieces, max_tokens_for_doc, doc_stride)
+    return [(int(k * step), int(min(max_tokens_for_doc, num_pieces - k * step)))
+            for k in range(int(count))]
 
 
 def max_context_mask(spans, span_index):
     """For window `span_index`: bool per piece, True where it has the most context."""
     start, length = spans[span_index]
-    positions = np.arange(start, start + length)
+    positions = np.arange(start, start + length, dtype=np.float64)
     best_score = np.full([length], -1.0)
     best_index = np.full([length], -1)
     for i, (s, n) in enumerate(spans):
         end = s + n - 1
         inside = (positions >= s) & (positions <= end)
-        score = np.minimum(positions - s, end - positions) + 0.01 * n
+        score = max_context_score(positions - s, end - positions, float(n))
         better = inside & (score > best_score)
         best_score = np.where(better, score, best_score)
         best_index = np.where(better, i, best_index)

@@ -102,6 +102,11 @@ class SquadTask:
         return SpanBertQuestionAnswering(
             backbone, initializer_range=self.model_config.initializer_range)
 
+    def loss_denominators(self, batch):
+        """Both span losses are means over the windows of the batch."""
+        count = tf.cast(tf.shape(batch["start_positions"])[0], tf.float32)
+        return {"start_loss": count, "end_loss": count}
+
     def loss_terms(self, model, batch, training):
         outputs = model({k: batch[k] for k in INPUT_NAMES}, training=training)
         return span_loss_terms(outputs["start_logits"], outputs["end_logits"],

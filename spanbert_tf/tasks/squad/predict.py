@@ -27,67 +27,13 @@ write_prediction_files(output_dir, preds, nbest, null_odds)
 import collections
 import math
 import os
-import unicodedata
 
 import numpy as np
 
 from spanbert_tf import io_utils
-
-# --- BERT basic tokenization (the words `get_final_text` aligns against) ----------------
-
-
-def _is_whitespace(ch):
-    return ch in (" ", "\t", "\n", "\r") or unicodedata.category(ch) == "Zs"
-
-
-def _is_control(ch):
-    if ch in ("\t", "\n", "\r"):
-        return False
-    return unicodedata.category(ch).startswith("C")
-
-
-def _is_punctuation(ch):
-    cp = ord(ch)
-    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
-        return True
-    return unicodedata.category(ch).startswith("P")
-
-
-def _is_cjk(cp):
-    return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2A6DF or
-            0x2A700 <= cp <= 0x2B73F or 0x2B740 <= cp <= 0x2B81F or
-            0x2B820 <= cp <= 0x2CEAF or 0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F)
-
-
-def basic_tokenize(text, do_lower_case=False):
-    """BERT's basic tokenizer: clean, split CJK, (lower + strip accents), split punctuation."""
-    chars = []
-    for ch in text:
-        cp = ord(ch)
-        if cp == 0 or cp == 0xFFFD or _is_control(ch):
-            continue
-        if _is_cjk(cp):
-            chars.extend((" ", ch, " "))
-        else:
-            chars.append(" " if _is_whitespace(ch) else ch)
-    tokens = []
-    for word in "".join(chars).split():
-        if do_lower_case:
-            word = unicodedata.normalize("NFD", word.lower())
-            word = "".join(c for c in word if unicodedata.category(c) != "Mn")
-        current = []
-        for ch in word:
-            if _is_punctuation(ch):
-                if current:
-                    tokens.append("".join(current))
-                    current = []
-                tokens.append(ch)
-            else:
-                current.append(ch)
-        if current:
-            tokens.append("".join(current))
-    return tokens
-
+# The words `get_final_text` aligns against: the model tokenizer's own basic-tokenizer
+# rules (the pure-Python twin, for one short span at a time).
+from spanbert_tf.tokenization import basic_tokenize
 
 def _strip_spaces(text):
     chars, ns_to_s = [], {}

@@ -1,6 +1,5 @@
 """Classifier model, Task protocol terms and BERT sentence-pair packing."""
 
-import itertools
 
 import keras
 import numpy as np
@@ -10,7 +9,6 @@ import tensorflow as tf
 from spanbert_tf.modeling.config import load_config
 from spanbert_tf.modeling.model_dir import restore_backbone
 from spanbert_tf.tasks.classification import model as classification
-from spanbert_tf.export.saved_model import truncated_pair_lengths
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 
 
@@ -25,15 +23,6 @@ def reference_truncate(tokens_a, tokens_b, max_length):
     while len(tokens_a) + len(tokens_b) > max_length:
         (tokens_a if len(tokens_a) > len(tokens_b) else tokens_b).pop()
     return len(tokens_a), len(tokens_b)
-
-
-def test_truncation_lengths_python_and_graph_match_bert():
-    cases = list(itertools.product(range(9), range(9), range(1, 10)))
-    expected = [reference_truncate(range(a), range(b), m) for a, b, m in cases]
-    assert [classification.truncate_pair_lengths(a, b, m) for a, b, m in cases] == expected
-    la, lb, m = (tf.constant([c[i] for c in cases], tf.int64) for i in range(3))
-    ga, gb = truncated_pair_lengths(la, lb, m)
-    assert list(zip(ga.numpy().tolist(), gb.numpy().tolist())) == expected
 
 
 def test_encode_pairs_layout(tokenizer):

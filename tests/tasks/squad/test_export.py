@@ -104,3 +104,51 @@ def test_in_graph_decoding_texts_and_null_answer(cased, stand_in, modules):
     got = modules[True].serve_with_threshold(tf.constant([question]), tf.constant([context]),
                                              tf.constant(100.0))
     assert got["answer"].numpy()[0] != b""
+
+
+class HashModel:
+    """Deterministic logits of (token id, position): varied answers on real text."""
+
+    def __call__(self, inputs, training=False):
+        ids = tf.cast(tf.convert_to_tensor(inputs["token_ids"]), tf.float32)
+        pos = tf.cast(tf.range(tf.shape(ids)[1]), tf.float32)[None, :]
+        return {"start_logits": 4.0 * tf.sin(ids * 0.7 + pos * 0.13),
+                "end_logits": 4.0 * tf.cos(ids * 0.3 + pos * 0.07)}
+
+
+def test_in_graph_path_matches_python_on_real_squad(cased, shared_data):
+    """Windows, max-context, answer selection and text of the serving graph equal the
+    Python path's on every question of the real SQuAD 2.0 dev subset (short windows:
+    3,131 windows for 626 questions)."""
+    examples = squad.read_squad_json(
+        str(shared_data / "squad/squad-v2.0-dev-subset_haystack-small.json"), False, True)[0]
+    feats = squad_features.convert_examples_to_features(examples, cased, 64, 24, 16)
+    assert len(feats) > 3000
+    model = HashModel()
+    out = model(feats.model_inputs())
+    preds, nbest, odds = squad_predict.make_predictions(
+        examples, feats, out["start_logits"].numpy(), out["end_logits"].numpy(), cased,
+        version_2_with_negative=True)
+    module = squad_export.SquadQAModule(model, cased, 64, 24, 16, version_2_with_negative=True)
+    questions = tf.constant([e.question_text for e in examples])
+    contexts = tf.constant([e.context_text for e in examples])
+    got = module.serve(questions, contexts)
+    assert [a.decode() for a in got["answer"].numpy()] == [preds[e.qas_id] for e in examples]
+    np.testing.assert_allclose(got["null_score_diff"].numpy(),
+                               [odds[e.qas_id] for e in examples], atol=1e-5)
+    # A threshold between the null-odds: null and non-null answers alike.
+    threshold = float(np.median(list(odds.values()))) + 1e-3
+    got = module.serve_with_threshold(questions, contexts, tf.constant(threshold))
+    answers = [a.decode() for a in got["answer"].numpy()]
+    want = squad_predict.apply_null_threshold(nbest, odds, threshold)
+    assert answers == [want[e.qas_id] for e in examples]
+    assert 200 < sum(map(bool, answers)) < len(examples) - 200
+    # The best non-null span of every question (the threshold lets every span through).
+    forced = module.serve_with_threshold(questions, contexts, tf.constant(1e9))
+    want = []
+    for e in examples:
+        best = next(x for x in nbest[e.qas_id] if x["text"])
+        want.append((best["text"], best["start_char"], best["end_char"]))
+    assert list(zip([a.decode() for a in forced["answer"].numpy()],
+                    forced["start_char"].numpy().tolist(),
+                    forced["end_char"].numpy().tolist())) == want

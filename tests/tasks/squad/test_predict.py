@@ -97,18 +97,6 @@ def test_get_final_text_hand_examples():
     assert squad_predict.get_final_text("xyz", "(1895-1943).", False) == ("(1895-1943).", 0, 12)
 
 
-def test_basic_tokenize_matches_reference(shared_data):
-    legacy = pytest.importorskip("transformers.models.bert.tokenization_bert_legacy")
-    data = json.loads((shared_data / "squad/squad-v2.0-dev-subset_haystack-small.json")
-                      .read_text(encoding="utf-8"))
-    texts = [p["context"] for a in data["data"] for p in a["paragraphs"]]
-    texts += ["Ça coûte 5€ — naïve Jürgen\u200b (東京)", "tab\tand\u00a0nbsp"]
-    for lower in (False, True):
-        ref = legacy.BasicTokenizer(do_lower_case=lower)
-        for t in texts:
-            assert squad_predict.basic_tokenize(t, lower) == ref.tokenize(t), t[:40]
-
-
 def test_write_prediction_files(tmp_path):
     paths = squad_predict.write_prediction_files(
         str(tmp_path), {"q": "a"}, {"q": [{"text": "a", "probability": 1.0}]}, {"q": -1.0})
