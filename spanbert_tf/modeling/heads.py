@@ -2,7 +2,7 @@
 
 Both heads work on the P masked slots only (memory O(B·P·V), never O(B·L·V)):
 
-- `MaskedLMHead` (BERT's MLM head): gather h[masked position] → Dense(H) →
+- `SpanBertMaskedLMHead` (BERT's MLM head): gather h[masked position] → Dense(H) →
   GeLU → LayerNorm → h·Eᵀ + b.
 - `SpanBoundaryHead` (the official `BertPairTargetPredictionHead`): for the
   i-th token of a masked span x_s..x_e, concat(h[s-1], h[e+1], p[i]) where p is
@@ -21,7 +21,7 @@ bias is added, so cross-entropy and argmax see float32.
 Example:
 ```python
 emb = backbone.token_embedding
-mlm = MaskedLMHead(token_embedding=emb)
+mlm = SpanBertMaskedLMHead(token_embedding=emb)
 sbo = SpanBoundaryHead(token_embedding=emb, max_pair_targets=15)
 mlm_logits = mlm(sequence_output, masked_lm_positions)              # [B, P, V]
 sbo_logits = sbo(sequence_output, left, right, relative)            # [B, P, V]
@@ -121,7 +121,7 @@ class _TiedDecoderHead(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="spanbert_tf")
-class MaskedLMHead(_TiedDecoderHead):
+class SpanBertMaskedLMHead(_TiedDecoderHead):
     """BERT's masked-LM head on the masked positions, tied to the input embeddings.
 
     Args:
@@ -139,7 +139,7 @@ class MaskedLMHead(_TiedDecoderHead):
 
     Example:
     ```python
-    head = MaskedLMHead(token_embedding=backbone.token_embedding)
+    head = SpanBertMaskedLMHead(token_embedding=backbone.token_embedding)
     logits = head(outputs["sequence_output"], features["masked_lm_positions"])
     ```
     """
@@ -177,7 +177,7 @@ class SpanBoundaryHead(_TiedDecoderHead):
             the released models); offsets beyond it are clipped (the masker
             gives such slots SBO weight 0).
         position_embedding_size: int, width of that embedding (200).
-        activation, layer_norm_epsilon, initializer_range: as `MaskedLMHead`.
+        activation, layer_norm_epsilon, initializer_range: as `SpanBertMaskedLMHead`.
 
     Call args:
         sequence_output: [B, L, H].

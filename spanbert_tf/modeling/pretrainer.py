@@ -22,7 +22,7 @@ import keras
 import tensorflow as tf
 
 from spanbert_tf.modeling.backbone import build_backbone
-from spanbert_tf.modeling.heads import MaskedLMHead, SpanBoundaryHead
+from spanbert_tf.modeling.heads import SpanBertMaskedLMHead, SpanBoundaryHead
 
 MLM_LOGITS = "mlm_logits"
 SBO_LOGITS = "sbo_logits"
@@ -110,7 +110,7 @@ class SpanBertPretrainer(keras.Model):
             initializer_range=getattr(backbone, "initializer_range", 0.02),
             dtype=backbone.dtype_policy,
         )
-        self.mlm_head = MaskedLMHead(
+        self.mlm_head = SpanBertMaskedLMHead(
             token_embedding=backbone.token_embedding, name="mlm_head", **head_kwargs
         )
         self.sbo_head = SpanBoundaryHead(
@@ -169,6 +169,8 @@ class SpanBertPretrainer(keras.Model):
         }
 
     def get_config(self):
+        # keras-hub's Task pattern: a model lists its constructor arguments
+        # (no super(): a Model's own config is not constructor arguments).
         return {
             "name": self.name,
             "trainable": self.trainable,
