@@ -31,14 +31,24 @@ sbo_logits = sbo(sequence_output, left, right, relative)            # [B, P, V]
 import spanbert_tf  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from spanbert_tf.modeling.backbone import get_activation, normal_initializer
 
 
 def gather_positions(sequence_output, positions):
-    """[B, L, H] × int [B, P] → [B, P, H] (per-example gather)."""
-    return tf.gather(sequence_output, tf.cast(positions, tf.int32), batch_dims=1)
+    """[B, L, H] × int [B, P] → [B, P, H] (per-example gather, any Keras backend).
+
+    Row b's positions index row b of `sequence_output`: the [B, L, H] tensor is
+    viewed as [B·L, H] and gathered at b·L + position.
+    """
+    shape = ops.shape(sequence_output)
+    batch, length, hidden = shape[0], shape[1], shape[2]
+    positions = ops.cast(positions, "int32")
+    offsets = ops.expand_dims(ops.arange(batch, dtype="int32") * length, axis=-1)
+    flat = ops.reshape(sequence_output, (-1, hidden))
+    gathered = ops.take(flat, ops.reshape(positions + offsets, (-1,)), axis=0)
+    return ops.reshape(gathered, (batch, ops.shape(positions)[1], hidden))
 
 
 class _TiedDecoderHead(keras.layers.Layer):
@@ -93,13 +103,13 @@ class _TiedDecoderHead(keras.layers.Layer):
 
     def decode(self, x):
         """[B, P, H] → float32 logits [B, P, V] with the tied embedding matrix."""
-        embeddings = tf.cast(self.token_embedding.embeddings, self.compute_dtype)
-        x = tf.cast(x, self.compute_dtype)
-        batch, slots = tf.shape(x)[0], tf.shape(x)[1]
-        flat = tf.reshape(x, [-1, self.hidden_dim])
-        logits = tf.matmul(flat, embeddings, transpose_b=True)
-        logits = tf.reshape(logits, [batch, slots, self.vocabulary_size])
-        return tf.cast(logits, "float32") + self.output_bias
+        embeddings = ops.cast(self.token_embedding.embeddings, self.compute_dtype)
+        x = ops.cast(x, self.compute_dtype)
+        shape = ops.shape(x)
+        flat = ops.reshape(x, (-1, self.hidden_dim))
+        logits = ops.matmul(flat, ops.transpose(embeddings))
+        logits = ops.reshape(logits, (shape[0], shape[1], self.vocabulary_size))
+        return ops.cast(logits, "float32") + self.output_bias
 
     def get_config(self):
         config = super().get_config()
@@ -230,13 +240,11 @@ class SpanBoundaryHead(_TiedDecoderHead):
     def call(self, sequence_output, left_positions, right_positions, relative_positions):
         left = gather_positions(sequence_output, left_positions)
         right = gather_positions(sequence_output, right_positions)
-        relative = tf.clip_by_value(
-            tf.cast(relative_positions, tf.int32), 0, self.max_pair_targets - 1
-        )
+        relative = ops.clip(ops.cast(relative_positions, "int32"), 0, self.max_pair_targets - 1)
         position = self.position_embedding(relative)
-        x = tf.concat(
-            [tf.cast(left, self.compute_dtype), tf.cast(right, self.compute_dtype),
-             tf.cast(position, self.compute_dtype)],
+        x = ops.concatenate(
+            [ops.cast(left, self.compute_dtype), ops.cast(right, self.compute_dtype),
+             ops.cast(position, self.compute_dtype)],
             axis=-1,
         )
         x = self.layer_norm_1(self.dense_1(x))
