@@ -168,6 +168,20 @@ class SpanBertPretrainer(keras.Model):
             "sbo_accuracy": sbo_accuracy,
         }
 
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The loss for Keras `fit` / `train_on_batch` on any backend: Σ weight × mean term.
+
+        `x` is the features dict (labels and weights are features, so `y` is
+        unused). Each term is its batch numerator over its batch denominator;
+        a term whose denominator is 0 (no SBO target in the batch) counts 0.
+        """
+        del y, sample_weight, training
+        terms = self.loss_terms(x, y_pred)
+        return sum(
+            weight * ops.divide_no_nan(terms[name][0], terms[name][1])
+            for name, weight in self.loss_weights.items()
+        )
+
     def get_config(self):
         # keras-hub's Task pattern: a model lists its constructor arguments
         # (no super(): a Model's own config is not constructor arguments).
