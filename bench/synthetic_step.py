@@ -8,7 +8,8 @@ the project's `Masker` (SpanBERT span masking: geometric span lengths, 15 %,
 SBO boundaries and offsets), so the SBO mask is the one training sees. The step
 is Keras' own (`compile` + `train_on_batch`, `SpanBertPretrainer.compute_loss`)
 with AdamW and global-norm clipping: `jax.jit` on JAX, `tf.function` on
-TensorFlow, eager (or `torch.compile` with `--jit_compile=true`) on PyTorch.
+TensorFlow (XLA on a GPU), eager (or `torch.compile` with `--jit_compile=true`)
+on PyTorch.
 
 Run through `pretraining_step.py --synthetic` (it sets KERAS_BACKEND first).
 """
@@ -153,12 +154,14 @@ def run(config_name="bench", batch_size=16, seq_length=128, max_predictions=None
     model = build_training_model(config, mixed_precision, jit_compile)
     for i in range(warmup_steps):  # compiles the step
         model.train_on_batch(batches[i % len(batches)])
-    times = []
+    times, cpu_times = [], []
     for i in range(steps):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         loss = model.train_on_batch(batches[i % len(batches)])  # a float: waits for the step
         times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
     step = statistics.median(times)
+    cpu_step = statistics.median(cpu_times)
     kind, name = device_name()
     flops = training_flops_per_example(config.model, seq_length, max_predictions) * batch_size
     peak = peak if peak is not None else peak_tflops(name)
@@ -174,8 +177,12 @@ def run(config_name="bench", batch_size=16, seq_length=128, max_predictions=None
           f"{steps} steps after {warmup_steps} warm-up")
     print(f"  median step {step * 1e3:9.1f} ms   {batch_size / step:9.1f} examples/s   "
           f"{batch_size * seq_length / step:11.0f} tokens/s   loss {float(loss):.3f}")
+    # Host CPU time of this process (all threads) per step: on a shared CPU it
+    # moves less with other processes' load than the wall-clock step does.
+    print(f"  process CPU time per step {cpu_step * 1e3:9.1f} ms")
     print(f"  model FLOPs {flops / 1e12:.4f} TFLOP/step   achieved {achieved:.3f} TFLOP/s   "
           f"MFU {mfu}")
     return {"step_seconds": step, "examples_per_second": batch_size / step,
             "tokens_per_second": batch_size * seq_length / step, "tflops": achieved,
+            "process_cpu_seconds": cpu_step,
             "mfu": achieved / peak if peak else None, "loss": float(loss)}

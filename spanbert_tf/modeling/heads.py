@@ -14,9 +14,10 @@ heads and the input embedding share its gradient); each head has its own output
 bias. Initialisation follows the official code: kernels and embeddings
 N(0, initializer_range), biases 0, LayerNorm γ=1 β=0, LayerNorm epsilon 1e-12.
 
-Logits are float32 even under a mixed policy: the h·Eᵀ matmul runs in the
-compute dtype (bf16/fp16), its result is cast to float32 before the float32
-bias is added, so cross-entropy and argmax see float32.
+The heads use Keras layers and `keras.ops` only, so they run on the TensorFlow,
+JAX and PyTorch backends alike. Logits are float32 even under a mixed policy:
+the h·Eᵀ matmul runs in the compute dtype (bf16/fp16), its result is cast to
+float32 before the float32 bias is added, so cross-entropy and argmax see float32.
 
 Example:
 ```python

@@ -5,7 +5,9 @@ Loss = mean MLM cross-entropy over `masked_lm_weights`
 
 `loss_terms` returns LOCAL SUMS `(numerator, denominator)` in float32 so the
 trainer can all-reduce the denominators and divide once: the loss is then the
-exact global-batch mean whatever the number of replicas.
+exact global-batch mean whatever the number of replicas. `compute_loss` is the
+same loss for Keras `fit` / `train_on_batch`. Everything here is `keras.ops`:
+the model and its loss run on the TensorFlow, JAX and PyTorch backends.
 
 Example:
 ```python
