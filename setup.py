@@ -45,8 +45,10 @@ setup(
             "pytest",
             "scikit-learn",
             "scipy",
-            # Parity checks against the reference tokenizer / model (CPU wheel).
+            # Parity checks against the reference tokenizer / model (CPU wheel), and
+            # the models on Keras' JAX and PyTorch backends (tests/modeling/test_backend_parity.py).
             "torch==2.13.0",
+            "jax[cpu]",
             "transformers",
             "tokenizers",
             # A real pretrained BERT checkpoint (6 layers, 384 hidden) in safetensors.

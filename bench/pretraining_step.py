@@ -1,206 +1,91 @@
-"""Benchmark: SpanBERT pretraining step vs keras-hub BertMaskedLM, and input throughput.
+"""Benchmark: the SpanBERT pretraining step.
 
-Both models share the backbone size (4 layers, 256 hidden, 4 heads, 1024
-intermediate, the 28,996-piece cased vocabulary), batch 16, sequence 128,
-20 predictions per sequence, and the same training step (GradientTape +
-AdamW from `create_optimizer`, one `tf.function`). Steps of the two models are
-timed alternately (A B A B ...) so that load from other processes on a shared
-machine hits both alike; the medians are reported. Also timed: the same
-SpanBERT step inside the project's Trainer (steps_per_loop=10), and the tf.data
-pipeline alone (examples/s) against what the model consumes.
+Two modes:
 
-Goals: SpanBERT step <= 1.10 x BertMaskedLM step; input >= 10 x consumption.
+- default (TensorFlow): SpanBertPretrainer vs keras-hub BertMaskedLM at the
+  same size, the step inside the project's Trainer, and the tf.data input
+  pipeline against the model's consumption (`keras_hub_comparison.py`):
 
-    python bench/pretraining_step.py [--steps=20] [--input_files=DIR]
+      python bench/pretraining_step.py [--steps=20] [--input_files=DIR]
+
+- `--synthetic`, any backend: the pretrainer's Keras training step on random
+  span-masked batches of the real feature shapes; prints examples/s, tokens/s
+  and MFU (model FLOPs per step / step time / the device's bf16 peak from
+  `model_flops.BF16_PEAK_TFLOPS` or `--peak_tflops`). On JAX or PyTorch it
+  imports no TensorFlow (`synthetic_step.py`; see bench/README.md):
+
+      python bench/pretraining_step.py --synthetic --backend=jax --config=base \\
+          --seq_length=512 --batch_size=32 --mixed_precision=mixed_bfloat16
+
+Keras reads KERAS_BACKEND when it is first imported, so this file imports
+nothing of Keras or the project before the flags are parsed.
 """
 
 import argparse
-import dataclasses
 import os
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import spanbert_tf  # noqa: E402,F401
-import keras  # noqa: E402
-import keras_hub  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from spanbert_tf.data import input_pipeline  # noqa: E402
-from spanbert_tf.modeling.config import load_config  # noqa: E402
-from spanbert_tf.modeling.pretrainer import build_pretrainer  # noqa: E402
-from spanbert_tf.training.optimization import create_optimizer  # noqa: E402
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BATCH, SEQ, PRED = 16, 128, 20
+BACKENDS = ("tensorflow", "jax", "torch")
+CONFIGS = ("bench", "tiny", "base", "large")
 
 
-def bench_config():
-    config = load_config("tiny")
-    model = dataclasses.replace(config.model, num_layers=4, hidden_size=256, num_heads=4,
-                                intermediate_size=1024)
-    return dataclasses.replace(config, name="bench", model=model)
-
-
-def make_records(out_dir):
-    corpus = os.path.join(REPO, "spanbert_tf", "resources", "wikitext-2-raw-test.txt")
-    subprocess.run(
-        [sys.executable, os.path.join(REPO, "create_pretraining_data.py"),
-         f"--input_file={corpus}", f"--output_dir={out_dir}", f"--max_seq_length={SEQ}",
-         f"--max_predictions_per_seq={PRED}", "--dupe_factor=1", "--noprogress"],
-        check=True, capture_output=True,
-    )
-    return out_dir
-
-
-def spanbert_step_fn(config, batch):
-    model = build_pretrainer(config)
-    opt = create_optimizer(config.optimizer)
-
-    @tf.function
-    def step(features):
-        with tf.GradientTape() as tape:
-            terms = model.loss_terms(features, model(features, training=True))
-            loss = sum(w * terms[k][0] / terms[k][1] for k, w in model.loss_weights.items())
-        variables = model.trainable_variables
-        grads = tape.gradient(loss, variables)
-        used = [(g, v) for g, v in zip(grads, variables) if g is not None]
-        opt.apply([g for g, _ in used], [v for _, v in used])
-        return loss
-
-    return step
-
-
-def bert_mlm_step_fn(config, batch):
-    m = config.model
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=m.vocab_size, num_layers=m.num_layers, num_heads=m.num_heads,
-        hidden_dim=m.hidden_size, intermediate_dim=m.intermediate_size, dropout=m.dropout,
-        max_sequence_length=m.max_position_embeddings,
-    )
-    model = keras_hub.models.BertMaskedLM(backbone=backbone, preprocessor=None)
-    opt = create_optimizer(config.optimizer)
-
-    @tf.function
-    def step(features):
-        inputs = {"token_ids": features["input_ids"], "segment_ids": features["segment_ids"],
-                  "padding_mask": features["input_mask"],
-                  "mask_positions": features["masked_lm_positions"]}
-        with tf.GradientTape() as tape:
-            logits = tf.cast(model(inputs, training=True), tf.float32)
-            ce = tf.nn.sparse_softmax_cross_entropy_with_logits(
-                labels=features["masked_lm_ids"], logits=logits)
-            w = features["masked_lm_weights"]
-            loss = tf.reduce_sum(ce * w) / tf.reduce_sum(w)
-        variables = model.trainable_variables
-        grads = tape.gradient(loss, variables)
-        used = [(g, v) for g, v in zip(grads, variables) if g is not None]  # no pooler
-        opt.apply([g for g, _ in used], [v for _, v in used])
-        return loss
-
-    return step
-
-
-def analytic_macs(m, seq, pred, sbo_pos=200):
-    """Forward multiply-accumulates per example: (BERT encoder + MLM head, SBO head extra)."""
-    h, i, v = m.hidden_size, m.intermediate_size, m.vocab_size
-    encoder = seq * m.num_layers * (4 * h * h + 2 * h * i + 2 * seq * h)
-    mlm = pred * (h * h + h * v)
-    sbo = pred * (h * (2 * h + sbo_pos) + h * h + h * v)
-    return encoder + mlm, sbo
-
-
-def time_alternating(fns, batches, steps):
-    times = {name: [] for name in fns}
-    for name, fn in fns.items():  # trace + warm up
-        for b in batches[:3]:
-            fn(b).numpy()
-    for i in range(steps):
-        b = batches[i % len(batches)]
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn(b).numpy()
-            times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
-def trainer_step_time(config, files, metadata, steps):
-    from spanbert_tf.tasks.pretraining.task import PretrainingTask
-    from spanbert_tf.training.trainer import Trainer
-
-    fn = input_pipeline.make_pretraining_dataset_fn(files, metadata, BATCH, seed=1)
-    with tempfile.TemporaryDirectory() as d:
-        trainer = Trainer(PretrainingTask(config), tf.distribute.get_strategy(), d,
-                          config.optimizer, fn, 10 + steps, steps_per_loop=10,
-                          log_every=10_000, save_checkpoints_steps=10_000, show_progress=False)
-        trainer.train(until_step=10)  # trace + warm up
-        t0 = time.perf_counter()
-        trainer.train(until_step=10 + steps)
-        return (time.perf_counter() - t0) / steps
-
-
-def input_throughput(files, metadata, seconds=5.0):
-    ds = input_pipeline.make_pretraining_dataset_fn(files, metadata, BATCH, seed=1)()
-    it = iter(ds)
-    for _ in range(5):
-        next(it)
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        next(it)
-        n += BATCH
-    return n / (time.perf_counter() - t0)
-
-
-def main():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=20, help="timed steps per model")
+    parser.add_argument("--synthetic", action="store_true",
+                        help="random span-masked batches, any backend, no TensorFlow needed")
+    parser.add_argument("--backend", choices=BACKENDS, default="tensorflow",
+                        help="Keras backend (sets KERAS_BACKEND)")
+    parser.add_argument("--config", choices=CONFIGS, default="bench",
+                        help="model size: bench = 4 layers x 256 hidden (synthetic only)")
+    parser.add_argument("--seq_length", type=int, default=128, help="(synthetic only)")
+    parser.add_argument("--batch_size", type=int, default=16, help="(synthetic only)")
+    parser.add_argument("--max_predictions", type=int, default=None,
+                        help="prediction slots per row; default 20 per 128 tokens (synthetic only)")
+    parser.add_argument("--mixed_precision", choices=("float32", "mixed_bfloat16"),
+                        default="float32", help="dtype policy (synthetic only)")
+    parser.add_argument("--jit_compile", choices=("auto", "true", "false"), default="auto",
+                        help="Keras compile(jit_compile=...) (synthetic only)")
+    parser.add_argument("--peak_tflops", type=float, default=None,
+                        help="device bf16 peak for MFU when it is not in the table")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps")
+    parser.add_argument("--warmup_steps", type=int, default=3,
+                        help="untimed steps first (synthetic only)")
     parser.add_argument("--input_files", default=None,
-                        help="TFRecords (seq 128, 20 predictions); default: made from the "
-                             "embedded WikiText-2 test split")
-    args = parser.parse_args()
-    keras.utils.set_random_seed(0)
-    tmp = tempfile.mkdtemp()
-    records = args.input_files or make_records(os.path.join(tmp, "tfrecords"))
-    files, metadata = input_pipeline.find_pretraining_files(records)
-    input_pipeline.check_metadata(metadata, max_seq_length=SEQ, max_predictions_per_seq=PRED)
-    config = bench_config()
-    ds = input_pipeline.make_pretraining_dataset_fn(files, metadata, BATCH, seed=1)()
-    batches = [b for b in ds.take(8)]
+                        help="TFRecords (seq 128, 20 predictions) for the TensorFlow comparison; "
+                             "default: made from the embedded WikiText-2 test split")
+    args = parser.parse_args(argv)
+    synthetic_only = ("config", "seq_length", "batch_size", "max_predictions",
+                      "mixed_precision", "jit_compile", "peak_tflops", "warmup_steps")
+    if not args.synthetic:
+        changed = [f"--{k}" for k in synthetic_only
+                   if getattr(args, k) != parser.get_default(k)]
+        if args.backend != "tensorflow" or changed:
+            parser.error(f"{', '.join(changed) or '--backend=' + args.backend} needs "
+                         "--synthetic (the comparison with keras-hub and the tf.data "
+                         "pipeline runs on TensorFlow at its fixed size)")
+    elif args.input_files:
+        parser.error("--input_files is for the TensorFlow comparison, not --synthetic")
+    return args
 
-    medians = time_alternating(
-        {"spanbert": spanbert_step_fn(config, batches[0]),
-         "bert_mlm": bert_mlm_step_fn(config, batches[0])},
-        batches, args.steps,
-    )
-    trainer_s = trainer_step_time(config, files, metadata, args.steps)
-    input_eps = input_throughput(files, metadata)
-    tokens = float(np.mean([b["input_mask"].numpy().sum() for b in batches]))
 
-    span, bert = medians["spanbert"], medians["bert_mlm"]
-    consume = BATCH / span
-    print(f"pretraining step benchmark: 4 layers x 256 hidden, vocab {config.model.vocab_size}, "
-          f"batch {BATCH}, seq {SEQ}, {PRED} predictions, CPU "
-          f"({os.cpu_count()} cores, shared: numbers are noisy), {args.steps} steps each")
-    print(f"  SpanBertPretrainer (MLM+SBO) step  median {span * 1e3:8.1f} ms  "
-          f"{BATCH / span:7.1f} examples/s  {tokens / span:9.0f} tokens/s")
-    print(f"  keras_hub BertMaskedLM step        median {bert * 1e3:8.1f} ms  "
-          f"{BATCH / bert:7.1f} examples/s  {tokens / bert:9.0f} tokens/s")
-    print(f"  ratio SpanBERT / BertMaskedLM      {span / bert:.3f}   (goal <= 1.10)")
-    bert_macs, sbo_macs = analytic_macs(config.model, SEQ, PRED)
-    base = load_config("base").model
-    base_bert, base_sbo = analytic_macs(base, 512, 80)
-    print(f"  analytic FLOP ratio (SBO head's extra decoder over the vocabulary): "
-          f"{(bert_macs + sbo_macs) / bert_macs:.3f} at this size; "
-          f"{(base_bert + base_sbo) / base_bert:.3f} for BERT-base, seq 512, 80 predictions")
-    print(f"  SpanBERT step inside the Trainer   {trainer_s * 1e3:8.1f} ms "
-          f"(loop overhead included, steps_per_loop=10)")
-    print(f"  tf.data input                      {input_eps:9.0f} examples/s vs model consumption "
-          f"{consume:.1f} examples/s: ratio {input_eps / consume:.1f} (goal >= 10)")
+def main(argv=None):
+    args = parse_args(argv)
+    os.environ["KERAS_BACKEND"] = args.backend
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    here = os.path.dirname(os.path.abspath(__file__))
+    # bench/ (also when run through runpy) and the repository, for spanbert_tf.
+    sys.path[:0] = [here, os.path.dirname(here)]
+    if args.synthetic:
+        import synthetic_step
+
+        jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
+        synthetic_step.run(args.config, args.batch_size, args.seq_length, args.max_predictions,
+                           args.mixed_precision, args.steps, args.warmup_steps, jit,
+                           args.peak_tflops)
+    else:
+        import keras_hub_comparison
+
+        keras_hub_comparison.run(args.steps, args.input_files)
 
 
 if __name__ == "__main__":

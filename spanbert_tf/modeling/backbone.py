@@ -27,9 +27,14 @@ import spanbert_tf  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
 
 import keras
 import keras_hub
-from keras_hub.src.layers.modeling.position_embedding import PositionEmbedding
-from keras_hub.src.layers.modeling.transformer_encoder import TransformerEncoder
-from keras_hub.src.utils.keras_utils import gelu_approximate
+from keras_hub.layers import PositionEmbedding, TransformerEncoder
+
+
+@keras.saving.register_keras_serializable(package="spanbert_tf")
+def gelu_approximate(x):
+    """The tanh approximation of GeLU (keras-hub's `BertBackbone` activation)."""
+    return keras.activations.gelu(x, approximate=True)
+
 
 HIDDEN_ACTIVATIONS = {
     # Exact GeLU: 0.5 * x * (1 + erf(x / sqrt(2))), as in BERT and SpanBERT.

@@ -2,7 +2,7 @@
 
 Both heads work on the P masked slots only (memory O(B·P·V), never O(B·L·V)):
 
-- `MaskedLMHead` (BERT's MLM head): gather h[masked position] → Dense(H) →
+- `SpanBertMaskedLMHead` (BERT's MLM head): gather h[masked position] → Dense(H) →
   GeLU → LayerNorm → h·Eᵀ + b.
 - `SpanBoundaryHead` (the official `BertPairTargetPredictionHead`): for the
   i-th token of a masked span x_s..x_e, concat(h[s-1], h[e+1], p[i]) where p is
@@ -14,14 +14,15 @@ heads and the input embedding share its gradient); each head has its own output
 bias. Initialisation follows the official code: kernels and embeddings
 N(0, initializer_range), biases 0, LayerNorm γ=1 β=0, LayerNorm epsilon 1e-12.
 
-Logits are float32 even under a mixed policy: the h·Eᵀ matmul runs in the
-compute dtype (bf16/fp16), its result is cast to float32 before the float32
-bias is added, so cross-entropy and argmax see float32.
+The heads use Keras layers and `keras.ops` only, so they run on the TensorFlow,
+JAX and PyTorch backends alike. Logits are float32 even under a mixed policy:
+the h·Eᵀ matmul runs in the compute dtype (bf16/fp16), its result is cast to
+float32 before the float32 bias is added, so cross-entropy and argmax see float32.
 
 Example:
 ```python
 emb = backbone.token_embedding
-mlm = MaskedLMHead(token_embedding=emb)
+mlm = SpanBertMaskedLMHead(token_embedding=emb)
 sbo = SpanBoundaryHead(token_embedding=emb, max_pair_targets=15)
 mlm_logits = mlm(sequence_output, masked_lm_positions)              # [B, P, V]
 sbo_logits = sbo(sequence_output, left, right, relative)            # [B, P, V]
@@ -31,14 +32,24 @@ sbo_logits = sbo(sequence_output, left, right, relative)            # [B, P, V]
 import spanbert_tf  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from spanbert_tf.modeling.backbone import get_activation, normal_initializer
 
 
 def gather_positions(sequence_output, positions):
-    """[B, L, H] × int [B, P] → [B, P, H] (per-example gather)."""
-    return tf.gather(sequence_output, tf.cast(positions, tf.int32), batch_dims=1)
+    """[B, L, H] × int [B, P] → [B, P, H] (per-example gather, any Keras backend).
+
+    Row b's positions index row b of `sequence_output`: the [B, L, H] tensor is
+    viewed as [B·L, H] and gathered at b·L + position.
+    """
+    shape = ops.shape(sequence_output)
+    batch, length, hidden = shape[0], shape[1], shape[2]
+    positions = ops.cast(positions, "int32")
+    offsets = ops.expand_dims(ops.arange(batch, dtype="int32") * length, axis=-1)
+    flat = ops.reshape(sequence_output, (-1, hidden))
+    gathered = ops.take(flat, ops.reshape(positions + offsets, (-1,)), axis=0)
+    return ops.reshape(gathered, (batch, ops.shape(positions)[1], hidden))
 
 
 class _TiedDecoderHead(keras.layers.Layer):
@@ -93,13 +104,13 @@ class _TiedDecoderHead(keras.layers.Layer):
 
     def decode(self, x):
         """[B, P, H] → float32 logits [B, P, V] with the tied embedding matrix."""
-        embeddings = tf.cast(self.token_embedding.embeddings, self.compute_dtype)
-        x = tf.cast(x, self.compute_dtype)
-        batch, slots = tf.shape(x)[0], tf.shape(x)[1]
-        flat = tf.reshape(x, [-1, self.hidden_dim])
-        logits = tf.matmul(flat, embeddings, transpose_b=True)
-        logits = tf.reshape(logits, [batch, slots, self.vocabulary_size])
-        return tf.cast(logits, "float32") + self.output_bias
+        embeddings = ops.cast(self.token_embedding.embeddings, self.compute_dtype)
+        x = ops.cast(x, self.compute_dtype)
+        shape = ops.shape(x)
+        flat = ops.reshape(x, (-1, self.hidden_dim))
+        logits = ops.matmul(flat, ops.transpose(embeddings))
+        logits = ops.reshape(logits, (shape[0], shape[1], self.vocabulary_size))
+        return ops.cast(logits, "float32") + self.output_bias
 
     def get_config(self):
         config = super().get_config()
@@ -121,7 +132,7 @@ class _TiedDecoderHead(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="spanbert_tf")
-class MaskedLMHead(_TiedDecoderHead):
+class SpanBertMaskedLMHead(_TiedDecoderHead):
     """BERT's masked-LM head on the masked positions, tied to the input embeddings.
 
     Args:
@@ -139,7 +150,7 @@ class MaskedLMHead(_TiedDecoderHead):
 
     Example:
     ```python
-    head = MaskedLMHead(token_embedding=backbone.token_embedding)
+    head = SpanBertMaskedLMHead(token_embedding=backbone.token_embedding)
     logits = head(outputs["sequence_output"], features["masked_lm_positions"])
     ```
     """
@@ -177,7 +188,7 @@ class SpanBoundaryHead(_TiedDecoderHead):
             the released models); offsets beyond it are clipped (the masker
             gives such slots SBO weight 0).
         position_embedding_size: int, width of that embedding (200).
-        activation, layer_norm_epsilon, initializer_range: as `MaskedLMHead`.
+        activation, layer_norm_epsilon, initializer_range: as `SpanBertMaskedLMHead`.
 
     Call args:
         sequence_output: [B, L, H].
@@ -230,13 +241,11 @@ class SpanBoundaryHead(_TiedDecoderHead):
     def call(self, sequence_output, left_positions, right_positions, relative_positions):
         left = gather_positions(sequence_output, left_positions)
         right = gather_positions(sequence_output, right_positions)
-        relative = tf.clip_by_value(
-            tf.cast(relative_positions, tf.int32), 0, self.max_pair_targets - 1
-        )
+        relative = ops.clip(ops.cast(relative_positions, "int32"), 0, self.max_pair_targets - 1)
         position = self.position_embedding(relative)
-        x = tf.concat(
-            [tf.cast(left, self.compute_dtype), tf.cast(right, self.compute_dtype),
-             tf.cast(position, self.compute_dtype)],
+        x = ops.concatenate(
+            [ops.cast(left, self.compute_dtype), ops.cast(right, self.compute_dtype),
+             ops.cast(position, self.compute_dtype)],
             axis=-1,
         )
         x = self.layer_norm_1(self.dense_1(x))

@@ -5,7 +5,9 @@ Loss = mean MLM cross-entropy over `masked_lm_weights`
 
 `loss_terms` returns LOCAL SUMS `(numerator, denominator)` in float32 so the
 trainer can all-reduce the denominators and divide once: the loss is then the
-exact global-batch mean whatever the number of replicas.
+exact global-batch mean whatever the number of replicas. `compute_loss` is the
+same loss for Keras `fit` / `train_on_batch`. Everything here is `keras.ops`:
+the model and its loss run on the TensorFlow, JAX and PyTorch backends.
 
 Example:
 ```python
@@ -19,10 +21,10 @@ loss = sum(w * terms[k][0] / terms[k][1] for k, w in model.loss_weights.items())
 import spanbert_tf  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from spanbert_tf.modeling.backbone import build_backbone
-from spanbert_tf.modeling.heads import MaskedLMHead, SpanBoundaryHead
+from spanbert_tf.modeling.heads import SpanBertMaskedLMHead, SpanBoundaryHead
 
 MLM_LOGITS = "mlm_logits"
 SBO_LOGITS = "sbo_logits"
@@ -32,9 +34,9 @@ LOSS_TERM_NAMES = ("mlm_loss", "sbo_loss", "mlm_accuracy", "sbo_accuracy")
 def backbone_inputs(features):
     """Maps feature-spec names (input_ids, input_mask, segment_ids) to backbone inputs."""
     return {
-        "token_ids": tf.cast(features["input_ids"], tf.int32),
-        "segment_ids": tf.cast(features["segment_ids"], tf.int32),
-        "padding_mask": tf.cast(features["input_mask"], tf.int32),
+        "token_ids": ops.cast(features["input_ids"], "int32"),
+        "segment_ids": ops.cast(features["segment_ids"], "int32"),
+        "padding_mask": ops.cast(features["input_mask"], "int32"),
     }
 
 
@@ -48,18 +50,18 @@ def weighted_cross_entropy_terms(labels, logits, weights):
         ((Σ CE·w, Σ w), (Σ correct·w, Σ w)) as float32 scalars. Slots with
         weight 0 contribute nothing (their labels and logits are ignored).
     """
-    labels = tf.cast(labels, tf.int32)
-    weights = tf.cast(weights, tf.float32)
-    logits = tf.cast(logits, tf.float32)
+    labels = ops.cast(labels, "int32")
+    weights = ops.cast(weights, "float32")
+    logits = ops.cast(logits, "float32")
     # Weight-0 slots get label 0 so an out-of-range padding id can never fault.
-    labels = tf.where(weights > 0, labels, tf.zeros_like(labels))
-    cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-    cross_entropy = tf.where(weights > 0, cross_entropy, tf.zeros_like(cross_entropy))
-    correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels), tf.float32)
-    denominator = tf.reduce_sum(weights)
+    labels = ops.where(weights > 0, labels, ops.zeros_like(labels))
+    cross_entropy = ops.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+    cross_entropy = ops.where(weights > 0, cross_entropy, ops.zeros_like(cross_entropy))
+    correct = ops.cast(ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), labels), "float32")
+    denominator = ops.sum(weights)
     return (
-        (tf.reduce_sum(cross_entropy * weights), denominator),
-        (tf.reduce_sum(correct * weights), denominator),
+        (ops.sum(cross_entropy * weights), denominator),
+        (ops.sum(correct * weights), denominator),
     )
 
 
@@ -110,7 +112,7 @@ class SpanBertPretrainer(keras.Model):
             initializer_range=getattr(backbone, "initializer_range", 0.02),
             dtype=backbone.dtype_policy,
         )
-        self.mlm_head = MaskedLMHead(
+        self.mlm_head = SpanBertMaskedLMHead(
             token_embedding=backbone.token_embedding, name="mlm_head", **head_kwargs
         )
         self.sbo_head = SpanBoundaryHead(
@@ -177,7 +179,23 @@ class SpanBertPretrainer(keras.Model):
             "sbo_accuracy": sbo_accuracy,
         }
 
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The loss for Keras `fit` / `train_on_batch` on any backend: Σ weight × mean term.
+
+        `x` is the features dict (labels and weights are features, so `y` is
+        unused). Each term is its batch numerator over its batch denominator;
+        a term whose denominator is 0 (no SBO target in the batch) counts 0.
+        """
+        del y, sample_weight, training
+        terms = self.loss_terms(x, y_pred)
+        return sum(
+            weight * ops.divide_no_nan(terms[name][0], terms[name][1])
+            for name, weight in self.loss_weights.items()
+        )
+
     def get_config(self):
+        # keras-hub's Task pattern: a model lists its constructor arguments
+        # (no super(): a Model's own config is not constructor arguments).
         return {
             "name": self.name,
             "trainable": self.trainable,

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from modeling_test_utils import SMALL_VOCAB, random_features, small_model_config
 from spanbert_tf.modeling.backbone import build_backbone
-from spanbert_tf.modeling.heads import MaskedLMHead, SpanBoundaryHead
+from spanbert_tf.modeling.heads import SpanBertMaskedLMHead, SpanBoundaryHead
 
 _erf = np.vectorize(math.erf)
 
@@ -41,7 +41,7 @@ def _setup():
 def test_head_shapes_and_dtype():
     cfg, backbone, seq = _setup()
     f = random_features()
-    mlm = MaskedLMHead(token_embedding=backbone.token_embedding)
+    mlm = SpanBertMaskedLMHead(token_embedding=backbone.token_embedding)
     sbo = SpanBoundaryHead(token_embedding=backbone.token_embedding, max_pair_targets=5,
                            position_embedding_size=6)
     mlm_logits = mlm(seq, f["masked_lm_positions"])
@@ -98,7 +98,7 @@ def test_sbo_forward_matches_numpy_reference():
 def test_mlm_forward_matches_numpy_reference():
     cfg, backbone, seq = _setup()
     f = random_features()
-    head = MaskedLMHead(token_embedding=backbone.token_embedding)
+    head = SpanBertMaskedLMHead(token_embedding=backbone.token_embedding)
     head.build(seq.shape)
     _randomize(head, 2)
     got = head(seq, f["masked_lm_positions"]).numpy()
@@ -113,7 +113,7 @@ def test_mlm_forward_matches_numpy_reference():
 def test_decoder_is_the_tied_embedding_variable():
     cfg, backbone, seq = _setup()
     f = random_features()
-    head = MaskedLMHead(token_embedding=backbone.token_embedding)
+    head = SpanBertMaskedLMHead(token_embedding=backbone.token_embedding)
     before = head(seq, f["masked_lm_positions"]).numpy()
     assert head.token_embedding.embeddings is backbone.token_embedding.embeddings
     # Changing the backbone's embedding matrix changes the head's logits accordingly.
@@ -136,7 +136,7 @@ def test_relative_positions_beyond_the_table_are_clipped():
 def test_head_get_config_round_trip():
     cfg, backbone, seq = _setup()
     for head in (
-        MaskedLMHead(token_embedding=backbone.token_embedding, activation="gelu_approximate"),
+        SpanBertMaskedLMHead(token_embedding=backbone.token_embedding, activation="gelu_approximate"),
         SpanBoundaryHead(token_embedding=backbone.token_embedding, max_pair_targets=7,
                          position_embedding_size=9, layer_norm_epsilon=1e-6),
     ):

@@ -132,3 +132,24 @@ def test_mixed_bfloat16_forward_keeps_float32_logits_and_losses():
     np.testing.assert_allclose(
         outputs["mlm_logits"].numpy(), reference(f, training=True)["mlm_logits"].numpy(), atol=0.1
     )
+
+
+def test_compute_loss_is_the_weighted_mean_terms_for_keras_fit():
+    model = build_pretrainer(small_config(), sbo_loss_weight=0.5)
+    f = random_features()
+    outputs = model(f)
+    want = 0.0
+    for head, weights, w in (("mlm", "masked_lm_weights", 1.0), ("sbo", "sbo_weights", 0.5)):
+        ce, _, den = _numpy_terms(outputs[f"{head}_logits"].numpy(), f["masked_lm_ids"], f[weights])
+        want += w * ce / den
+    np.testing.assert_allclose(float(model.compute_loss(f, None, outputs)), want, rtol=1e-5)
+    # A batch without any SBO target: that term counts 0, not NaN.
+    no_sbo = dict(f, sbo_weights=np.zeros_like(f["sbo_weights"]))
+    mlm_ce, _, mlm_den = _numpy_terms(outputs["mlm_logits"].numpy(), f["masked_lm_ids"],
+                                      f["masked_lm_weights"])
+    np.testing.assert_allclose(float(model.compute_loss(no_sbo, None, outputs)),
+                               mlm_ce / mlm_den, rtol=1e-5)
+    # Keras' own training step uses it (the loss it reports is before the update).
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1))
+    np.testing.assert_allclose(model.train_on_batch(f), want, rtol=1e-5)
+    assert abs(model.train_on_batch(f) - want) > 1e-4   # the weights moved

@@ -69,12 +69,14 @@ class SpanBertClassifier(keras.Model):
         self.initializer_range = initializer_range
 
     def get_config(self):
+        # keras-hub's Task pattern (as SpanBertPretrainer): constructor arguments only.
         return {
+            "name": self.name,
+            "trainable": self.trainable,
             "backbone": keras.layers.serialize(self.backbone),
             "num_classes": self.num_classes,
             "dropout": self.dropout,
             "initializer_range": self.initializer_range,
-            "name": self.name,
         }
 
     @classmethod

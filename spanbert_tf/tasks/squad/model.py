@@ -55,13 +55,18 @@ class SpanBertQuestionAnswering(keras.Model):
         self.initializer_range = initializer_range
 
     def get_config(self):
-        return {"backbone": keras.saving.serialize_keras_object(self.backbone),
-                "initializer_range": self.initializer_range, "name": self.name}
+        # keras-hub's Task pattern (as SpanBertPretrainer): constructor arguments only.
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "backbone": keras.layers.serialize(self.backbone),
+            "initializer_range": self.initializer_range,
+        }
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        config["backbone"] = keras.layers.deserialize(config["backbone"])
         return cls(**config)
 
 

@@ -44,3 +44,13 @@ def test_model_outputs_and_task():
     assert model.backbone is not None and model.qa_outputs.kernel.shape == (128, 2)
     terms = task.loss_terms(model, batch, training=False)
     assert np.isfinite(float(terms["start_loss"][0]))
+
+
+def test_get_config_round_trip():
+    from spanbert_tf.tasks.squad.model import SpanBertQuestionAnswering
+
+    model = SquadTask(load_config("tiny").model).build_model()
+    config = model.get_config()
+    assert set(config) == {"name", "trainable", "backbone", "initializer_range"}
+    clone = SpanBertQuestionAnswering.from_config(config)
+    assert clone.get_config() == config and clone.count_params() == model.count_params()
