@@ -101,7 +101,11 @@ def restore_backbone(model, checkpoint):
             f"init_checkpoint={checkpoint} given but {type(model).__name__} has no .backbone"
         )
     path = str(checkpoint)
-    if tf.io.gfile.isdir(path):
+    from spanbert_tf.modeling import preset_dir
+
+    if preset_dir.is_preset_dir(path):  # a keras-hub preset dir
+        path = preset_dir.read_preset_dir(path).checkpoint_path
+    elif tf.io.gfile.isdir(path):
         latest = tf.train.latest_checkpoint(path)
         if latest is None:
             raise FileNotFoundError(f"init_checkpoint: no checkpoint found in directory {path}")
