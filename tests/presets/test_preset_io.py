@@ -1,0 +1,127 @@
+"""Model dir / HF → keras-hub preset → `from_preset`: same encoder, same tokens, our programs accept it."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import keras_hub
+
+import spanbert_tf.presets  # noqa: F401  (registers the keras-hub siblings)
+from spanbert_tf.modeling import model_dir as model_dir_lib
+from spanbert_tf.modeling.backbone import SpanBertBackbone, build_backbone
+from spanbert_tf.tokenization import BertWordpieceTokenizer
+from tests.presets.conftest import mrpc_pairs
+
+TEXTS = ["SpanBERT predicts masked spans from their boundaries.", "A short one."]
+
+
+def _encode(tokenizer, texts, length=24):
+    ids = np.zeros((len(texts), length), np.int32)
+    for i, text in enumerate(texts):
+        row = [tokenizer.cls_id] + tokenizer.tokenize_to_ids([text])[0][: length - 2] + [tokenizer.sep_id]
+        ids[i, : len(row)] = row
+    mask = (ids != 0).astype(np.int32)
+    types = np.zeros_like(ids)
+    return {"token_ids": ids, "segment_ids": types, "padding_mask": mask}
+
+
+def _lists(ids):
+    """keras-hub tokenizers give lists eagerly, ragged tensors in tf.data."""
+    ids = ids.to_list() if hasattr(ids, "to_list") else ids
+    return [[int(t) for t in row] for row in ids]
+
+
+def _outputs(backbone, batch):
+    out = backbone(batch)
+    return np.asarray(out["sequence_output"]), np.asarray(out["pooled_output"])
+
+
+def test_model_dir_to_preset_round_trip_real_checkpoint(minilm_dirs, shared_data):
+    folder, model_dir, preset, report = minilm_dirs
+    assert report.not_exported == ["mlm_head", "sbo_head"] and report.do_lower_case is True
+    for name in ("config.json", "model.weights.h5", "tokenizer.json", "metadata.json",
+                 os.path.join("assets", "tokenizer", "vocabulary.txt")):
+        assert os.path.isfile(os.path.join(preset, name)), name
+    metadata = json.load(open(os.path.join(preset, "metadata.json")))
+    assert "TextClassifier" in metadata["tasks"] and metadata["parameter_count"] > 20_000_000
+
+    backbone = keras_hub.models.Backbone.from_preset(preset)
+    assert type(backbone) is SpanBertBackbone and backbone.hidden_act == "gelu"
+    info = model_dir_lib.read_model_dir(model_dir)
+    reference = build_backbone(info.config.model, dtype="float32")
+    model_dir_lib.restore_backbone(reference, model_dir)
+    batch = _encode(BertWordpieceTokenizer(info.vocab_file, do_lower_case=True), TEXTS)
+    for got, want in zip(_outputs(backbone, batch), _outputs(reference, batch)):
+        assert np.abs(got - want).max() <= 1e-6
+
+    # The preset's tokenizer gives our tokenizer's ids on real text (uncased vocabulary).
+    tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(preset)
+    assert type(tokenizer) is spanbert_tf.presets.SpanBertTokenizer
+    texts_a, texts_b, _ = mrpc_pairs(shared_data, 40)
+    ours = BertWordpieceTokenizer(info.vocab_file, do_lower_case=True).tokenize_to_ids(texts_a + texts_b)
+    theirs = _lists(tokenizer(texts_a + texts_b))
+    assert [list(x) for x in ours] == theirs
+
+
+def test_hf_to_preset_has_the_same_weights(minilm_dirs, tmp_path):
+    from spanbert_tf.export.convert import convert_checkpoint
+
+    folder, _, preset, _ = minilm_dirs
+    direct = str(tmp_path / "direct")
+    convert_checkpoint("hf", folder, "keras_hub_preset", direct)
+    a = keras_hub.models.Backbone.from_preset(preset)
+    b = keras_hub.models.Backbone.from_preset(direct)
+    assert len(a.weights) == len(b.weights) == 103
+    for x, y in zip(a.weights, b.weights):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=x.path)
+    with pytest.raises(FileExistsError, match="already holds a config.json"):
+        convert_checkpoint("hf", folder, "keras_hub_preset", direct)
+
+
+def test_preset_is_accepted_as_init_checkpoint(minilm_dirs):
+    from spanbert_tf.training import trainer_utils
+
+    _, model_dir, preset, _ = minilm_dirs
+    info = model_dir_lib.read_model_dir(preset)
+    want = model_dir_lib.read_model_dir(model_dir)
+    assert info.do_lower_case is True and info.checkpoint_path.endswith("model.weights.h5")
+    assert info.config.model == want.config.model
+    assert open(info.vocab_file).read() == open(want.vocab_file).read()
+
+    class Holder:  # what the programs pass: a model with a .backbone
+        backbone = build_backbone(info.config.model, dtype="float32")
+
+    trainer_utils.restore_backbone(Holder, preset)  # run_pretraining: the dir itself
+    reference = build_backbone(want.config.model, dtype="float32")
+    model_dir_lib.restore_backbone(reference, want.checkpoint_path)
+    batch = _encode(BertWordpieceTokenizer(info.vocab_file, do_lower_case=True), TEXTS)
+    for got, expected in zip(_outputs(Holder.backbone, batch), _outputs(reference, batch)):
+        assert np.abs(got - expected).max() == 0.0
+    # The fine-tuning programs: read_model_dir(...).checkpoint_path → restore_backbone.
+    other = build_backbone(info.config.model, dtype="float32")
+    model_dir_lib.restore_backbone(other, info.checkpoint_path)
+    np.testing.assert_array_equal(_outputs(other, batch)[1], _outputs(reference, batch)[1])
+
+
+def test_tokenizer_matches_ours_on_the_cased_vocab(tiny_cased_preset, shared_data, cased_vocab):
+    tokenizer = keras_hub.models.BertTokenizer.from_preset(tiny_cased_preset[0])
+    assert type(tokenizer) is spanbert_tf.presets.SpanBertTokenizer and not tokenizer.lowercase
+    texts_a, texts_b, _ = mrpc_pairs(shared_data, 40)
+    ours = BertWordpieceTokenizer(cased_vocab, do_lower_case=False).tokenize_to_ids(texts_a + texts_b)
+    assert [list(x) for x in ours] == _lists(tokenizer(texts_a + texts_b))
+
+
+def test_without_spanbert_tf_the_error_says_what_to_install(tiny_cased_preset):
+    code = ("import os; os.environ['KERAS_BACKEND'] = 'tensorflow'\n"
+            "import keras_hub\n"
+            f"keras_hub.models.Backbone.from_preset({tiny_cased_preset[0]!r})\n")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", PYTHONPATH="")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=300, cwd="/")
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "pip install spanbert-tf; import spanbert_tf.presets" in last, proc.stderr[-2000:]
