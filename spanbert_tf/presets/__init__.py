@@ -2,8 +2,9 @@
 
 Importing this package registers, with `backbone_cls = SpanBertBackbone`:
 `SpanBertTokenizer`, `SpanBertTextClassifierPreprocessor` +
-`SpanBertTextClassifier`, so that keras-hub's generic
-`Backbone / Tokenizer / TextClassifier .from_preset(dir)` return ours for a
+`SpanBertTextClassifier`, `SpanBertMaskedLMPreprocessor` + `SpanBertMaskedLM`
+(span masking and the SBO head), so that keras-hub's generic
+`Backbone / Tokenizer / TextClassifier / MaskedLM .from_preset(dir)` return ours for a
 SpanBERT preset. `import spanbert_tf` does it too when keras_hub is already
 imported. Presets are written by `convert_checkpoint.py
 --output_format=keras_hub_preset` (`save_preset` here); a preset dir is
@@ -22,6 +23,7 @@ classifier.fit(x=(["A man sleeps."], ["Nobody sleeps."]), y=[0], batch_size=1)
 import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 
 from spanbert_tf.modeling.backbone import SpanBertBackbone
+from spanbert_tf.presets.masked_lm import SpanBertMaskedLM, SpanBertMaskedLMPreprocessor
 from spanbert_tf.presets.preset_io import build_tokenizer, save_preset, save_pretrainer_preset
 from spanbert_tf.presets.registration import register_backbone_alias
 from spanbert_tf.presets.text_classifier import (SpanBertTextClassifier,
@@ -32,6 +34,8 @@ register_backbone_alias(SpanBertBackbone)
 
 __all__ = [
     "SpanBertBackbone",
+    "SpanBertMaskedLM",
+    "SpanBertMaskedLMPreprocessor",
     "SpanBertTextClassifier",
     "SpanBertTextClassifierPreprocessor",
     "SpanBertTokenizer",
