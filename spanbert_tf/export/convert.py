@@ -207,10 +207,13 @@ def convert_checkpoint(input_format, input_path, output_format, output_dir, voca
     if output_format == "keras_hub_preset":
         from spanbert_tf.presets.preset_io import save_pretrainer_preset
 
-        save_pretrainer_preset(output_dir, model, vocab_file, report.do_lower_case)
         heads = ("mlm_head", "sbo_head")
-        report.initialised = [x for x in report.initialised if x not in heads]
-        report.not_exported += list(heads)
+        with_heads = not any(x in report.initialised for x in heads)
+        # Trained heads travel as a SpanBertMaskedLM task; initialised ones are left out.
+        save_pretrainer_preset(output_dir, model, vocab_file, report.do_lower_case, with_heads)
+        if not with_heads:
+            report.initialised = [x for x in report.initialised if x not in heads]
+            report.not_exported += list(heads)
         return report
     from spanbert_tf.tokenization import BertWordpieceTokenizer
 

@@ -1,6 +1,7 @@
 """`SpanBertMaskedLM` (+ preprocessor): SpanBERT pretraining (MLM + SBO) as a keras-hub Task.
 
-keras-hub's `MaskedLMPreprocessor` masks independent tokens. Ours applies
+keras-hub's `MaskedLMPreprocessor` masks independent tokens. Ours (a subclass,
+so `keras_hub.models.MaskedLMPreprocessor.from_preset` finds it) applies
 SpanBERT's span masking (§3.1: geometric span lengths in whole words, 15%
 budget, 80/10/10 replacement per span; `spanbert_tf.data.masking.Masker`, the
 algorithm `create_pretraining_data.py` uses) to raw strings and produces the
@@ -18,7 +19,8 @@ Outputs `(x, y, sample_weight)`:
 
 `SpanBertMaskedLM` is `SpanBertPretrainer`'s model (same MLM and SBO heads,
 tied to the token embedding) with outputs `{"mlm": logits, "sbo": logits}`;
-`fit` reports `mlm_loss` and `sbo_loss`.
+`fit` reports `mlm_loss` and `sbo_loss`, each the weighted mean cross-entropy
+over its slots (`reduction="mean_with_sample_weight"`), as `run_pretraining.py`.
 
 Example:
 ```python
@@ -52,7 +54,7 @@ _SLOT_INPUTS = ("mask_positions", "span_left_positions", "span_right_positions",
 
 
 @register
-class SpanBertMaskedLMPreprocessor(keras_hub.models.Preprocessor):
+class SpanBertMaskedLMPreprocessor(keras_hub.models.MaskedLMPreprocessor):
     """Raw strings → span-masked SpanBERT pretraining inputs with MLM and SBO targets.
 
     Args:
@@ -71,9 +73,10 @@ class SpanBertMaskedLMPreprocessor(keras_hub.models.Preprocessor):
     def __init__(self, tokenizer, sequence_length=512, masked_lm_prob=0.15,
                  max_predictions_per_seq=80, geometric_p=0.2, max_span_length=10,
                  max_pair_targets=15, mask_prob=0.8, random_prob=0.1, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.tokenizer = tokenizer
-        self.sequence_length = sequence_length
+        super().__init__(tokenizer, sequence_length=sequence_length,
+                         mask_selection_rate=masked_lm_prob,
+                         mask_selection_length=max_predictions_per_seq,
+                         mask_token_rate=mask_prob, random_token_rate=random_prob, **kwargs)
         self.masking_config = MaskingConfig(
             scheme="span", masked_lm_prob=masked_lm_prob,
             max_predictions_per_seq=max_predictions_per_seq, geometric_p=geometric_p,
@@ -81,26 +84,30 @@ class SpanBertMaskedLMPreprocessor(keras_hub.models.Preprocessor):
             max_pair_targets=max_pair_targets, mask_prob=mask_prob, random_prob=random_prob)
         self.seed = seed
         self._rng = np.random.default_rng(seed)
-        self._masker = None
+        self._span_masker = None
 
-    def masker(self):
+    def build(self, input_shape):
+        # Not MaskedLMPreprocessor.build: its token masker and packer are not used.
+        self.built = True
+
+    def span_masker(self):
         """The numpy `Masker` for this tokenizer's vocabulary (built on first use)."""
-        if self._masker is None:
+        if self._span_masker is None:
             vocab = self.tokenizer.get_vocabulary()
             special = {self.tokenizer.token_to_id(t) for t in ("[CLS]", "[SEP]", "[MASK]", "[PAD]", "[UNK]")}
             candidates = np.array([i for i, t in enumerate(vocab)
                                    if i not in special and not _UNUSED.match(t)], np.int32)
             word_starts = np.array([not t.startswith("##") for t in vocab], bool)
-            self._masker = Masker(self.masking_config, self.tokenizer.mask_token_id, word_starts,
+            self._span_masker = Masker(self.masking_config, self.tokenizer.mask_token_id, word_starts,
                                   candidates)
-        return self._masker
+        return self._span_masker
 
     def _mask_numpy(self, flat_ids, row_splits):
         length, slots = self.sequence_length, self.masking_config.max_predictions_per_seq
         cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
         blocks = [np.concatenate([[cls_id], flat_ids[s:e], [sep_id]]).astype(np.int32)
                   for s, e in zip(row_splits[:-1], row_splits[1:])]
-        batch = self.masker().mask_many([(blocks, self._rng)], check_ids=False)
+        batch = self.span_masker().mask_many([(blocks, self._rng)], check_ids=False)
         n = len(blocks)
         token_ids = np.full((n, length), self.tokenizer.pad_token_id, np.int32)
         per_slot = {k: np.zeros((n, slots), np.int32) for k in
@@ -149,7 +156,8 @@ class SpanBertMaskedLMPreprocessor(keras_hub.models.Preprocessor):
                 features, {MLM: ids, SBO: ids}, {MLM: mlm_w, SBO: sbo_w})
 
     def get_config(self):
-        config = super().get_config()
+        # Preprocessor's config, not MaskedLMPreprocessor's (whose names differ).
+        config = keras_hub.models.Preprocessor.get_config(self)
         c = self.masking_config
         config.update({
             "sequence_length": self.sequence_length, "masked_lm_prob": c.masked_lm_prob,
@@ -212,8 +220,9 @@ class SpanBertMaskedLM(keras_hub.models.MaskedLM):
     def compile(self, optimizer="auto", loss="auto", *, weighted_metrics="auto", **kwargs):
         """As `MaskedLM.compile`, with one cross-entropy (and accuracy) per head."""
         if loss == "auto":
-            loss = {name: keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-                    for name in (MLM, SBO)}
+            # Σ CE·w / Σ w per batch, as SpanBertPretrainer's loss (not / B·P).
+            loss = {name: keras.losses.SparseCategoricalCrossentropy(
+                from_logits=True, reduction="mean_with_sample_weight") for name in (MLM, SBO)}
         if weighted_metrics == "auto":
             weighted_metrics = {name: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
                                 for name in (MLM, SBO)}
@@ -228,3 +237,18 @@ class SpanBertMaskedLM(keras_hub.models.MaskedLM):
     def save_to_preset(self, preset_dir, max_shard_size=10):
         super().save_to_preset(preset_dir, max_shard_size=max_shard_size)
         relabel_preset_files(preset_dir, SpanBertBackbone)
+
+
+def masked_lm_from_pretrainer(pretrainer, tokenizer, **preprocessor_kwargs):
+    """A `SpanBertMaskedLM` on `pretrainer.backbone` with copies of its trained MLM and SBO heads."""
+    preprocessor = SpanBertMaskedLMPreprocessor(
+        tokenizer, max_pair_targets=pretrainer.max_pair_targets, **preprocessor_kwargs)
+    task = SpanBertMaskedLM(pretrainer.backbone, preprocessor=preprocessor,
+                            max_pair_targets=pretrainer.max_pair_targets,
+                            sbo_position_embedding_size=pretrainer.sbo_position_embedding_size)
+    for source, target in ((pretrainer.mlm_head, task.mlm_head), (pretrainer.sbo_head, task.sbo_head)):
+        if len(source.weights) != len(target.weights):
+            raise ValueError(f"{source.name}: {len(source.weights)} weights, expected {len(target.weights)}")
+        for a, b in zip(source.weights, target.weights):
+            b.assign(a)
+    return task

@@ -80,10 +80,18 @@ def save_preset(preset_dir, backbone, tokenizer, task=None):
     return preset_dir
 
 
-def save_pretrainer_preset(preset_dir, pretrainer, vocab_file, do_lower_case):
-    """Writes a `SpanBertPretrainer`'s encoder (+ vocabulary) as a backbone preset.
+def save_pretrainer_preset(preset_dir, pretrainer, vocab_file, do_lower_case, with_heads=True):
+    """Writes a `SpanBertPretrainer` as a preset (what `convert_checkpoint` calls).
 
-    What `convert_checkpoint(..., output_format="keras_hub_preset")` calls.
-    Returns the preset dir.
+    With `with_heads` (trained MLM and SBO heads), the preset also holds a
+    `SpanBertMaskedLM` task with those heads, so that
+    `keras_hub.models.MaskedLM.from_preset` gets them; otherwise only the
+    encoder and the tokenizer are written. Returns the preset dir.
     """
-    return save_preset(preset_dir, pretrainer.backbone, build_tokenizer(vocab_file, do_lower_case))
+    tokenizer = build_tokenizer(vocab_file, do_lower_case)
+    task = None
+    if with_heads:
+        from spanbert_tf.presets.masked_lm import masked_lm_from_pretrainer
+
+        task = masked_lm_from_pretrainer(pretrainer, tokenizer)
+    return save_preset(preset_dir, pretrainer.backbone, tokenizer, task=task)

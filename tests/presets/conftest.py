@@ -34,7 +34,7 @@ def minilm_dirs(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_cased_preset(tmp_path_factory, cased_vocab):
-    """A tiny random SpanBERT (the real cased vocabulary) saved as a preset: (path, pretrainer)."""
+    """A tiny random SpanBERT pretrainer (real cased vocabulary) saved with its heads: (path, pretrainer)."""
     import keras
 
     from spanbert_tf.modeling.config import ModelConfig, OptimizerConfig, SpanBertConfig
@@ -46,6 +46,10 @@ def tiny_cased_preset(tmp_path_factory, cased_vocab):
                         max_position_embeddings=128, max_pair_targets=5,
                         sbo_position_embedding_size=8)
     pretrainer = build_pretrainer(SpanBertConfig("tiny", model, OptimizerConfig()), dtype="float32")
+    rng = np.random.default_rng(0)  # biases and LayerNorms away from 0/1, so that a mix-up shows
+    for v in pretrainer.weights:
+        v.assign((0.05 * rng.standard_normal(v.shape) + (1.0 if "gamma" in v.path else 0.0))
+                 .astype(v.dtype))
     path = str(tmp_path_factory.mktemp("tiny") / "preset")
     save_pretrainer_preset(path, pretrainer, cased_vocab, do_lower_case=False)
     return path, pretrainer
