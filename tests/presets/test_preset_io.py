@@ -125,3 +125,31 @@ def test_without_spanbert_tf_the_error_says_what_to_install(tiny_cased_preset):
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert "pip install spanbert-tf; import spanbert_tf.presets" in last, proc.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_run_classifier_fine_tunes_from_a_preset(tiny_cased_preset, shared_data, tmp_path):
+    from spanbert_tf.modeling.backbone import build_backbone
+    from spanbert_tf.tasks.classification.run import ClassifierOptions, run_classifier
+
+    preset, pretrainer = tiny_cased_preset
+    mrpc = tmp_path / "MRPC"
+    mrpc.mkdir()
+    for split, rows in (("train", 16), ("dev", 8)):
+        lines = (shared_data / "glue" / "MRPC" / f"{split}.tsv").read_text(encoding="utf-8-sig").split("\n")
+        (mrpc / f"{split}.tsv").write_text("\n".join(lines[: rows + 1]) + "\n", encoding="utf-8")
+    out = str(tmp_path / "out")
+    results = run_classifier(ClassifierOptions(
+        task_name="mrpc", data_dir=str(mrpc), init_checkpoint=preset, output_dir=out,
+        do_train=True, do_eval=True, num_train_epochs=1, train_batch_size=8, max_seq_length=32,
+        show_progress=False))
+    assert set(results) >= {"accuracy"}
+    # The fine-tuned encoder started from the preset: position rows past max_seq_length are
+    # never used, so only weight decay (lr 2e-5 x 0.01 per step) moved them.
+    info = model_dir_lib.read_model_dir(out)
+    tuned = build_backbone(info.config.model, dtype="float32")
+    model_dir_lib.restore_backbone(tuned, info.checkpoint_path)
+    unused = slice(40, 128)
+    np.testing.assert_allclose(np.asarray(tuned.position_embedding.position_embeddings)[unused],
+                               np.asarray(pretrainer.backbone.position_embedding.position_embeddings)[unused],
+                               rtol=1e-4, atol=1e-7)
