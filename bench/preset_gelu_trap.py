@@ -71,8 +71,9 @@ def main():
         preprocessor = keras_hub.models.TextClassifierPreprocessor.from_preset(preset, sequence_length=64)
         batch = {k: np.asarray(v) for k, v in preprocessor(texts).items()}
         reference = ours(batch)
-        rows = {"relabelled preset (keras_hub>BertBackbone)": _drift(reference, as_bert(batch), batch["padding_mask"]),
-                "our HF export via keras-hub's HF converter": _drift(reference, from_hf(batch), batch["padding_mask"])}
+        mask = batch["padding_mask"]
+        rows = {"relabelled preset (keras_hub>BertBackbone)": _drift(reference, as_bert(batch), mask),
+                "our HF export via keras-hub's HF converter": _drift(reference, from_hf(batch), mask)}
         print(f"all-MiniLM-L6-v2, {len(texts)} MRPC dev sentences, exact-GeLU SpanBertBackbone as reference")
         for name, r in rows.items():
             print(f"  {name}: sequence_output max |Δ| {r['sequence_max']:.2e}, mean |Δ| "

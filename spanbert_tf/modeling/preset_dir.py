@@ -50,7 +50,10 @@ def is_preset_dir(path):
 
 
 def backbone_class_name(registered_name):
-    """'spanbert_tf>SpanBertBackbone (...)' → 'SpanBertBackbone'; 'keras_hub>BertBackbone' → 'BertBackbone'."""
+    """The class name in a registered name.
+
+    'spanbert_tf>SpanBertBackbone (...)' → 'SpanBertBackbone'; 'keras_hub>BertBackbone' → 'BertBackbone'.
+    """
     name = str(registered_name).split(">")[-1]
     return name.split(" ")[0]
 

@@ -116,7 +116,8 @@ class SpanBertMaskedLMPreprocessor(keras_hub.models.MaskedLMPreprocessor):
         starts = np.cumsum(batch.input_lengths) - batch.input_lengths
         slot_starts = np.cumsum(batch.num_masked) - batch.num_masked
         for i in range(n):
-            token_ids[i, :batch.input_lengths[i]] = batch.input_ids[starts[i]:starts[i] + batch.input_lengths[i]]
+            size = batch.input_lengths[i]
+            token_ids[i, :size] = batch.input_ids[starts[i]:starts[i] + size]
             m, a = int(batch.num_masked[i]), int(slot_starts[i])
             for key, source in (("positions", batch.masked_positions), ("ids", batch.masked_ids),
                                 ("left", batch.span_left_positions),
@@ -138,7 +139,8 @@ class SpanBertMaskedLMPreprocessor(keras_hub.models.MaskedLMPreprocessor):
             outputs = tf.numpy_function(
                 self._mask_numpy, [pieces.flat_values, pieces.row_splits],
                 [tf.int32] * 6 + [tf.float32] * 2, stateful=True)
-            shapes = [(None, self.sequence_length)] + [(None, self.masking_config.max_predictions_per_seq)] * 7
+            slots = self.masking_config.max_predictions_per_seq
+            shapes = [(None, self.sequence_length)] + [(None, slots)] * 7
             token_ids, positions, ids, left, right, relative, mlm_w, sbo_w = [
                 tf.ensure_shape(t, s) for t, s in zip(outputs, shapes)]
             padding_mask = tf.sequence_mask(tf.cast(pieces.row_lengths(), tf.int32) + 2,

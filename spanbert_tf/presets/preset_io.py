@@ -43,7 +43,8 @@ def build_tokenizer(vocab_file, do_lower_case):
 
 def _check_output(preset_dir):
     if os.path.exists(preset_dir) and (not os.path.isdir(preset_dir) or os.listdir(preset_dir)):
-        raise FileExistsError(f"{preset_dir} already exists and is not an empty folder; choose a new --output")
+        raise FileExistsError(
+            f"{preset_dir} already exists and is not an empty folder; choose a new --output")
 
 
 def save_preset(preset_dir, backbone, tokenizer, task=None):

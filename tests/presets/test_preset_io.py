@@ -1,4 +1,4 @@
-"""Model dir / HF → keras-hub preset → `from_preset`: same encoder, same tokens, our programs accept it."""
+"""Model dir / HF → keras-hub preset → `from_preset`: same encoder and tokens; our programs accept it."""
 
 import json
 import os
