@@ -185,6 +185,19 @@ def convert_checkpoint(input_format, input_path, output_format, output_dir, voca
     if os.path.exists(os.path.join(output_dir, existing)):
         raise FileExistsError(f"{output_dir} already holds a {existing}; choose an empty --output")
     report = ConversionReport(input_format, str(input_path), output_format, str(output_dir))
+    if output_format == "keras_hub_preset" and input_format == "keras":
+        info = model_dir_lib.read_model_dir(str(input_path))
+        if (info.task or {}).get("kind") == "classification":
+            # A run_classifier.py model dir: a SpanBertTextClassifier task preset.
+            from spanbert_tf.presets.preset_io import save_preset
+            from spanbert_tf.presets.text_classifier import text_classifier_from_model_dir
+
+            classifier, _ = text_classifier_from_model_dir(str(input_path))
+            save_preset(output_dir, classifier.backbone, classifier.preprocessor.tokenizer,
+                        task=classifier)
+            report.num_weights = len(classifier.weights)
+            report.do_lower_case, report.do_lower_case_source = info.do_lower_case, "model dir config.json"
+            return report
     config, weights, model, vocab_file = _read_input(
         input_format, str(input_path), vocab_file, do_lower_case, report, seed)
     if model is None:

@@ -95,3 +95,37 @@ class SpanBertTextClassifier(keras_hub.models.TextClassifier):
     def save_to_preset(self, preset_dir, max_shard_size=10):
         super().save_to_preset(preset_dir, max_shard_size=max_shard_size)
         relabel_preset_files(preset_dir, SpanBertBackbone)
+
+
+def text_classifier_from_model_dir(model_dir):
+    """A `SpanBertTextClassifier` with the weights of a `run_classifier.py` model dir.
+
+    The model dir's config.json "task" gives the labels and `max_seq_length`
+    (the preprocessor's `sequence_length`). Classification only: an STS-B
+    regression has no keras-hub TextClassifier form, and TACRED inputs carry
+    entity markers a text preprocessor does not add (both: ValueError).
+    Returns `(classifier, labels)`.
+    """
+    from spanbert_tf.modeling import model_dir as model_dir_lib
+    from spanbert_tf.presets.preset_io import build_tokenizer
+    from spanbert_tf.tasks.classification.model import ClassificationTask
+
+    info = model_dir_lib.read_model_dir(model_dir)
+    task = info.task or {}
+    if task.get("kind") != "classification":
+        raise ValueError(f"{info.model_dir}: config.json has no classification task "
+                         f"(not a run_classifier.py model dir)")
+    labels = task.get("labels")
+    if task.get("task_name") == "tacred" or task.get("markers") is not None or not labels:
+        raise ValueError(f"{info.model_dir}: task {task.get('task_name')!r} (regression or entity "
+                         f"markers) has no keras-hub TextClassifier form")
+    model = ClassificationTask(info.config.model, len(labels), dtype="float32").build_model()
+    model_dir_lib.restore_model(model, info.checkpoint_path)
+    preprocessor = SpanBertTextClassifierPreprocessor(
+        build_tokenizer(info.vocab_file, info.do_lower_case),
+        sequence_length=int(task["max_seq_length"]))
+    classifier = SpanBertTextClassifier(model.backbone, num_classes=len(labels),
+                                        preprocessor=preprocessor, dropout=info.config.model.dropout)
+    for source, target in zip(model.output_dense.weights, classifier.output_dense.weights):
+        target.assign(source)
+    return classifier, labels

@@ -158,3 +158,26 @@ def test_run_classifier_fine_tunes_from_a_preset(tiny_cased_preset, shared_data,
     np.testing.assert_allclose(np.asarray(tuned.position_embedding.position_embeddings)[unused],
                                np.asarray(pretrainer.backbone.position_embedding.position_embeddings)[unused],
                                rtol=1e-4, atol=1e-7)
+    # ... and the fine-tuned model dir converts to a task preset whose predict on raw pairs gives
+    # run_classifier's probabilities (at 128 tokens, where no MRPC dev pair here is truncated).
+    from spanbert_tf.export.convert import convert_checkpoint
+    from spanbert_tf.tasks.classification import glue
+    from spanbert_tf.tasks.classification.model import (ClassificationTask, encode_pairs,
+                                                         softmax)
+
+    task_preset = str(tmp_path / "mrpc_preset")
+    convert_checkpoint("keras", out, "keras_hub_preset", task_preset)
+    classifier = keras_hub.models.TextClassifier.from_preset(task_preset)
+    assert type(classifier) is spanbert_tf.presets.SpanBertTextClassifier
+    assert classifier.num_classes == 2 and classifier.preprocessor.sequence_length == 32
+    classifier.preprocessor.sequence_length = 128
+    dev = glue.read_glue_tsv("mrpc", mrpc / "dev.tsv")
+    texts_a, texts_b = [e.text_a for e in dev], [e.text_b for e in dev]
+    got = softmax(np.asarray(classifier.predict((np.array(texts_a), np.array(texts_b)), verbose=0)))
+    model = ClassificationTask(info.config.model, 2, dtype="float32").build_model()
+    model_dir_lib.restore_model(model, info.checkpoint_path)
+    features = encode_pairs(BertWordpieceTokenizer(info.vocab_file, False), texts_a, texts_b, 128)
+    assert features["num_truncated"] == 0
+    want = softmax(np.asarray(model({k: features[k] for k in ("token_ids", "segment_ids",
+                                                               "padding_mask")})["logits"]))
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
