@@ -4,6 +4,8 @@
         --output_format=keras --output=runs/spanbert_base
     python convert_checkpoint.py --input_format=keras --input=runs/pretrain \
         --output_format=hf --output=runs/pretrain_hf
+    python convert_checkpoint.py --input_format=keras --input=runs/pretrain \
+        --output_format=keras_hub_preset --output=presets/spanbert_pretrain
 
 A `keras` output is a model dir (config.json + vocab.txt + checkpoint) that
 `export_saved_model.py --model_dir`, `run_pretraining.py --init_checkpoint` and the
@@ -20,8 +22,10 @@ flags.DEFINE_enum("input_format", None, ["hf", "tf1", "keras"],
                   "tf1: google-research/bert folder (bert_config.json + bert_model.ckpt.*) or "
                   "checkpoint prefix; keras: our model dir or a checkpoint prefix in it.")
 flags.DEFINE_string("input", None, "Input folder or checkpoint prefix.")
-flags.DEFINE_enum("output_format", None, ["keras", "hf"],
-                  "keras: a model dir; hf: config.json + model.safetensors + vocab.txt.")
+flags.DEFINE_enum("output_format", None, ["keras", "hf", "keras_hub_preset"],
+                  "keras: a model dir; hf: config.json + model.safetensors + vocab.txt; "
+                  "keras_hub_preset: a keras-hub preset dir (keras_hub.models.Backbone.from_preset "
+                  "after `import spanbert_tf.presets`).")
 flags.DEFINE_string("output", None, "Output directory (must not hold a checkpoint already).")
 flags.DEFINE_string("vocab_file", None,
                     "Vocabulary to copy to the output; default <input folder>/vocab.txt "

@@ -5,7 +5,8 @@ as a model dir (config.json + vocab.txt + a `tf.train.Checkpoint(model=
 SpanBertPretrainer, step=0)` checkpoint that `export_saved_model.py`,
 `run_pretraining.py --init_checkpoint` and the fine-tuning programs accept) or
 as a Hugging Face folder (`config.json` + `model.safetensors` + vocab) that
-`transformers.BertForMaskedLM` / `BertModel` load with no missing keys.
+`transformers.BertForMaskedLM` / `BertModel` load with no missing keys, or as a
+keras-hub preset dir (`spanbert_tf.presets.preset_io`).
 
 What cannot be carried over is reported, never silently lost: an NSP head is
 dropped (SpanBERT has none); a missing pooler / MLM head, and the SBO head (HF
@@ -30,7 +31,7 @@ from spanbert_tf.export import convert_hf, convert_tf1, keras_weights
 from spanbert_tf.modeling.config import OptimizerConfig, SpanBertConfig
 
 INPUT_FORMATS = ("hf", "tf1", "keras")
-OUTPUT_FORMATS = ("keras", "hf")
+OUTPUT_FORMATS = ("keras", "hf", "keras_hub_preset")
 
 
 @dataclasses.dataclass
@@ -166,7 +167,9 @@ def convert_checkpoint(input_format, input_path, output_format, output_dir, voca
             pytorch_model.bin), "tf1" (google-research/bert folder or
             `bert_model.ckpt` prefix) or "keras" (our model dir or checkpoint prefix).
         input_path: the input folder / prefix.
-        output_format: "keras" (a model dir) or "hf".
+        output_format: "keras" (a model dir), "hf" or "keras_hub_preset" (a
+            preset dir that `keras_hub.models.Backbone.from_preset` loads after
+            `import spanbert_tf.presets`; see `spanbert_tf.presets`).
         output_dir: where to write.
         vocab_file: vocabulary; default `vocab.txt` of the input (folder).
         do_lower_case: None = from the input (model dir, tokenizer_config.json,
@@ -177,10 +180,24 @@ def convert_checkpoint(input_format, input_path, output_format, output_dir, voca
 
     if output_format not in OUTPUT_FORMATS:
         raise ValueError(f"--output_format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
-    existing = "checkpoint" if output_format == "keras" else convert_hf.SAFETENSORS_FILE
+    existing = {"keras": "checkpoint", "hf": convert_hf.SAFETENSORS_FILE,
+                "keras_hub_preset": "config.json"}[output_format]
     if os.path.exists(os.path.join(output_dir, existing)):
         raise FileExistsError(f"{output_dir} already holds a {existing}; choose an empty --output")
     report = ConversionReport(input_format, str(input_path), output_format, str(output_dir))
+    if output_format == "keras_hub_preset" and input_format == "keras":
+        info = model_dir_lib.read_model_dir(str(input_path))
+        if (info.task or {}).get("kind") == "classification":
+            # A run_classifier.py model dir: a SpanBertTextClassifier task preset.
+            from spanbert_tf.presets.preset_io import save_preset
+            from spanbert_tf.presets.text_classifier import text_classifier_from_model_dir
+
+            classifier, _ = text_classifier_from_model_dir(str(input_path))
+            save_preset(output_dir, classifier.backbone, classifier.preprocessor.tokenizer,
+                        task=classifier)
+            report.num_weights = len(classifier.weights)
+            report.do_lower_case, report.do_lower_case_source = info.do_lower_case, "model dir config.json"
+            return report
     config, weights, model, vocab_file = _read_input(
         input_format, str(input_path), vocab_file, do_lower_case, report, seed)
     if model is None:
@@ -199,6 +216,17 @@ def convert_checkpoint(input_format, input_path, output_format, output_dir, voca
         manager = tf.train.CheckpointManager(
             checkpoint, output_dir, max_to_keep=1, checkpoint_name=model_dir_lib.CHECKPOINT_NAME)
         report.checkpoint_path = manager.save(checkpoint_number=0)
+        return report
+    if output_format == "keras_hub_preset":
+        from spanbert_tf.presets.preset_io import save_pretrainer_preset
+
+        heads = ("mlm_head", "sbo_head")
+        with_heads = not any(x in report.initialised for x in heads)
+        # Trained heads travel as a SpanBertMaskedLM task; initialised ones are left out.
+        save_pretrainer_preset(output_dir, model, vocab_file, report.do_lower_case, with_heads)
+        if not with_heads:
+            report.initialised = [x for x in report.initialised if x not in heads]
+            report.not_exported += list(heads)
         return report
     from spanbert_tf.tokenization import BertWordpieceTokenizer
 

@@ -136,8 +136,9 @@ def read_model_dir(path, require_checkpoint=True):
     """Reads a model dir, or the model dir around a checkpoint prefix.
 
     Args:
-        path: a model dir (its latest checkpoint is used) or a checkpoint prefix
-            such as `runs/pretrain/ckpt-300`.
+        path: a model dir (its latest checkpoint is used), a checkpoint prefix
+            such as `runs/pretrain/ckpt-300`, or a keras-hub preset dir
+            (`checkpoint_path` is then its `model.weights.h5`; see `preset_dir`).
         require_checkpoint: if False, a model dir without checkpoints is accepted
             and `checkpoint_path` is None.
 
@@ -145,6 +146,10 @@ def read_model_dir(path, require_checkpoint=True):
         `ModelDirInfo(config, vocab_file, do_lower_case, checkpoint_path, task, model_dir)`.
     """
     path = str(path)
+    from spanbert_tf.modeling import preset_dir
+
+    if preset_dir.is_preset_dir(path):  # a keras-hub preset: checkpoint_path = its model.weights.h5
+        return preset_dir.read_preset_dir(path)
     if _is_checkpoint_prefix(path):
         model_dir, checkpoint_path = os.path.dirname(path) or ".", path
     elif os.path.isdir(path):
@@ -213,13 +218,21 @@ def restore_backbone(backbone, checkpoint_path):
 
     Works for any checkpoint written as `tf.train.Checkpoint(model=m, ...)`
     where `m.backbone` is a backbone of the same config (pretrainer, SQuAD,
-    classifier). Heads and optimizer slots in the checkpoint are ignored.
+    classifier), or a keras-hub preset's `model.weights.h5`. Heads and
+    optimizer slots in the checkpoint are ignored.
     Raises ValueError if the backbone's variables are not all in the checkpoint.
     """
     import tensorflow as tf
 
     if not backbone.weights:
         raise ValueError("restore_backbone: the backbone has no variables yet (build it first)")
+    from spanbert_tf.modeling import preset_dir
+
+    if preset_dir.is_preset_dir(str(checkpoint_path)):  # a keras-hub preset dir
+        checkpoint_path = preset_dir.read_preset_dir(str(checkpoint_path)).checkpoint_path
+    if str(checkpoint_path).endswith(preset_dir.WEIGHTS_SUFFIX):  # a keras-hub preset's weights
+        preset_dir.load_preset_weights(backbone, str(checkpoint_path))
+        return
     root = tf.train.Checkpoint(model=tf.train.Checkpoint(backbone=backbone))
     _restore(root, checkpoint_path, "backbone")
 

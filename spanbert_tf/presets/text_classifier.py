@@ -1,0 +1,131 @@
+"""`SpanBertTextClassifier` (+ preprocessor): sentence(-pair) classification as a keras-hub Task.
+
+The model is the fine-tuning model of SpanBERT's `run_glue.py`
+(`spanbert_tf.tasks.classification.model.SpanBertClassifier`): the pooled
+`[CLS]` output, dropout, one dense layer with N(0, initializer_range)
+weights. The preprocessor tokenizes raw strings (one text, or a pair as a
+tuple) into `[CLS] a [SEP] b [SEP]`, so `fit` / `predict` take raw strings.
+
+Example:
+```python
+import spanbert_tf.presets
+classifier = keras_hub.models.TextClassifier.from_preset("presets/spanbert_base", num_classes=2)
+classifier.fit(x=(sentences_a, sentences_b), y=labels, batch_size=8)
+classifier.predict((["A man sleeps."], ["Nobody sleeps."]))      # logits [1, 2]
+```
+"""
+
+import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
+
+import keras
+import keras_hub
+
+from spanbert_tf.modeling.backbone import SpanBertBackbone, normal_initializer
+from spanbert_tf.presets.registration import register, relabel_preset_files
+from spanbert_tf.presets.tokenizer import SpanBertTokenizer
+
+
+@register
+class SpanBertTextClassifierPreprocessor(keras_hub.models.TextClassifierPreprocessor):
+    """Raw strings (or pairs of them) → `token_ids`, `segment_ids`, `padding_mask`.
+
+    Args:
+        tokenizer: a `SpanBertTokenizer`.
+        sequence_length: int, packed length (default 512).
+        truncate: "round_robin" (default) or "waterfall", how pairs are cut.
+    """
+
+    backbone_cls = SpanBertBackbone
+    tokenizer_cls = SpanBertTokenizer
+
+    def save_to_preset(self, preset_dir):
+        super().save_to_preset(preset_dir)
+        relabel_preset_files(preset_dir, SpanBertBackbone)
+
+
+@register
+class SpanBertTextClassifier(keras_hub.models.TextClassifier):
+    """A SpanBERT encoder with a classification layer on the pooled `[CLS]` output.
+
+    Args:
+        backbone: a `SpanBertBackbone`.
+        num_classes: int, number of classes (logits are returned).
+        preprocessor: a `SpanBertTextClassifierPreprocessor` or None (then
+            the model takes the packed token dicts).
+        activation: None (logits, default) or e.g. "softmax".
+        dropout: float, dropout on the pooled output (0.1).
+    """
+
+    backbone_cls = SpanBertBackbone
+    preprocessor_cls = SpanBertTextClassifierPreprocessor
+
+    def __init__(self, backbone, num_classes, preprocessor=None, activation=None, dropout=0.1,
+                 **kwargs):
+        # === Layers ===
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        self.output_dropout = keras.layers.Dropout(
+            dropout, dtype=backbone.dtype_policy, name="classifier_dropout")
+        self.output_dense = keras.layers.Dense(
+            num_classes,
+            kernel_initializer=normal_initializer(getattr(backbone, "initializer_range", 0.02)),
+            activation=activation,
+            dtype=backbone.dtype_policy,
+            name="logits",
+        )
+        # === Functional model ===
+        inputs = backbone.input
+        pooled = backbone(inputs)["pooled_output"]
+        outputs = self.output_dense(self.output_dropout(pooled))
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        # === Config ===
+        self.num_classes = num_classes
+        self.activation = keras.activations.get(activation)
+        self.dropout = dropout
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "num_classes": self.num_classes,
+            "activation": keras.activations.serialize(self.activation),
+            "dropout": self.dropout,
+        })
+        return config
+
+    def save_to_preset(self, preset_dir, max_shard_size=10):
+        super().save_to_preset(preset_dir, max_shard_size=max_shard_size)
+        relabel_preset_files(preset_dir, SpanBertBackbone)
+
+
+def text_classifier_from_model_dir(model_dir):
+    """A `SpanBertTextClassifier` with the weights of a `run_classifier.py` model dir.
+
+    The model dir's config.json "task" gives the labels and `max_seq_length`
+    (the preprocessor's `sequence_length`). Classification only: an STS-B
+    regression has no keras-hub TextClassifier form, and TACRED inputs carry
+    entity markers a text preprocessor does not add (both: ValueError).
+    Returns `(classifier, labels)`.
+    """
+    from spanbert_tf.modeling import model_dir as model_dir_lib
+    from spanbert_tf.presets.preset_io import build_tokenizer
+    from spanbert_tf.tasks.classification.model import ClassificationTask
+
+    info = model_dir_lib.read_model_dir(model_dir)
+    task = info.task or {}
+    if task.get("kind") != "classification":
+        raise ValueError(f"{info.model_dir}: config.json has no classification task "
+                         f"(not a run_classifier.py model dir)")
+    labels = task.get("labels")
+    if task.get("task_name") == "tacred" or task.get("markers") is not None or not labels:
+        raise ValueError(f"{info.model_dir}: task {task.get('task_name')!r} (regression or entity "
+                         f"markers) has no keras-hub TextClassifier form")
+    model = ClassificationTask(info.config.model, len(labels), dtype="float32").build_model()
+    model_dir_lib.restore_model(model, info.checkpoint_path)
+    preprocessor = SpanBertTextClassifierPreprocessor(
+        build_tokenizer(info.vocab_file, info.do_lower_case),
+        sequence_length=int(task["max_seq_length"]))
+    classifier = SpanBertTextClassifier(model.backbone, num_classes=len(labels),
+                                        preprocessor=preprocessor, dropout=info.config.model.dropout)
+    for source, target in zip(model.output_dense.weights, classifier.output_dense.weights):
+        target.assign(source)
+    return classifier, labels
