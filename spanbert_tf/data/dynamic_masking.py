@@ -1,0 +1,248 @@
+"""Span / whole-word / token masking as TensorFlow graph ops, for `tf.data` (§3.1).
+
+`DynamicMasker` is `masking.Masker` rewritten as pure TF ops (no py_function),
+so masking runs inside the input pipeline, on TPU input hosts and in tf.data
+service, with a new mask every epoch. It is split in two:
+
+- `draw(seed, epoch, example_id)`: the random integers of ONE example
+  (`masking_draws.DrawLayout`), from stateless random ops keyed by
+  (seed, epoch, example_id): independent of batching, shuffling, parallelism,
+  hosts and resume point;
+- `apply(input_ids, input_mask, draws)`: masks a BATCH with those draws
+  (vectorised over the batch; the span scheme is a `tf.while_loop` over span
+  draws, the whole-word scheme over words in drawn order).
+
+`apply` gives exactly what `masking_draws.mask_with_draws` (the offline
+masker's code fed the same draws) gives: same budget (a table of
+`Masker.budget`), anchors, merged spans, replacements and SBO targets, as the
+features of `features.py` (int32 / float32, like the parsed offline records).
+
+Example:
+```python
+masker = DynamicMasker(MaskingConfig(), 512, tok.mask_id, tok.word_start_table,
+                       random_token_candidates(tok))
+ds = ds.map(lambda ex: dict(ex, **masker.draw(seed, epoch, ex["example_id"])))
+ds = ds.batch(64).map(lambda b: masker.apply(b["input_ids"], b["input_mask"], b))
+```
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from spanbert_tf.data import masking_draws
+from spanbert_tf.data.masking import Masker
+from spanbert_tf.data.masking_draws import DRAW_BITS, DRAW_FIELDS, DrawLayout
+
+# Keeps the masking stream apart from any other use of the same seed.
+_STREAM = 0x5BE27
+
+
+class DynamicMasker:
+    """In-graph masker of `[CLS] block [SEP]` batches; same arguments as `Masker`.
+
+    Args:
+        config: a `MaskingConfig`.
+        max_seq_length: L, the padded length of `input_ids`.
+        mask_id, word_start_table, random_token_ids, random_token_probs: as
+            for `masking.Masker` (validated by it).
+    """
+
+    def __init__(self, config, max_seq_length, mask_id, word_start_table, random_token_ids,
+                 random_token_probs=None):
+        if int(max_seq_length) < 3:
+            raise ValueError(f"max_seq_length must be >= 3, got {max_seq_length}")
+        self.reference = Masker(config, mask_id, word_start_table, random_token_ids,
+                                random_token_probs)
+        self.config = config
+        self.max_seq_length = int(max_seq_length)
+        self.layout = DrawLayout.for_config(config, self.max_seq_length)
+        limits = masking_draws.thresholds(self.reference)
+        self._length_limits = tf.constant(limits["length"], tf.int64)
+        self._kind_limits = tf.constant(limits["kind"], tf.int64)
+        self._token_limits = (None if limits["token"] is None
+                              else tf.constant(limits["token"][None, :], tf.int64))
+        self._table = tf.constant(self.reference.word_start_table)
+        self._candidates = tf.constant(self.reference.random_token_ids, tf.int32)
+        self._budgets = tf.constant(
+            [self.reference.budget(n) for n in range(self.max_seq_length - 1)], tf.int32)
+
+    # ---- draw -------------------------------------------------------------------------
+    def draw(self, seed, epoch, example_id):
+        """The draws of one example: {field: int64 [size]} (`DrawLayout` sizes)."""
+        key = tf.constant([int(seed), _STREAM], tf.int64)
+        key = tf.random.experimental.stateless_fold_in(key, tf.cast(epoch, tf.int64))
+        key = tf.random.experimental.stateless_fold_in(key, tf.cast(example_id, tf.int64))
+        sizes = self.layout.sizes()
+        flat = tf.random.stateless_uniform([sum(sizes.values())], key, minval=None,
+                                           maxval=None, dtype=tf.uint32)
+        parts = tf.split(tf.cast(flat, tf.int64), list(sizes.values()))
+        return dict(zip(sizes, parts))
+
+    # ---- apply ------------------------------------------------------------------------
+    def apply(self, input_ids, input_mask, draws):
+        """Masks a batch: `input_ids`, `input_mask` [B, L]; `draws` {field: [B, size]}.
+
+        Returns the `features.py` features (int32 ids/positions, float32 weights)
+        except `segment_ids`, which the caller passes through.
+        """
+        L = self.max_seq_length
+        ids = tf.cast(input_ids, tf.int32)
+        size = tf.reduce_sum(tf.cast(input_mask, tf.int32), axis=1)
+        pos = tf.range(L, dtype=tf.int32)[None, :]
+        inside = pos < size[:, None]
+        ws = tf.gather(self._table, ids)
+        ws = (ws | (pos <= 1) | (pos == size[:, None] - 1)) & inside
+        n = size - 2
+        budget = tf.gather(self._budgets, tf.maximum(n, 0))
+        word = tf.cumsum(tf.cast(ws, tf.int32), axis=1) - 1          # piece -> word index
+        bounds = tf.argsort(tf.where(ws, pos, L + pos), axis=1)      # word -> its first piece
+        last_word = _at(word, size - 1)                              # [SEP]'s word
+        scheme = self.config.scheme
+        if scheme == "span":
+            mask = self._span_mask(draws, n, budget, word, bounds, last_word)
+        elif scheme == "whole_word":
+            mask = self._whole_word_mask(draws, n, budget, word, bounds, last_word)
+        else:
+            mask = self._token_mask(draws, n, budget)
+        return self._finish(ids, input_mask, size, mask, draws)
+
+    def _span_mask(self, draws, n, budget, word, bounds, last_word):
+        L, K = self.max_seq_length, self.layout.span_draws
+        anchor_r, length_r = draws["span_anchor"], draws["span_length"]
+        pos = tf.range(L, dtype=tf.int32)[None, :]
+        n_pos = tf.maximum(n, 1)
+        batch = tf.shape(n)[0]
+
+        def body(mask, count, i, done):
+            drawn = 1 + tf.cast(tf.bitwise.right_shift(
+                _at(anchor_r, tf.minimum(i, K - 1)) * tf.cast(n_pos, tf.int64),
+                tf.constant(DRAW_BITS, tf.int64)), tf.int32)
+            anchor = tf.where(i < K, drawn, 1 + tf.math.floormod(i - K, n_pos))
+            r_len = _at(length_r, tf.math.floormod(i, K))
+            extra = tf.reduce_sum(tf.cast(r_len[:, None] >= self._length_limits[None, :],
+                                          tf.int32), axis=1)
+            anchor_word = _at(word, anchor)
+            start = _at(bounds, anchor_word)
+            end = _at(bounds, tf.minimum(anchor_word + 1 + extra, last_word))
+            new_pieces = (pos >= start[:, None]) & (pos < end[:, None]) & ~mask
+            new_int = tf.cast(new_pieces, tf.int32)
+            new = tf.reduce_sum(new_int, axis=1)
+            active = ~done & ~_at(mask, anchor)
+            finishing = active & (count + new >= budget)
+            # The span that spends the budget stops at the piece that does it.
+            upto = new_pieces & (tf.cumsum(new_int, axis=1) <= (budget - count)[:, None])
+            add = tf.where(finishing[:, None], upto, new_pieces) & active[:, None]
+            count = tf.where(active, tf.where(finishing, budget, count + new), count)
+            return mask | add, count, tf.where(done, i, i + 1), done | finishing
+
+        init = (tf.zeros([batch, L], tf.bool), tf.zeros([batch], tf.int32),
+                tf.zeros([batch], tf.int32), budget <= 0)
+        mask, _, _, _ = tf.while_loop(lambda m, c, i, d: tf.reduce_any(~d), body, init)
+        return mask
+
+    def _order(self, draws, count):
+        """Per example, indices 0..W-1 sorted by drawn key (ties by index); j >= count last."""
+        W = self.layout.order_draws
+        j = tf.range(W, dtype=tf.int64)[None, :]
+        key = tf.where(j < tf.cast(count, tf.int64)[:, None], draws["order"],
+                       tf.constant(1 << DRAW_BITS, tf.int64)) * W + j
+        return tf.argsort(key, axis=1)
+
+    def _whole_word_mask(self, draws, n, budget, word, bounds, last_word):
+        L, W = self.max_seq_length, self.layout.order_draws
+        num_words = last_word - 1                       # block words (no [CLS], [SEP])
+        lengths = bounds[:, 2:L] - bounds[:, 1:L - 1]   # word j: pieces bounds[j+1]..
+        order = self._order(draws, num_words)
+        ordered = tf.gather(lengths, order, batch_dims=1)
+        rank = tf.range(W, dtype=tf.int32)
+        batch = tf.shape(budget)[0]
+
+        # Words in drawn order; a word that would overflow the budget is skipped.
+        def body(t, total, chosen):
+            length = ordered[:, t]
+            fits = (t < num_words) & (length <= budget - total)
+            total += tf.where(fits, length, 0)
+            return t + 1, total, chosen | (fits[:, None] & (rank[None, :] == t))
+
+        def cond(t, total, chosen):
+            return (t < W) & tf.reduce_any((total < budget) & (t < num_words))
+
+        _, _, chosen = tf.while_loop(cond, body, (tf.constant(0), tf.zeros([batch], tf.int32),
+                                                  tf.zeros([batch, W], tf.bool)))
+        selected = tf.gather(chosen, tf.argsort(order, axis=1), batch_dims=1)  # by word
+        pos = tf.range(L, dtype=tf.int32)[None, :]
+        in_block = (pos >= 1) & (pos <= n[:, None])
+        return in_block & tf.gather(selected, tf.clip_by_value(word - 1, 0, W - 1),
+                                    batch_dims=1)
+
+    def _token_mask(self, draws, n, budget):
+        rank = tf.argsort(self._order(draws, n), axis=1)
+        chosen = (rank < budget[:, None]) & (tf.range(self.layout.order_draws)[None, :]
+                                             < n[:, None])
+        pad = tf.zeros_like(chosen[:, :1])
+        return tf.concat([pad, chosen, pad], axis=1)
+
+    def _finish(self, ids, input_mask, size, mask, draws):
+        """Masked ids, prediction slots, replacement and SBO targets of a masked batch."""
+        c, L, P = self.config, self.max_seq_length, self.layout.predictions
+        pos = tf.range(L, dtype=tf.int32)[None, :]
+        mask_int = tf.cast(mask, tf.int32)
+        num_masked = tf.reduce_sum(mask_int, axis=1)
+        sorted_pos = tf.argsort(tf.where(mask, pos, L + pos), axis=1)
+        if P > L:
+            sorted_pos = tf.pad(sorted_pos, [[0, 0], [0, P - L]])
+        slot_pos = sorted_pos[:, :P]
+        slot_valid = tf.range(P)[None, :] < num_masked[:, None]
+        slot_pos = tf.where(slot_valid, slot_pos, 0)
+        # Merged spans: maximal runs of masked positions.
+        before = tf.pad(mask[:, :-1], [[0, 0], [1, 0]])
+        after = tf.pad(mask[:, 1:], [[0, 0], [0, 1]])
+        run_first = tf.argsort(tf.where(mask & ~before, pos, L + pos), axis=1)
+        run_last = tf.argsort(tf.where(mask & ~after, pos, L + pos), axis=1)
+        run_of = tf.cumsum(tf.cast(mask & ~before, tf.int32), axis=1) - 1
+        slot_run = tf.maximum(tf.gather(run_of, slot_pos, batch_dims=1), 0)
+        first = tf.gather(run_first, slot_run, batch_dims=1)
+        last = tf.gather(run_last, slot_run, batch_dims=1)
+        offset = slot_pos - first
+        target = (slot_valid & (first != 1) & (last != size[:, None] - 2)
+                  & (offset < c.max_pair_targets))
+        # Replacement: one draw per merged span (or per wordpiece).
+        unit = slot_run if c.replacement == "span" else tf.broadcast_to(
+            tf.range(P)[None, :], tf.shape(slot_pos))
+        kind_r = tf.gather(draws["kind"], unit, batch_dims=1)
+        kind = tf.reduce_sum(tf.cast(kind_r[..., None] >= self._kind_limits, tf.int32), -1)
+        token_r = draws["token"]
+        num_candidates = self.reference.random_token_ids.size
+        if self._token_limits is None:
+            pick = tf.bitwise.right_shift(token_r * num_candidates,
+                                          tf.constant(DRAW_BITS, tf.int64))
+        else:
+            flat = tf.reshape(token_r, [1, -1])
+            pick = tf.reshape(tf.searchsorted(self._token_limits, flat, side="right",
+                                              out_type=tf.int64), tf.shape(token_r))
+        pick = tf.minimum(tf.cast(pick, tf.int32), num_candidates - 1)
+        original = tf.gather(ids, slot_pos, batch_dims=1)
+        value = tf.where(kind == 0, self.reference.mask_id,
+                         tf.where(kind == 1, tf.gather(self._candidates, pick), original))
+        slot_of = tf.clip_by_value(tf.cumsum(mask_int, axis=1) - 1, 0, P - 1)
+        masked_ids = tf.where(mask, tf.gather(value, slot_of, batch_dims=1), ids)
+        zero = tf.zeros_like(slot_pos)
+        return {
+            "input_ids": masked_ids,
+            "input_mask": tf.cast(input_mask, tf.int32),
+            "masked_lm_positions": slot_pos,
+            "masked_lm_ids": tf.where(slot_valid, original, zero),
+            "masked_lm_weights": tf.cast(slot_valid, tf.float32),
+            "span_left_positions": tf.where(target, first - 1, zero),
+            "span_right_positions": tf.where(target, last + 1, zero),
+            "span_relative_positions": tf.where(target, offset, zero),
+            "sbo_weights": tf.cast(target, tf.float32),
+        }
+
+
+def _at(values, index):
+    """values[b, index[b]] for each row b."""
+    return tf.gather(values, index[:, None], batch_dims=1)[:, 0]
+
+
+__all__ = ["DynamicMasker", "DRAW_FIELDS"]
