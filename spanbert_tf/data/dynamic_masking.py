@@ -240,9 +240,54 @@ class DynamicMasker:
         }
 
 
+def masker_for_records(metadata, config, vocab_file, do_lower_case=False,
+                       random_token_source="uniform"):
+    """The `DynamicMasker` of unmasked records (`--masking=none`) and masking settings.
+
+    Args:
+        metadata: the records' metadata.json dict (`input_pipeline.find_pretraining_files`).
+        config: a `MaskingConfig`.
+        vocab_file: the records' vocabulary (checked by sha256 by the caller).
+        random_token_source: "uniform", or "unigram": the corpus counts of the
+            metadata (written with `--random_token_source=unigram`).
+
+    Raises `ValueError` naming the metadata file when the records cannot be masked so.
+    """
+    from spanbert_tf.data.instances import random_token_candidates
+    from spanbert_tf.tokenization import BertWordpieceTokenizer
+
+    source = metadata.get("metadata_path", "metadata.json")
+    if metadata.get("records") != "unmasked":
+        raise ValueError(f"{source}: the records are already masked (offline masking); "
+                         "dynamic masking needs records written with --masking=none")
+    tokenizer = BertWordpieceTokenizer(vocab_file, do_lower_case)
+    special = metadata.get("special_token_ids") or {}
+    for name, value in (("[CLS]", tokenizer.cls_id), ("[SEP]", tokenizer.sep_id),
+                        ("[MASK]", tokenizer.mask_id)):
+        if name in special and special[name] != value:
+            raise ValueError(f"{source}: special_token_ids {name} is {special[name]}, "
+                             f"but {vocab_file} has {value}")
+    candidates = random_token_candidates(tokenizer)
+    probs = None
+    if random_token_source == "unigram":
+        counts = metadata.get("unigram_counts")
+        if not isinstance(counts, list) or len(counts) != tokenizer.vocab_size:
+            raise ValueError(
+                f"{source} has no unigram_counts of {tokenizer.vocab_size} wordpieces: write "
+                "the records with --random_token_source=unigram, or mask with "
+                "--random_token_source=uniform")
+        weights = np.asarray(counts, np.float64)[candidates]
+        probs = weights if weights.sum() > 0 else None
+    elif random_token_source != "uniform":
+        raise ValueError(f"random_token_source must be uniform or unigram, got "
+                         f"{random_token_source!r}")
+    return DynamicMasker(config, metadata["max_seq_length"], tokenizer.mask_id,
+                         tokenizer.word_start_table, candidates, probs)
+
+
 def _at(values, index):
     """values[b, index[b]] for each row b."""
     return tf.gather(values, index[:, None], batch_dims=1)[:, 0]
 
 
-__all__ = ["DynamicMasker", "DRAW_FIELDS"]
+__all__ = ["DynamicMasker", "DRAW_FIELDS", "masker_for_records"]
