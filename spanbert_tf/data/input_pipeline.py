@@ -240,7 +240,7 @@ def pretraining_dataset(files, max_seq_length, max_predictions_per_seq, batch_si
                         input_context=None, is_training=True, seed=None,
                         shuffle_buffer=10000, compression="", cycle_length=8,
                         deterministic=True, masker=None, start_example=0,
-                        records_per_epoch=None):
+                        records_per_epoch=None, mask_seed=None):
     """The batched dataset of one input pipeline (one worker), per-replica batches.
 
     Files are sharded across workers (`input_context.input_pipeline_id`); with
@@ -253,8 +253,8 @@ def pretraining_dataset(files, max_seq_length, max_predictions_per_seq, batch_si
     batch (static shapes for TPU).
 
     `masker`: a `dynamic_masking.DynamicMasker` for unmasked records (masked
-    here: the mask of an example is a function of (`seed`, its epoch, its
-    `example_id`)); None for records masked offline.
+    here: the mask of an example is a function of (`mask_seed`, default
+    `seed`, its epoch, its `example_id`)); None for records masked offline.
     """
     files = sorted(files)
     shard_records = False
@@ -273,20 +273,10 @@ def pretraining_dataset(files, max_seq_length, max_predictions_per_seq, batch_si
                   cycle_length, deterministic, start_epoch)
     if skip:
         ds = ds.skip(skip)
-    mask_seed = 0 if seed is None else int(seed)
     if masker is not None:
-        spec = features.unmasked_feature_spec(max_seq_length)
-
-        def parse_and_draw(record, epoch):
-            example = tf.io.parse_single_example(record, spec)
-            draws = masker.draw(mask_seed, epoch, example["example_id"][0])
-            return dict(example, **{"draw_" + k: v for k, v in draws.items()})
-
-        ds = ds.map(parse_and_draw, num_parallel_calls=tf.data.AUTOTUNE,
-                    deterministic=deterministic)
-        ds = ds.batch(batch_size, drop_remainder=is_training)
-        ds = ds.map(lambda b: apply_dynamic_masking(masker, b),
-                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+        if mask_seed is None:
+            mask_seed = 0 if seed is None else int(seed)
+        ds = mask_records(ds, masker, mask_seed, batch_size, is_training, deterministic)
     else:
         ds = ds.map(lambda record, epoch: record)
         ds = ds.batch(batch_size, drop_remainder=is_training)
@@ -300,6 +290,28 @@ def pretraining_dataset(files, max_seq_length, max_predictions_per_seq, batch_si
     # Sharding is done above, by file: tell tf.distribute not to shard again.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def mask_records(ds, masker, mask_seed, batch_size, drop_remainder=True,
+                 deterministic=True):
+    """(serialized unmasked record, epoch) pairs → masked `features.py` batches.
+
+    Per example: parse and draw (stateless, keyed by mask_seed, epoch,
+    example_id); per batch: `DynamicMasker.apply`. Training and
+    `materialize_masks.py` both mask through here.
+    """
+    spec = features.unmasked_feature_spec(masker.max_seq_length)
+
+    def parse_and_draw(record, epoch):
+        example = tf.io.parse_single_example(record, spec)
+        draws = masker.draw(mask_seed, epoch, example["example_id"][0])
+        return dict(example, **{"draw_" + k: v for k, v in draws.items()})
+
+    ds = ds.map(parse_and_draw, num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=deterministic)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    return ds.map(lambda b: apply_dynamic_masking(masker, b),
+                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
 
 
 def apply_dynamic_masking(masker, batch):
@@ -359,6 +371,7 @@ class PretrainingDatasetFn:
             self.files, L, P, per_replica, input_context=input_context,
             is_training=self.is_training, seed=worker_seed, shuffle_buffer=self.shuffle_buffer,
             compression=self.compression, masker=self.masker, start_example=start,
+            mask_seed=self.seed,  # masks do not depend on the number of hosts
             records_per_epoch=(records_per_pipeline(self.files, self.metadata, input_context)
                                if start else None),
         )
