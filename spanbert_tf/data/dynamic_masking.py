@@ -90,41 +90,71 @@ class DynamicMasker:
         size = tf.reduce_sum(tf.cast(input_mask, tf.int32), axis=1)
         pos = tf.range(L, dtype=tf.int32)[None, :]
         inside = pos < size[:, None]
-        ws = tf.gather(self._table, ids)
-        ws = (ws | (pos <= 1) | (pos == size[:, None] - 1)) & inside
         n = size - 2
         budget = tf.gather(self._budgets, tf.maximum(n, 0))
-        word = tf.cumsum(tf.cast(ws, tf.int32), axis=1) - 1          # piece -> word index
-        bounds = tf.argsort(tf.where(ws, pos, L + pos), axis=1)      # word -> its first piece
-        last_word = _at(word, size - 1)                              # [SEP]'s word
         scheme = self.config.scheme
+        if scheme == "token":
+            return self._finish(ids, input_mask, size, self._token_mask(draws, n, budget),
+                                draws)
+        ws = tf.gather(self._table, ids)
+        ws = (ws | (pos <= 1) | (pos == size[:, None] - 1)) & inside
+        bounds = _compact(ws, fill=L)               # word -> its first piece, then L
+        last_word = tf.reduce_sum(tf.cast(ws, tf.int32), axis=1) - 1  # [SEP]'s word
         if scheme == "span":
-            mask = self._span_mask(draws, n, budget, word, bounds, last_word)
-        elif scheme == "whole_word":
-            mask = self._whole_word_mask(draws, n, budget, word, bounds, last_word)
+            mask = self._span_mask(draws, n, budget, bounds, last_word)
         else:
-            mask = self._token_mask(draws, n, budget)
+            word = tf.cumsum(tf.cast(ws, tf.int32), axis=1) - 1      # piece -> word index
+            mask = self._whole_word_mask(draws, n, budget, word, bounds, last_word)
         return self._finish(ids, input_mask, size, mask, draws)
 
-    def _span_mask(self, draws, n, budget, word, bounds, last_word):
+    def _span_mask(self, draws, n, budget, bounds, last_word):
         L, K = self.max_seq_length, self.layout.span_draws
-        anchor_r, length_r = draws["span_anchor"], draws["span_length"]
-        pos = tf.range(L, dtype=tf.int32)[None, :]
         n_pos = tf.maximum(n, 1)
         batch = tf.shape(n)[0]
 
+        def spans(anchors, extra):
+            """(start, end) of candidate spans: anchor moved to its word start, whole words."""
+            anchor_word = tf.searchsorted(bounds, anchors, side="right") - 1
+            ends = tf.minimum(anchor_word + 1 + extra, last_word[:, None])
+            return (tf.gather(bounds, anchor_word, batch_dims=1),
+                    tf.gather(bounds, ends, batch_dims=1))
+
+        # The K drawn candidate spans up front.
+        anchors = 1 + tf.cast(tf.bitwise.right_shift(
+            draws["span_anchor"] * tf.cast(n_pos, tf.int64)[:, None],
+            tf.constant(DRAW_BITS, tf.int64)), tf.int32)
+        limits = self._length_limits
+        if limits.shape[0]:
+            extra = tf.cast(tf.searchsorted(
+                tf.broadcast_to(limits[None, :], [batch, limits.shape[0]]),
+                draws["span_length"], side="right"), tf.int32)
+        else:  # max_span_length 1
+            extra = tf.zeros_like(anchors)
+        starts, ends = spans(anchors, extra)
+
+        def candidate(i):
+            """Candidate i: drawn (i < K), else the sweep anchor 1 + (i - K) mod n."""
+            inside = i < K
+            j = tf.minimum(i, K - 1)
+            sweep = 1 + tf.math.floormod(i - K, n_pos)
+            s_sweep, e_sweep = spans(sweep[:, None], _at(extra, tf.math.floormod(i, K))[:, None])
+            return (tf.where(inside, _at(anchors, j), sweep),
+                    tf.where(inside, _at(starts, j), s_sweep[:, 0]),
+                    tf.where(inside, _at(ends, j), e_sweep[:, 0]))
+
+        # The loop works on a window of the widest candidate span (a few dozen
+        # pieces), not on the whole [B, L] mask.
+        drawn_width = tf.maximum(tf.reduce_max(ends - starts), 1)
+
         def body(mask, count, i, done):
-            drawn = 1 + tf.cast(tf.bitwise.right_shift(
-                _at(anchor_r, tf.minimum(i, K - 1)) * tf.cast(n_pos, tf.int64),
-                tf.constant(DRAW_BITS, tf.int64)), tf.int32)
-            anchor = tf.where(i < K, drawn, 1 + tf.math.floormod(i - K, n_pos))
-            r_len = _at(length_r, tf.math.floormod(i, K))
-            extra = tf.reduce_sum(tf.cast(r_len[:, None] >= self._length_limits[None, :],
-                                          tf.int32), axis=1)
-            anchor_word = _at(word, anchor)
-            start = _at(bounds, anchor_word)
-            end = _at(bounds, tf.minimum(anchor_word + 1 + extra, last_word))
-            new_pieces = (pos >= start[:, None]) & (pos < end[:, None]) & ~mask
+            anchor, start, end = candidate(i)
+            # Sweep spans (rare: past the K drawn ones) get the whole row.
+            width = tf.where(tf.reduce_any(i >= K), L, drawn_width)
+            offsets = tf.range(width)[None, :]
+            rows = tf.broadcast_to(tf.range(batch)[:, None], [batch, width])
+            window = tf.minimum(start[:, None] + offsets, L - 1)   # L-1 is never masked
+            old = tf.gather(mask, window, batch_dims=1)
+            new_pieces = (start[:, None] + offsets < end[:, None]) & ~old
             new_int = tf.cast(new_pieces, tf.int32)
             new = tf.reduce_sum(new_int, axis=1)
             active = ~done & ~_at(mask, anchor)
@@ -132,8 +162,10 @@ class DynamicMasker:
             # The span that spends the budget stops at the piece that does it.
             upto = new_pieces & (tf.cumsum(new_int, axis=1) <= (budget - count)[:, None])
             add = tf.where(finishing[:, None], upto, new_pieces) & active[:, None]
+            mask = tf.tensor_scatter_nd_update(mask, tf.stack([rows, window], axis=-1),
+                                               old | add)
             count = tf.where(active, tf.where(finishing, budget, count + new), count)
-            return mask | add, count, tf.where(done, i, i + 1), done | finishing
+            return mask, count, tf.where(done, i, i + 1), done | finishing
 
         init = (tf.zeros([batch, L], tf.bool), tf.zeros([batch], tf.int32),
                 tf.zeros([batch], tf.int32), budget <= 0)
@@ -176,9 +208,15 @@ class DynamicMasker:
                                     batch_dims=1)
 
     def _token_mask(self, draws, n, budget):
-        rank = tf.argsort(self._order(draws, n), axis=1)
-        chosen = (rank < budget[:, None]) & (tf.range(self.layout.order_draws)[None, :]
-                                             < n[:, None])
+        """The `budget` block positions of smallest key (ties by position)."""
+        W = self.layout.order_draws
+        j = tf.range(W, dtype=tf.int64)[None, :]
+        key = tf.where(j < tf.cast(n, tf.int64)[:, None], draws["order"],
+                       tf.constant(1 << DRAW_BITS, tf.int64)) * W + j
+        k = min(self.layout.predictions, W)
+        smallest = -tf.math.top_k(-key, k=k, sorted=True).values          # ascending
+        kth = tf.gather(smallest, tf.maximum(budget - 1, 0)[:, None], batch_dims=1)
+        chosen = (key <= kth) & (budget[:, None] > 0) & (j < tf.cast(n, tf.int64)[:, None])
         pad = tf.zeros_like(chosen[:, :1])
         return tf.concat([pad, chosen, pad], axis=1)
 
@@ -186,23 +224,24 @@ class DynamicMasker:
         """Masked ids, prediction slots, replacement and SBO targets of a masked batch."""
         c, L, P = self.config, self.max_seq_length, self.layout.predictions
         pos = tf.range(L, dtype=tf.int32)[None, :]
-        mask_int = tf.cast(mask, tf.int32)
-        num_masked = tf.reduce_sum(mask_int, axis=1)
-        sorted_pos = tf.argsort(tf.where(mask, pos, L + pos), axis=1)
+        num_masked = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+        sorted_pos = _compact(mask)
         if P > L:
             sorted_pos = tf.pad(sorted_pos, [[0, 0], [0, P - L]])
         slot_pos = sorted_pos[:, :P]
         slot_valid = tf.range(P)[None, :] < num_masked[:, None]
         slot_pos = tf.where(slot_valid, slot_pos, 0)
-        # Merged spans: maximal runs of masked positions.
-        before = tf.pad(mask[:, :-1], [[0, 0], [1, 0]])
-        after = tf.pad(mask[:, 1:], [[0, 0], [0, 1]])
-        run_first = tf.argsort(tf.where(mask & ~before, pos, L + pos), axis=1)
-        run_last = tf.argsort(tf.where(mask & ~after, pos, L + pos), axis=1)
-        run_of = tf.cumsum(tf.cast(mask & ~before, tf.int32), axis=1) - 1
-        slot_run = tf.maximum(tf.gather(run_of, slot_pos, batch_dims=1), 0)
-        first = tf.gather(run_first, slot_run, batch_dims=1)
-        last = tf.gather(run_last, slot_run, batch_dims=1)
+        # Merged spans: maximal runs of consecutive masked positions, found among
+        # the [B, P] slots.
+        previous = tf.pad(slot_pos[:, :-1], [[0, 0], [1, 0]], constant_values=-2)
+        following = tf.pad(slot_pos[:, 1:], [[0, 0], [0, 1]], constant_values=-2)
+        run_starts = slot_valid & (slot_pos != previous + 1)
+        run_ends = slot_valid & (following != slot_pos + 1)
+        slot_run = tf.maximum(tf.cumsum(tf.cast(run_starts, tf.int32), axis=1) - 1, 0)
+        first = tf.gather(slot_pos, tf.gather(_compact(run_starts), slot_run, batch_dims=1),
+                          batch_dims=1)
+        last = tf.gather(slot_pos, tf.gather(_compact(run_ends), slot_run, batch_dims=1),
+                         batch_dims=1)
         offset = slot_pos - first
         target = (slot_valid & (first != 1) & (last != size[:, None] - 2)
                   & (offset < c.max_pair_targets))
@@ -224,8 +263,11 @@ class DynamicMasker:
         original = tf.gather(ids, slot_pos, batch_dims=1)
         value = tf.where(kind == 0, self.reference.mask_id,
                          tf.where(kind == 1, tf.gather(self._candidates, pick), original))
-        slot_of = tf.clip_by_value(tf.cumsum(mask_int, axis=1) - 1, 0, P - 1)
-        masked_ids = tf.where(mask, tf.gather(value, slot_of, batch_dims=1), ids)
+        # Padding slots write position 0's own id back ([CLS] is never masked).
+        value = tf.where(slot_valid, value, ids[:, :1])
+        rows = tf.broadcast_to(tf.range(tf.shape(ids)[0])[:, None], tf.shape(slot_pos))
+        masked_ids = tf.tensor_scatter_nd_update(ids, tf.stack([rows, slot_pos], axis=-1),
+                                                 value)
         zero = tf.zeros_like(slot_pos)
         return {
             "input_ids": masked_ids,
@@ -283,6 +325,15 @@ def masker_for_records(metadata, config, vocab_file, do_lower_case=False,
                          f"{random_token_source!r}")
     return DynamicMasker(config, metadata["max_seq_length"], tokenizer.mask_id,
                          tokenizer.word_start_table, candidates, probs)
+
+
+def _compact(flags, fill=0):
+    """[B, L] bool → [B, L] int32: row b's True positions ascending, then `fill`."""
+    where = tf.where(flags)
+    ragged = tf.RaggedTensor.from_value_rowids(
+        tf.cast(where[:, 1], tf.int32), where[:, 0],
+        nrows=tf.shape(flags, out_type=tf.int64)[0])
+    return ragged.to_tensor(default_value=fill, shape=[None, flags.shape[1]])
 
 
 def _at(values, index):
