@@ -23,7 +23,8 @@ def _original(ex):
 def test_materialized_epoch_equals_the_training_stream(tmp_path, shared_data, cased_vocab):
     unmasked = tmp_path / "unmasked"
     pipeline.create_pretraining_data(pipeline.PretrainingDataConfig(
-        input_file=str(shared_data / "corpus" / "bert_sample_text.txt"), output_dir=str(unmasked), masking="none",
+        input_file=str(shared_data / "corpus" / "bert_sample_text.txt"),
+        output_dir=str(unmasked), masking="none",
         max_seq_length=L, num_shards=2, num_workers=1, progress=False))
     config = MaskingConfig(max_predictions_per_seq=P, scheme="span", replacement="token")
     stats = materialize_masks(str(unmasked), str(tmp_path / "out"), epoch=1, seed=7,
