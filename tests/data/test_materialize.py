@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from spanbert_tf.data import features, input_pipeline, pipeline
@@ -66,3 +67,35 @@ def test_materialized_epoch_equals_the_training_stream(tmp_path, shared_data, ca
                 np.testing.assert_array_equal(ex[name], want[name], err_msg=name)
             seen += 1
     assert seen >= 35
+
+
+@pytest.mark.slow
+def test_cli_writes_shards_and_errors_name_the_file(tmp_path, shared_data):
+    import os
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    common = dict(input_file=str(shared_data / "corpus" / "bert_sample_text.txt"),
+                  max_seq_length=L, max_predictions_per_seq=P, dupe_factor=1, num_shards=1,
+                  num_workers=1, progress=False)
+    pipeline.create_pretraining_data(pipeline.PretrainingDataConfig(
+        output_dir=str(tmp_path / "none"), masking="none", **common))
+    pipeline.create_pretraining_data(pipeline.PretrainingDataConfig(
+        output_dir=str(tmp_path / "span"), **common))
+    env = dict(os.environ, PYTHONPATH=repo, TF_CPP_MIN_LOG_LEVEL="3")
+
+    def cli(source, out):
+        return subprocess.run(
+            [sys.executable, os.path.join(repo, "materialize_masks.py"),
+             f"--input_files={tmp_path / source}", f"--output_dir={tmp_path / out}",
+             "--epoch=2", f"--max_predictions_per_seq={P}", "--noprogress"],
+            env=env, capture_output=True, text=True, timeout=300)
+
+    ok = cli("none", "epoch2")
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "materialize_masks: epoch 2" in ok.stdout
+    assert (tmp_path / "epoch2" / "pretrain-00000-of-00001.tfrecord").stat().st_size > 0
+    bad = cli("span", "x")
+    assert bad.returncode != 0
+    assert f"{tmp_path / 'span' / 'metadata.json'}: the records are already masked" in bad.stderr
