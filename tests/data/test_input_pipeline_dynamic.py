@@ -221,3 +221,19 @@ def test_unigram_without_counts_is_an_error_naming_the_file(records, cased_vocab
     meta["records"] = "masked"
     with pytest.raises(ValueError, match="x/metadata.json: the records are already masked"):
         masker_for_records(meta, MaskingConfig(), cased_vocab)
+
+
+def test_masks_do_not_depend_on_the_number_of_input_pipelines(records, cased_vocab):
+    one = _examples(dataset_fn(records, cased_vocab, seed=5, batch=100, is_training=False)(),
+                    100)
+    by_block = {_original(ex): ex for ex in one}
+    fn = dataset_fn(records, cased_vocab, seed=5, batch=32)
+    for worker in range(2):
+        context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=worker,
+                                             num_replicas_in_sync=2)
+        examples = _examples(fn(context), 3)  # per-replica batches of 16, epoch 0
+        assert len(examples) == 48
+        for ex in examples:
+            np.testing.assert_array_equal(ex["input_ids"], by_block[_original(ex)]["input_ids"])
+            np.testing.assert_array_equal(ex["masked_lm_positions"],
+                                          by_block[_original(ex)]["masked_lm_positions"])
