@@ -44,8 +44,10 @@ flags.DEFINE_integer("max_predictions_per_seq", _D.max_predictions_per_seq,
 flags.DEFINE_integer("dupe_factor", _D.dupe_factor,
                      "Times each document is masked, each with a different mask.")
 flags.DEFINE_integer("random_seed", _D.random_seed, "Seed of all random choices.")
-flags.DEFINE_enum("masking", _D.masking, ["span", "whole_word", "token"],
-                  "span: SpanBERT; whole_word / token: the paper's BERT ablations.")
+flags.DEFINE_enum("masking", _D.masking, ["span", "whole_word", "token", "none"],
+                  "span: SpanBERT; whole_word / token: the paper's BERT ablations; none: "
+                  "write each block once, unmasked, for run_pretraining.py's dynamic "
+                  "masking (a new mask every epoch).")
 flags.DEFINE_float("masked_lm_prob", _D.masked_lm_prob,
                    "Fraction of a block's wordpieces to mask (ceil).")
 flags.DEFINE_float("geometric_p", _D.geometric_p, "p of the span-length geometric law.")

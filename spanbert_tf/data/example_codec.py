@@ -101,7 +101,7 @@ def _prefix_table(name, kind, max_payload):
     return _prefix_tables[key]
 
 
-def serialize_rows(rows, max_seq_length, max_predictions_per_seq):
+def serialize_rows(rows, max_seq_length, max_predictions_per_seq, shapes=None):
     """Serializes N examples given each feature's rows, concatenated.
 
     Args:
@@ -111,12 +111,15 @@ def serialize_rows(rows, max_seq_length, max_predictions_per_seq):
             non-negative. `flat` may be the string "ones": every value is 1
             (`input_mask`, `masked_lm_weights`), with no array to encode.
         max_seq_length, max_predictions_per_seq: L and P.
+        shapes: {name: (dtype, width)} of the features to write, in order
+            (default: the masked records of `features.feature_shapes`).
 
     Returns:
         A list of N `bytes`, serialized tf.train.Examples.
     """
-    shapes = features.feature_shapes(max_seq_length, max_predictions_per_seq)
-    missing = [n for n in features.FEATURE_NAMES if n not in rows]
+    if shapes is None:
+        shapes = features.feature_shapes(max_seq_length, max_predictions_per_seq)
+    missing = [n for n in shapes if n not in rows]
     if missing:
         raise ValueError(f"serialize_examples: missing features {missing}")
     sources, src_pos = [], [0]
@@ -126,12 +129,11 @@ def serialize_rows(rows, max_seq_length, max_predictions_per_seq):
         src_pos.append(src_pos[-1] + data.size)
         return src_pos[-2]
 
-    n = len(rows[features.FEATURE_NAMES[0]][1])
+    n = len(rows[next(iter(shapes))][1])
     max_width = max(width for _, width in shapes.values())
     zeros_at = add_source(np.zeros(4 * max_width, np.uint8))
     piece_src, piece_len = [], []   # per example, in output order: [N, 3 per feature]
-    for name in features.FEATURE_NAMES:
-        dtype, width = shapes[name]
+    for name, (dtype, width) in shapes.items():
         flat, lengths = rows[name]
         lengths = np.asarray(lengths, dtype=np.int64)
         if lengths.shape != (n,) or (lengths > width).any() or (lengths < 0).any():

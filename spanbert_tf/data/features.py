@@ -19,6 +19,10 @@ features (L = max_seq_length, P = max_predictions_per_seq), zero-padded:
 The first six are google-research/bert's names, so BERT tooling can read our files.
 Everything else in the project imports these names from here.
 
+Unmasked records (`create_pretraining_data.py --masking=none`, masked on the fly
+by `dynamic_masking.py`) hold only `input_ids`, `input_mask`, `segment_ids` (as
+above, before masking) and `example_id` (int64 [1], stable: seeds the masks).
+
 Example:
 ```python
 spec = pretraining_feature_spec(max_seq_length=128, max_predictions_per_seq=20)
@@ -79,3 +83,27 @@ def pretraining_feature_spec(max_seq_length, max_predictions_per_seq):
             max_seq_length, max_predictions_per_seq
         ).items()
     }
+
+
+UNMASKED_FEATURE_NAMES = SEQUENCE_FEATURES + ("example_id",)
+
+
+def unmasked_feature_shapes(max_seq_length):
+    """{name: (dtype_name, length)} of an unmasked record, in file order."""
+    shapes = {name: ("int64", max_seq_length) for name in SEQUENCE_FEATURES}
+    shapes["example_id"] = ("int64", 1)
+    return shapes
+
+
+def unmasked_feature_spec_json(max_seq_length):
+    """The unmasked records' spec as plain JSON-able data (metadata.json)."""
+    return {name: {"dtype": dtype, "shape": [length]}
+            for name, (dtype, length) in unmasked_feature_shapes(max_seq_length).items()}
+
+
+def unmasked_feature_spec(max_seq_length):
+    """The `tf.io.parse_example` spec of one unmasked record."""
+    import tensorflow as tf
+
+    return {name: tf.io.FixedLenFeature([length], tf.int64)
+            for name, (_, length) in unmasked_feature_shapes(max_seq_length).items()}

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 
+import numpy as np
 import tensorflow as tf
 
 from spanbert_tf.data import features
@@ -112,6 +113,7 @@ def find_pretraining_files(input_files):
             ("max_predictions_per_seq", first["max_predictions_per_seq"],
              meta["max_predictions_per_seq"]),
             ("vocab.sha256", _vocab(first).get("sha256"), _vocab(meta).get("sha256")),
+            ("records (masked or unmasked)", records_kind(first), records_kind(meta)),
         ):
             if a != b:
                 raise InputError(f"input files disagree on {key}: {a} in {first_path}, "
@@ -119,6 +121,11 @@ def find_pretraining_files(input_files):
     metadata = dict(first)
     metadata["metadata_path"] = first_path
     return files, metadata
+
+
+def records_kind(metadata):
+    """"masked" (offline masking) or "unmasked" (`--masking=none`: dynamic masking)."""
+    return metadata.get("records", "masked")
 
 
 def _dirname(path):
@@ -143,7 +150,9 @@ def check_metadata(metadata, vocab_size=None, max_position_embeddings=None,
     source = metadata.get("metadata_path", METADATA_FILE)
     L, P = metadata["max_seq_length"], metadata["max_predictions_per_seq"]
     spec = metadata.get("feature_spec")
-    if spec is not None and spec != features.feature_spec_json(L, P):
+    expected = (features.unmasked_feature_spec_json(L) if records_kind(metadata) == "unmasked"
+                else features.feature_spec_json(L, P))
+    if spec is not None and spec != expected:
         raise InputError(
             f"{source}: feature_spec differs from spanbert_tf.data.features for L={L}, P={P} "
             "(data written by another version? recreate it)"
@@ -192,49 +201,90 @@ def parse_pretraining_batch(serialized, max_seq_length, max_predictions_per_seq)
     }
 
 
+def _epoch_seed(seed, epoch, salt):
+    """A per-epoch int64 seed (a tensor): the order of epoch e depends only on (seed, e)."""
+    return (tf.cast(epoch, tf.int64) * 1_000_003 + seed) * 4 + salt
+
+
+def _records(files, input_context, shard_records, is_training, seed, shuffle_buffer,
+             compression, cycle_length, deterministic, start_epoch):
+    """(serialized record, epoch) pairs: one epoch after another when training."""
+    def epoch_records(epoch):
+        ds = tf.data.Dataset.from_tensor_slices(files)
+        if input_context is not None and input_context.num_input_pipelines > 1 \
+                and not shard_records:
+            ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        if is_training:
+            ds = ds.shuffle(len(files), seed=_epoch_seed(seed, epoch, 1),
+                            reshuffle_each_iteration=False)
+        ds = ds.interleave(
+            lambda f: tf.data.TFRecordDataset(f, compression_type=compression,
+                                              buffer_size=8 * 1024 * 1024),
+            cycle_length=max(1, min(cycle_length, len(files))), block_length=1,
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+        if shard_records:
+            ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        if is_training and shuffle_buffer > 1:
+            ds = ds.shuffle(shuffle_buffer, seed=_epoch_seed(seed, epoch, 2),
+                            reshuffle_each_iteration=False)
+        return ds.map(lambda r: (r, epoch))
+
+    if not is_training:
+        return epoch_records(tf.constant(0, tf.int64))
+    if seed is None:  # unseeded: a new order each epoch, not resumable
+        seed = int(np.random.SeedSequence().generate_state(1)[0] >> 2)
+    return tf.data.Dataset.range(start_epoch, 1 << 62).flat_map(epoch_records)
+
+
 def pretraining_dataset(files, max_seq_length, max_predictions_per_seq, batch_size,
                         input_context=None, is_training=True, seed=None,
                         shuffle_buffer=10000, compression="", cycle_length=8,
-                        deterministic=True):
+                        deterministic=True, masker=None, start_example=0,
+                        records_per_epoch=None, mask_seed=None):
     """The batched dataset of one input pipeline (one worker), per-replica batches.
 
     Files are sharded across workers (`input_context.input_pipeline_id`); with
     fewer files than workers, records are sharded instead. Training datasets
-    repeat forever, shuffle files and records (`seed` makes the order
-    reproducible) and drop the last partial batch (static shapes for TPU).
+    run epoch after epoch; epoch e reads the files and shuffles the records in
+    an order that depends only on (`seed`, e), so the stream is one fixed
+    sequence: `start_example` skips its first examples (resume: see
+    `PretrainingDatasetFn`), which starts at epoch
+    `start_example // records_per_epoch`. Training drops the last partial
+    batch (static shapes for TPU).
+
+    `masker`: a `dynamic_masking.DynamicMasker` for unmasked records (masked
+    here: the mask of an example is a function of (`mask_seed`, default
+    `seed`, its epoch, its `example_id`)); None for records masked offline.
     """
     files = sorted(files)
-    ds = tf.data.Dataset.from_tensor_slices(files)
     shard_records = False
     if input_context is not None and input_context.num_input_pipelines > 1:
-        if len(files) >= input_context.num_input_pipelines:
-            ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-        else:
+        if len(files) < input_context.num_input_pipelines:
             logging.warning(
                 "%d input file(s) for %d workers: sharding records instead of files",
                 len(files), input_context.num_input_pipelines,
             )
             shard_records = True
-    if is_training:
-        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True).repeat()
-    ds = ds.interleave(
-        lambda f: tf.data.TFRecordDataset(f, compression_type=compression,
-                                          buffer_size=8 * 1024 * 1024),
-        cycle_length=max(1, min(cycle_length, len(files))),
-        block_length=1,
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=deterministic,
-    )
-    if shard_records:
-        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-    if is_training and shuffle_buffer > 1:
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=is_training)
-    ds = ds.map(
-        lambda s: parse_pretraining_batch(s, max_seq_length, max_predictions_per_seq),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=deterministic,
-    )
+    start_epoch, skip = 0, int(start_example)
+    if skip and records_per_epoch:
+        start_epoch, skip = divmod(skip, int(records_per_epoch))
+    ds = _records(files, input_context, shard_records, is_training,
+                  None if seed is None else int(seed), shuffle_buffer, compression,
+                  cycle_length, deterministic, start_epoch)
+    if skip:
+        ds = ds.skip(skip)
+    if masker is not None:
+        if mask_seed is None:
+            mask_seed = 0 if seed is None else int(seed)
+        ds = mask_records(ds, masker, mask_seed, batch_size, is_training, deterministic)
+    else:
+        ds = ds.map(lambda record, epoch: record)
+        ds = ds.batch(batch_size, drop_remainder=is_training)
+        ds = ds.map(
+            lambda s: parse_pretraining_batch(s, max_seq_length, max_predictions_per_seq),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=deterministic,
+        )
     options = tf.data.Options()
     options.deterministic = deterministic
     # Sharding is done above, by file: tell tf.distribute not to shard again.
@@ -242,25 +292,119 @@ def pretraining_dataset(files, max_seq_length, max_predictions_per_seq, batch_si
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-def make_pretraining_dataset_fn(files, metadata, global_batch_size, is_training=True,
-                                seed=None, shuffle_buffer=10000):
+def mask_records(ds, masker, mask_seed, batch_size, drop_remainder=True,
+                 deterministic=True):
+    """(serialized unmasked record, epoch) pairs → masked `features.py` batches.
+
+    Per example: parse and draw (stateless, keyed by mask_seed, epoch,
+    example_id); per batch: `DynamicMasker.apply`. Training and
+    `materialize_masks.py` both mask through here.
+    """
+    spec = features.unmasked_feature_spec(masker.max_seq_length)
+
+    def parse_and_draw(record, epoch):
+        example = tf.io.parse_single_example(record, spec)
+        draws = masker.draw(mask_seed, epoch, example["example_id"][0])
+        return dict(example, **{"draw_" + k: v for k, v in draws.items()})
+
+    ds = ds.map(parse_and_draw, num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=deterministic)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    return ds.map(lambda b: apply_dynamic_masking(masker, b),
+                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+
+
+def apply_dynamic_masking(masker, batch):
+    """Parsed unmasked batch + its draws → the `features.py` features (int32/float32)."""
+    draws = {k[len("draw_"):]: v for k, v in batch.items() if k.startswith("draw_")}
+    out = masker.apply(batch["input_ids"], batch["input_mask"], draws)
+    out["segment_ids"] = tf.cast(batch["segment_ids"], tf.int32)
+    return {name: out[name] for name in features.FEATURE_NAMES}
+
+
+class PretrainingDatasetFn:
     """`dataset_fn(input_context)` for `strategy.distribute_datasets_from_function`.
 
     `global_batch_size` is the batch of ONE forward pass over all replicas
     (with gradient accumulation: the micro-batch); each replica gets
-    `global_batch_size / num_replicas` examples.
+    `global_batch_size / num_replicas` examples. With a `seed`, the example
+    stream is a fixed sequence and `resume_at_step(step)` (called by the
+    Trainer after restoring a checkpoint) makes the next dataset start where
+    step `step` left it: each step consumes `grad_accum_steps` batches per
+    replica, so the pipeline skips `step x grad_accum_steps x local replicas x
+    per-replica batch` examples (skipping reads, but does not parse or mask,
+    the records before that point; whole epochs are skipped by arithmetic).
     """
-    L, P = metadata["max_seq_length"], metadata["max_predictions_per_seq"]
-    compression = _compression(metadata, files)
 
-    def dataset_fn(input_context=None):
+    def __init__(self, files, metadata, global_batch_size, is_training=True, seed=None,
+                 shuffle_buffer=10000, masker=None, grad_accum_steps=1):
+        self.files = sorted(files)
+        self.metadata = metadata
+        self.global_batch_size = int(global_batch_size)
+        self.is_training = is_training
+        self.seed = seed
+        self.shuffle_buffer = shuffle_buffer
+        self.masker = masker
+        self.grad_accum_steps = int(grad_accum_steps)
+        self.start_step = 0
+        self.compression = _compression(metadata, files)
+
+    def resume_at_step(self, step):
+        """The next datasets continue the stream after `step` optimizer steps."""
+        if self.seed is None and step:
+            logging.warning("unseeded input pipeline: the data restarts after a resume")
+            return
+        self.start_step = int(step)
+
+    def __call__(self, input_context=None):
         if input_context is None:
             input_context = tf.distribute.InputContext()
-        per_replica = input_context.get_per_replica_batch_size(global_batch_size)
-        worker_seed = None if seed is None else seed + input_context.input_pipeline_id
+        per_replica = input_context.get_per_replica_batch_size(self.global_batch_size)
+        local_replicas = max(1, input_context.num_replicas_in_sync
+                             // input_context.num_input_pipelines)
+        start = self.start_step * self.grad_accum_steps * local_replicas * per_replica
+        worker_seed = None if self.seed is None else self.seed + input_context.input_pipeline_id
+        L = self.metadata["max_seq_length"]
+        P = (self.masker.layout.predictions if self.masker is not None
+             else self.metadata["max_predictions_per_seq"])
         return pretraining_dataset(
-            files, L, P, per_replica, input_context=input_context, is_training=is_training,
-            seed=worker_seed, shuffle_buffer=shuffle_buffer, compression=compression,
+            self.files, L, P, per_replica, input_context=input_context,
+            is_training=self.is_training, seed=worker_seed, shuffle_buffer=self.shuffle_buffer,
+            compression=self.compression, masker=self.masker, start_example=start,
+            mask_seed=self.seed,  # masks do not depend on the number of hosts
+            records_per_epoch=(records_per_pipeline(self.files, self.metadata, input_context)
+                               if start else None),
         )
 
-    return dataset_fn
+
+def records_per_pipeline(files, metadata, input_context):
+    """Records one input pipeline reads per epoch (metadata counts, else counted)."""
+    counts = {}
+    for directory in sorted({_dirname(f) for f in files}):
+        meta = (metadata if directory == _dirname(metadata.get("metadata_path", ""))
+                else _read_json(os.path.join(directory, METADATA_FILE)))
+        per_shard = (meta.get("counts") or {}).get("instances_per_shard")
+        if isinstance(per_shard, list) and len(per_shard) == len(meta.get("shards", [])):
+            for name, count in zip(meta["shards"], per_shard):
+                counts[os.path.join(directory, name)] = int(count)
+    files = sorted(files)
+
+    def count(f):
+        if os.path.join(_dirname(f), os.path.basename(f)) in counts:
+            return counts[os.path.join(_dirname(f), os.path.basename(f))]
+        return int(tf.data.TFRecordDataset(f, _compression(metadata, [f])).reduce(
+            tf.constant(0, tf.int64), lambda n, _: n + 1))
+
+    k, i = input_context.num_input_pipelines, input_context.input_pipeline_id
+    if k > 1 and len(files) >= k:
+        return sum(count(f) for f in files[i::k])
+    total = sum(count(f) for f in files)
+    return (total - i + k - 1) // k
+
+
+def make_pretraining_dataset_fn(files, metadata, global_batch_size, is_training=True,
+                                seed=None, shuffle_buffer=10000, masker=None,
+                                grad_accum_steps=1):
+    """A `PretrainingDatasetFn` (see there): `dataset_fn(input_context)`."""
+    return PretrainingDatasetFn(files, metadata, global_batch_size, is_training, seed,
+                                shuffle_buffer, masker, grad_accum_steps)

@@ -10,6 +10,10 @@ them: the masking RNG of part p of document d in pass (dupe) k is
 the part's blocks in order, then their replacements), and its examples go to
 shard `(global_part_index * dupe_factor + k) % num_shards`.
 
+With `settings["masking"]` None (`--masking=none`) each block is written once,
+unmasked, with `example_id = (global_part_index << 24) + block index in the part`
+(stable for the same input and settings), to shard `global_part_index % num_shards`.
+
 Example:
 ```python
 init_worker(settings)                      # once per process
@@ -22,10 +26,11 @@ import re
 
 import numpy as np
 
-from spanbert_tf.data import packing, writer
+from spanbert_tf.data import features, packing, writer
 from spanbert_tf.data.lean_tf import import_tensorflow_lean
 
 _STATE = {}
+EXAMPLE_ID_SHIFT = 24  # example_id = (global part index << 24) + block index in the part
 _UNUSED = re.compile(r"^\[unused\d+\]$")
 
 
@@ -44,8 +49,9 @@ def init_worker(settings):
 
     tokenizer = BertWordpieceTokenizer(settings["vocab_file"], settings["do_lower_case"])
     _STATE.clear()
-    _STATE.update(settings=settings, tokenizer=tokenizer)
-    _set_masker(settings.get("random_token_probs"))
+    _STATE.update(settings=settings, tokenizer=tokenizer, masker=None, random_token_probs=None)
+    if settings["masking"] is not None:
+        _set_masker(settings.get("random_token_probs"))
 
 
 def _set_masker(random_token_probs):
@@ -68,7 +74,7 @@ def count_task(parts):
 
 
 def _new_stats(settings):
-    size = settings["masking"]["max_predictions_per_seq"] + 1
+    size = settings["max_predictions_per_seq"] + 1
     return {"tokens": 0, "lines": 0, "empty_lines": 0, "long_lines_split": 0,
             "long_lines_dropped": 0, "dropped_tokens": 0, "blocks": 0, "instances": 0,
             "instance_tokens": 0, "masked_tokens": 0, "sbo_targets": 0,
@@ -99,12 +105,13 @@ def process_task(parts, random_token_probs=None):
         dict(shards={shard: (framed bytes, num_records)}, stats=worker stats).
     """
     current = _STATE["random_token_probs"]
-    if (current is None) != (random_token_probs is None) or (
-            current is not None and not np.array_equal(current, random_token_probs)):
+    unmasked = _STATE["settings"]["masking"] is None
+    if not unmasked and ((current is None) != (random_token_probs is None) or (
+            current is not None and not np.array_equal(current, random_token_probs))):
         _set_masker(random_token_probs)
     settings, tokenizer, masker = _STATE["settings"], _STATE["tokenizer"], _STATE["masker"]
     max_len = settings["max_seq_length"]
-    max_pred = settings["masking"]["max_predictions_per_seq"]
+    max_pred = settings["max_predictions_per_seq"]
     dupe_factor, num_shards = settings["dupe_factor"], settings["num_shards"]
     seed = settings["random_seed"]
     stats = _new_stats(settings)
@@ -129,21 +136,51 @@ def process_task(parts, random_token_probs=None):
             continue
         stats["blocks"] += len(blocks)
         block_ids = [np.concatenate((cls, flat[s:e], sep)) for s, e in blocks]
+        if unmasked:
+            if len(block_ids) >= 1 << EXAMPLE_ID_SHIFT:
+                raise ValueError(f"document part {doc_index}/{part_index} has more than "
+                                 f"2**{EXAMPLE_ID_SHIFT} blocks")
+            groups.append((block_ids, (global_part << EXAMPLE_ID_SHIFT)
+                           + np.arange(len(block_ids), dtype=np.int64)))
+            shard_of += [global_part % num_shards] * len(block_ids)
+            continue
         for dupe in range(dupe_factor):
             groups.append((block_ids, np.random.default_rng([seed, doc_index, part_index, dupe])))
             shard_of += [(global_part * dupe_factor + dupe) % num_shards] * len(block_ids)
 
     shards = {}
-    if groups:
+    if not groups:
+        return {"shards": shards, "stats": stats}
+    if unmasked:
+        records = serialize_unmasked([b for blocks, _ in groups for b in blocks],
+                                     np.concatenate([ids for _, ids in groups]), max_len)
+        stats["instances"] += len(records)
+        stats["instance_tokens"] += sum(len(b) - 2 for blocks, _ in groups for b in blocks)
+    else:
         batch = masker.mask_many(groups, check_ids=False)  # ids come from the tokenizer
         records = serialize_batch(batch, max_len, max_pred)
-        by_shard = {}
-        for shard, record in zip(shard_of, records):
-            by_shard.setdefault(shard, []).append(record)
-        for shard, recs in by_shard.items():
-            shards[shard] = (writer.frame_records(recs), len(recs))
         _batch_stats(stats, batch)
+    by_shard = {}
+    for shard, record in zip(shard_of, records):
+        by_shard.setdefault(shard, []).append(record)
+    for shard, recs in by_shard.items():
+        shards[shard] = (writer.frame_records(recs), len(recs))
     return {"shards": shards, "stats": stats}
+
+
+def serialize_unmasked(blocks, example_ids, max_seq_length):
+    """`[CLS] block [SEP]` arrays + int64 ids → serialized unmasked records (features.py)."""
+    n = np.fromiter(map(len, blocks), np.int64, len(blocks))
+    if n.max(initial=0) > max_seq_length:
+        raise ValueError(f"an instance exceeds max_seq_length {max_seq_length}")
+    rows = {
+        "input_ids": (np.concatenate(blocks) if blocks else np.zeros(0, np.int64), n),
+        "input_mask": ("ones", n),
+        "segment_ids": (np.zeros(0, np.int64), np.zeros_like(n)),
+        "example_id": (np.asarray(example_ids, np.int64), np.ones_like(n)),
+    }
+    return writer.serialize_rows(rows, max_seq_length, 0,
+                                 features.unmasked_feature_shapes(max_seq_length))
 
 
 def serialize_batch(batch, max_seq_length, max_predictions_per_seq):

@@ -157,6 +157,32 @@ class Masker:
             blocks += group_blocks
             rngs.append(rng)
             group_sizes.append(len(group_blocks))
+        ids, ws, sizes, starts = self._concatenated(blocks)
+        positions, drawn, unmerged = [], [], []
+        spans = iter(zip(starts.tolist(), sizes.tolist()))
+        for rng, count in zip(rngs, group_sizes):
+            source = _RngDraws(rng, self._len_cdf)
+            for start, size in itertools.islice(spans, count):
+                drawn.append([])
+                unmerged.append([])
+                positions.append(self._positions(
+                    ws[start:start + size], size, source, drawn[-1], unmerged[-1]))
+        group_of = np.arange(len(rngs)).repeat(group_sizes)  # instance -> group
+
+        def kinds(unit_inst, unit_slot):
+            return self._kind_edges.searchsorted(
+                self._draw(rngs, group_of.take(unit_inst)), "right")
+
+        def picks(slot_inst, slot_index):
+            v = self._draw(rngs, group_of.take(slot_inst))
+            if self._random_cdf is None:
+                return (v * self.random_token_ids.size).astype(np.intp)
+            return self._random_cdf.searchsorted(v, "right")
+
+        return self._finish(ids, ws, sizes, starts, positions, kinds, picks, drawn, unmerged)
+
+    def _concatenated(self, blocks):
+        """(ids, word starts, sizes, starts) of the blocks laid end to end."""
         sizes = np.fromiter(map(len, blocks), np.int64, len(blocks))
         starts = np.cumsum(sizes) - sizes
         ids = (np.concatenate(blocks).astype(np.int32, copy=False) if blocks
@@ -166,16 +192,7 @@ class Masker:
         # before the block's first piece; [SEP] ends the last word).
         ws = self.word_start_table.take(ids)
         ws[starts] = ws[starts + 1] = ws[starts + sizes - 1] = True
-        positions, drawn, unmerged = [], [], []
-        spans = iter(zip(starts.tolist(), sizes.tolist()))
-        for rng, count in zip(rngs, group_sizes):
-            for start, size in itertools.islice(spans, count):
-                drawn.append([])
-                unmerged.append([])
-                positions.append(self._positions(
-                    ws[start:start + size], size, rng, drawn[-1], unmerged[-1]))
-        return self._finish(ids, ws, sizes, starts, positions, rngs, group_sizes,
-                            drawn, unmerged)
+        return ids, ws, sizes, starts
 
     def _checked_ids(self, input_ids):
         ids = np.asarray(input_ids)
@@ -188,21 +205,24 @@ class Masker:
             raise ValueError(f"input_ids must lie in [0, {self.vocab_size})")
         return ids
 
-    def _positions(self, ws, size, rng, drawn, unmerged):
-        """Masked positions of one block (ascending, full coordinates)."""
+    def _positions(self, ws, size, source, drawn, unmerged):
+        """Masked positions of one block (ascending, full coordinates).
+
+        `source` gives the block's random choices (`_RngDraws`, or
+        `masking_draws.PreDrawn`): span anchors and lengths, a word order, or
+        the token positions.
+        """
         budget = self.budget(size - 2)
         scheme = self.config.scheme
         if budget == 0:
             return np.zeros(0, np.intp)
         if scheme == "span":
-            return self._span_positions(ws, size, budget, rng, drawn, unmerged)
+            return self._span_positions(ws, size, budget, source, drawn, unmerged)
         if scheme == "whole_word":
-            return self._whole_word_positions(ws, size, budget, rng)
-        pos = rng.choice(size - 2, size=budget, replace=False, shuffle=False)
-        pos.sort()
-        return pos + 1
+            return self._whole_word_positions(ws, size, budget, source)
+        return source.token_positions(size - 2, budget)
 
-    def _span_positions(self, ws, size, budget, rng, drawn, unmerged):
+    def _span_positions(self, ws, size, budget, source, drawn, unmerged):
         """Positions masked by the span scheme, ascending (full coordinates)."""
         bounds = ws.nonzero()[0]  # word starts: 0 ([CLS]), 1, ..., size-1 ([SEP])
         last_word = bounds.size - 1  # index of [SEP]
@@ -212,11 +232,9 @@ class Masker:
         chunk = budget // 3 + 8
         n = size - 2
         while count < budget:
-            u = rng.random(2 * chunk)
-            anchors = (u[:chunk] * n).astype(np.intp) + 1
+            anchors, extra_words = source.span_chunk(n, chunk)  # extra = length - 1
             next_word = bounds.searchsorted(anchors, "right")  # anchor's word + 1
             starts = bounds.take(next_word - 1)
-            extra_words = self._len_cdf.searchsorted(u[chunk:], "right")  # length - 1
             end_word = next_word + extra_words
             np.minimum(end_word, last_word, out=end_word)
             ends = bounds.take(end_word)
@@ -246,12 +264,12 @@ class Masker:
                 break
         return np.frombuffer(mask, dtype=np.bool_).nonzero()[0]
 
-    def _whole_word_positions(self, ws, size, budget, rng):
+    def _whole_word_positions(self, ws, size, budget, source):
         """Whole words in random order; a word overflowing the budget is skipped."""
         bounds = ws[: size - 1].nonzero()[0][1:]  # block word starts, then [SEP]
         bounds = np.append(bounds, size - 1)
         lens = bounds[1:] - bounds[:-1]
-        order = rng.permutation(lens.size)
+        order = source.word_order(lens.size)
         lens = lens[order]
         cum = lens.cumsum()
         k = int(cum.searchsorted(budget, "right"))
@@ -271,14 +289,22 @@ class Masker:
         piece_word = ws[1 : size - 1].cumsum() - 1  # block piece -> word index
         return selected.take(piece_word).nonzero()[0] + 1
 
-    def _finish(self, ids, ws, sizes, starts, positions, rngs, group_sizes, drawn, unmerged):
-        """Replacement, SBO targets and statistics of a whole batch at once."""
+    def _finish(self, ids, ws, sizes, starts, positions, kinds, picks, drawn, unmerged):
+        """Replacement, SBO targets and statistics of a whole batch at once.
+
+        `kinds(unit_instance, unit_index)` gives the replacement kind of each
+        unit (merged span or wordpiece; index within its instance);
+        `picks(slot_instance, slot_index)` the index into `random_token_ids`
+        of each randomly replaced wordpiece (slot: its rank among the
+        instance's masked positions).
+        """
         c = self.config
         num_masked = np.fromiter(map(len, positions), np.int64, len(positions))
         local = np.concatenate(positions).astype(np.int32) if positions else ids[:0]
         inst_of = np.arange(sizes.size).repeat(num_masked)
         pos = local + starts.take(inst_of)  # in the concatenated ids
-        group_of = np.arange(len(rngs)).repeat(group_sizes)  # instance -> group
+        first_slot = np.cumsum(num_masked) - num_masked
+        slot = np.arange(pos.size) - first_slot.take(inst_of)
         masked_ids = ids.take(pos)
         # Merged spans = maximal runs of consecutive masked positions (never
         # across instances: [SEP] and [CLS] lie between them).
@@ -294,9 +320,14 @@ class Masker:
             words += ~ws.take(pos.take(run_first))
         # Replacement: kind 0 = [MASK], 1 = random token, 2 = unchanged, drawn
         # per merged span or per wordpiece, from each group's generator.
-        unit_inst = run_inst if c.replacement == "span" else inst_of
-        kind = self._kind_edges.searchsorted(
-            self._draw(rngs, group_of.take(unit_inst)), "right")
+        if c.replacement == "span":
+            runs_per_inst = np.bincount(run_inst, minlength=sizes.size)
+            first_run = np.cumsum(runs_per_inst) - runs_per_inst
+            unit_inst = run_inst
+            unit_index = np.arange(run_inst.size) - first_run.take(run_inst)
+        else:
+            unit_inst, unit_index = inst_of, slot
+        kind = kinds(unit_inst, unit_index)
         if c.replacement == "span":
             kind = kind.take(run_of)
         counts = np.bincount(inst_of * 3 + kind, minlength=3 * sizes.size)
@@ -304,12 +335,8 @@ class Masker:
         out[pos[kind == 0]] = self.mask_id
         is_random = kind == 1
         if is_random.any():
-            v = self._draw(rngs, group_of.take(inst_of[is_random]))
-            if self._random_cdf is None:
-                pick = (v * self.random_token_ids.size).astype(np.intp)
-            else:
-                pick = self._random_cdf.searchsorted(v, "right")
-                pick[pick >= self.random_token_ids.size] = self.random_token_ids.size - 1
+            pick = picks(inst_of[is_random], slot[is_random])
+            pick[pick >= self.random_token_ids.size] = self.random_token_ids.size - 1
             out[pos[is_random]] = self.random_token_ids.take(pick)
         # SBO targets: the merged span's boundary positions, when both are
         # block tokens, i.e. for every run except one touching [CLS] or [SEP]
@@ -349,3 +376,25 @@ class Masker:
         per_group = np.bincount(unit_group, minlength=len(rngs)).tolist()
         draws = [rng.random(n) for rng, n in zip(rngs, per_group) if n]
         return np.concatenate(draws) if draws else np.zeros(0)
+
+
+class _RngDraws:
+    """The random choices of blocks from one `np.random.Generator` (the offline path)."""
+
+    def __init__(self, rng, len_cdf):
+        self.rng = rng
+        self.len_cdf = len_cdf
+
+    def span_chunk(self, n, chunk):
+        """`chunk` anchors in [1, n] and span lengths minus one."""
+        u = self.rng.random(2 * chunk)
+        anchors = (u[:chunk] * n).astype(np.intp) + 1
+        return anchors, self.len_cdf.searchsorted(u[chunk:], "right")
+
+    def word_order(self, num_words):
+        return self.rng.permutation(num_words)
+
+    def token_positions(self, n, budget):
+        pos = self.rng.choice(n, size=budget, replace=False, shuffle=False)
+        pos.sort()
+        return pos + 1

@@ -55,7 +55,7 @@ class PretrainingDataConfig:
     max_predictions_per_seq: int = 80
     dupe_factor: int = 10
     random_seed: int = 12345
-    masking: str = "span"                 # span | whole_word | token
+    masking: str = "span"                 # span | whole_word | token | none (unmasked)
     masked_lm_prob: float = 0.15
     geometric_p: float = 0.2
     max_span_length: int = 10
@@ -87,7 +87,8 @@ class PretrainingDataConfig:
         check(self.input_format in ("text", "jsonl"),
               f"input_format must be text or jsonl, got {self.input_format!r}")
         check(self.random_seed >= 0, f"random_seed must be >= 0, got {self.random_seed}")
-        self.masking_config().validate()
+        if self.masking != "none":
+            self.masking_config().validate()
         if os.path.exists(self.output_dir) and not os.path.isdir(self.output_dir):
             raise ValueError(f"output_dir exists and is not a directory: {self.output_dir}")
 
@@ -184,10 +185,12 @@ def _progress(config, desc):
 
 
 def _settings(config, random_token_probs=None, lean_tf_import=False):
-    masking = dataclasses.asdict(config.masking_config())
+    masking = (None if config.masking == "none"
+               else dataclasses.asdict(config.masking_config()))
     return dict(lean_tf_import=lean_tf_import, vocab_file=config.vocab_file,
                 do_lower_case=config.do_lower_case,
                 masking=masking, max_seq_length=config.max_seq_length,
+                max_predictions_per_seq=config.max_predictions_per_seq,
                 dupe_factor=config.dupe_factor, num_shards=config.num_shards,
                 random_seed=config.random_seed, long_lines=config.long_lines,
                 random_token_probs=random_token_probs)
@@ -223,6 +226,8 @@ def create_pretraining_data(config, dedicated_process=False):
 
     start = time.time()
     config.validate()
+    if config.masking == "none":  # unmasked blocks are written once, masked in training
+        config = dataclasses.replace(config, dupe_factor=1)
     if not config.tfds_name:
         documents.resolve_input_files(config.input_file)  # fail early, naming the path
     tokenizer = BertWordpieceTokenizer(config.vocab_file, config.do_lower_case)
@@ -252,7 +257,7 @@ def create_pretraining_data(config, dedicated_process=False):
     stats = report.build_stats(totals, input_stats, shard_writer, config, wall,
                                num_workers, unigram_counts)
     metadata = report.build_metadata(config, tokenizer, shard_writer, stats,
-                                     sha256_file(config.vocab_file))
+                                     sha256_file(config.vocab_file), unigram_counts)
     write_json_atomic(os.path.join(config.output_dir, "stats.json"), stats)
     write_json_atomic(os.path.join(config.output_dir, "metadata.json"), metadata)
     return stats

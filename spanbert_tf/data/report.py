@@ -72,16 +72,18 @@ def build_stats(totals, input_stats, shard_writer, config, wall_seconds, num_wor
                 _ratio(totals["tokens"] * config.dupe_factor, wall_seconds), 1),
         },
     }
+    stats["records"] = "unmasked" if config.masking == "none" else "masked"
     if unigram_counts is not None:
         stats["unigram_distinct_wordpieces"] = int((np.asarray(unigram_counts) > 0).sum())
     return stats
 
 
-def build_metadata(config, tokenizer, shard_writer, stats, vocab_sha256):
+def build_metadata(config, tokenizer, shard_writer, stats, vocab_sha256, unigram_counts=None):
     """The metadata.json dict: settings, vocab, special ids, feature spec, counts."""
     settings = dataclasses.asdict(config)
     settings.pop("progress", None)
-    return {
+    unmasked = config.masking == "none"
+    metadata = {
         "format": "spanbert_tf pretraining TFRecords",
         "created_by": f"spanbert_tf {__version__} create_pretraining_data",
         "settings": settings,
@@ -92,8 +94,10 @@ def build_metadata(config, tokenizer, shard_writer, stats, vocab_sha256):
                               "[PAD]": tokenizer.pad_id},
         "max_seq_length": config.max_seq_length,
         "max_predictions_per_seq": config.max_predictions_per_seq,
-        "feature_spec": features.feature_spec_json(config.max_seq_length,
-                                                   config.max_predictions_per_seq),
+        "records": "unmasked" if unmasked else "masked",
+        "feature_spec": (features.unmasked_feature_spec_json(config.max_seq_length)
+                         if unmasked else features.feature_spec_json(
+                             config.max_seq_length, config.max_predictions_per_seq)),
         "compression": config.compression,
         "shards": list(shard_writer.names),
         "counts": {"instances": stats["instances"],
@@ -101,6 +105,9 @@ def build_metadata(config, tokenizer, shard_writer, stats, vocab_sha256):
                    "documents": stats["documents"], "tokens": stats["tokens"],
                    "masked_tokens": stats["masked_tokens"]},
     }
+    if unmasked and unigram_counts is not None:  # what dynamic masking's unigram needs
+        metadata["unigram_counts"] = np.asarray(unigram_counts).tolist()
+    return metadata
 
 
 def format_summary(stats, output_dir):
@@ -124,6 +131,9 @@ def format_summary(stats, output_dir):
         f"  long lines {stats['long_lines_split']:,} split, "
         f"{stats['long_lines_dropped']:,} dropped ({stats['dropped_tokens']:,} wordpieces)",
     ]
+    if stats.get("records") == "unmasked":
+        lines[3:5] = [f"  masking    none: {stats['instance_tokens']:,} block tokens written "
+                      "unmasked, masked on the fly by run_pretraining.py"]
     if not stats["instances"]:
         lines.append("  WARNING    no instance was written: the input held no text")
     skipped = stats["skipped"]

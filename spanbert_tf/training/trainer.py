@@ -349,6 +349,9 @@ class Trainer:
             raise ValueError("this Trainer has no train_dataset_fn; it can only predict")
         until = self.num_train_steps if until_step is None else int(until_step)
         if self._iterator is None:
+            resume = getattr(self.train_dataset_fn, "resume_at_step", None)
+            if resume is not None:  # the data continues where the checkpoint left it
+                resume(int(self.global_step.numpy()))
             dataset = self.strategy.distribute_datasets_from_function(self.train_dataset_fn)
             self._iterator = iter(dataset)
             self._train_loop = self._make_train_loop()

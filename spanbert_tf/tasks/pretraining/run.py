@@ -55,6 +55,28 @@ class PretrainingParams:
     log_every: int = 10
     shuffle_buffer: int = 10000
     show_progress: bool = True
+    # Dynamic masking (records written with --masking=none); None: on iff they are unmasked.
+    dynamic_masking: bool = None
+    masking: str = "span"
+    masked_lm_prob: float = 0.15
+    max_predictions_per_seq: int = 80
+    geometric_p: float = 0.2
+    max_span_length: int = 10
+    replacement: str = "span"
+    max_pair_targets: int = 15
+    mask_prob: float = 0.8
+    random_prob: float = 0.1
+    random_token_source: str = "uniform"
+
+    def masking_config(self):
+        from spanbert_tf.data.masking_types import MaskingConfig
+
+        return MaskingConfig(
+            scheme=self.masking, masked_lm_prob=self.masked_lm_prob,
+            max_predictions_per_seq=self.max_predictions_per_seq,
+            geometric_p=self.geometric_p, max_span_length=self.max_span_length,
+            replacement=self.replacement, max_pair_targets=self.max_pair_targets,
+            mask_prob=self.mask_prob, random_prob=self.random_prob)
 
 
 def effective_config(params):
@@ -111,6 +133,39 @@ def _check_model_dir_config(model_dir, config):
         )
 
 
+def dynamic_masker(params, metadata, model, vocab_file, do_lower_case):
+    """The `DynamicMasker` when the run masks on the fly, else None.
+
+    Dynamic masking is on when `params.dynamic_masking` says so, or (None)
+    when the records are unmasked; flags and records that disagree raise
+    `InputError` naming the metadata file.
+    """
+    from spanbert_tf.data.dynamic_masking import masker_for_records
+
+    source = metadata.get("metadata_path")
+    unmasked = input_pipeline.records_kind(metadata) == "unmasked"
+    dynamic = unmasked if params.dynamic_masking is None else bool(params.dynamic_masking)
+    if dynamic and not unmasked:
+        raise input_pipeline.InputError(
+            f"{source}: --dynamic_masking needs unmasked records, but these are masked "
+            "offline; write them with create_pretraining_data.py --masking=none, or drop "
+            "--dynamic_masking")
+    if unmasked and not dynamic:
+        raise input_pipeline.InputError(
+            f"{source}: the records are unmasked (--masking=none): train them with "
+            "--dynamic_masking")
+    if not dynamic:
+        return None
+    if params.max_pair_targets > model.max_pair_targets:
+        raise ValueError(f"--max_pair_targets {params.max_pair_targets} exceeds the model's "
+                         f"max_pair_targets {model.max_pair_targets}")
+    try:
+        return masker_for_records(metadata, params.masking_config(), vocab_file,
+                                  do_lower_case, params.random_token_source)
+    except ValueError as e:
+        raise input_pipeline.InputError(str(e)) from None
+
+
 def run_pretraining(params):
     """Runs (or resumes) one pretraining run; returns the Trainer's summary dict."""
     from spanbert_tf.modeling.model_dir import write_model_dir_metadata
@@ -125,9 +180,11 @@ def run_pretraining(params):
     input_pipeline.check_metadata(
         metadata, vocab_size=model.vocab_size,
         max_position_embeddings=model.max_position_embeddings,
-        max_pair_targets=model.max_pair_targets,
+        max_pair_targets=(model.max_pair_targets
+                          if input_pipeline.records_kind(metadata) == "masked" else None),
     )
     vocab_file, do_lower_case = _vocab_for_model_dir(metadata, params.model_dir)
+    masker = dynamic_masker(params, metadata, model, vocab_file, do_lower_case)
     _check_model_dir_config(params.model_dir, config)
 
     replicas = strategy.num_replicas_in_sync
@@ -141,7 +198,8 @@ def run_pretraining(params):
         write_model_dir_metadata(params.model_dir, config, vocab_file, do_lower_case)
     dataset_fn = input_pipeline.make_pretraining_dataset_fn(
         files, metadata, global_batch // params.grad_accum_steps,
-        seed=params.seed, shuffle_buffer=params.shuffle_buffer,
+        seed=params.seed, shuffle_buffer=params.shuffle_buffer, masker=masker,
+        grad_accum_steps=params.grad_accum_steps,
     )
     trainer = Trainer(
         PretrainingTask(config, params.sbo_loss_weight), strategy, params.model_dir,
@@ -159,7 +217,7 @@ def run_pretraining(params):
     summary.update(
         strategy=params.strategy, num_replicas=replicas, train_batch_size=global_batch,
         max_seq_length=metadata["max_seq_length"], model_dir=os.path.abspath(params.model_dir),
-        input_files=len(files),
+        input_files=len(files), dynamic_masking=masker is not None,
     )
     return summary
 

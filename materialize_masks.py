@@ -1,0 +1,70 @@
+"""Writes the masks dynamic masking uses in one epoch as ordinary masked shards.
+
+The input is unmasked records (create_pretraining_data.py --masking=none); the
+output has exactly the offline writer's features, plus stats.json, made by the
+same TF code as run_pretraining.py --dynamic_masking with the same --seed.
+
+Example:
+    python materialize_masks.py --input_files=unmasked --output_dir=epoch0 \
+        --epoch=0 --seed=12345 --masking=span
+"""
+
+import sys
+
+from absl import app, flags
+
+from spanbert_tf.tasks.pretraining.run import PretrainingParams
+
+_D = PretrainingParams()
+FLAGS = flags.FLAGS
+flags.DEFINE_string("input_files", None, "Unmasked records: dirs (with metadata.json) or globs.")
+flags.DEFINE_string("output_dir", None, "Where the masked shards, metadata.json, stats.json go.")
+flags.DEFINE_integer("epoch", 0, "The training epoch whose masks to write.")
+flags.DEFINE_integer("seed", _D.seed, "The --seed of run_pretraining.py.")
+flags.DEFINE_string("vocab_file", None, "Default: the records' vocabulary.")
+flags.DEFINE_enum("masking", _D.masking, ["span", "whole_word", "token"], "Masking scheme.")
+flags.DEFINE_float("masked_lm_prob", _D.masked_lm_prob, "Fraction of wordpieces masked (ceil).")
+flags.DEFINE_integer("max_predictions_per_seq", _D.max_predictions_per_seq,
+                     "P: most masked wordpieces per instance.")
+flags.DEFINE_float("geometric_p", _D.geometric_p, "p of the span-length geometric law.")
+flags.DEFINE_integer("max_span_length", _D.max_span_length, "Longest span, in words.")
+flags.DEFINE_enum("replacement", _D.replacement, ["span", "token"],
+                  "Decide [MASK]/random/unchanged once per span or per wordpiece.")
+flags.DEFINE_integer("max_pair_targets", _D.max_pair_targets, "SBO targets per span.")
+flags.DEFINE_float("mask_prob", _D.mask_prob, "Share replaced by [MASK].")
+flags.DEFINE_float("random_prob", _D.random_prob, "Share replaced by a random token.")
+flags.DEFINE_enum("random_token_source", _D.random_token_source, ["uniform", "unigram"],
+                  "Random tokens: uniform, or by the corpus counts in metadata.json.")
+flags.DEFINE_bool("progress", True, "Show a progress bar.")
+flags.mark_flags_as_required(["input_files", "output_dir"])
+
+
+def main(argv):
+    if len(argv) > 1:
+        sys.exit(f"materialize_masks.py: error: unexpected arguments: {argv[1:]}")
+    from spanbert_tf.data.materialize import materialize_masks
+
+    names = ("masking", "masked_lm_prob", "max_predictions_per_seq", "geometric_p",
+             "max_span_length", "replacement", "max_pair_targets", "mask_prob", "random_prob")
+    params = PretrainingParams(**{n: getattr(FLAGS, n) for n in names})
+    try:
+        stats = materialize_masks(FLAGS.input_files, FLAGS.output_dir, FLAGS.epoch, FLAGS.seed,
+                                  params.masking_config(), FLAGS.random_token_source,
+                                  FLAGS.vocab_file, progress=FLAGS.progress)
+    except (ValueError, FileNotFoundError, OSError) as e:
+        sys.exit(f"materialize_masks.py: error: {str(e).splitlines()[0]}")
+    rep = stats["replacement_proportions"]
+    print(f"materialize_masks: epoch {stats['epoch']}, {stats['instances']:,} instances in "
+          f"{len(stats['instances_per_shard'])} shard(s) under {FLAGS.output_dir}\n"
+          f"  masking    {stats['masked_fraction']:.2%} of {stats['instance_tokens']:,} block "
+          f"tokens; {stats['spans']:,} spans, mean {stats['mean_span_length_words']:.2f} words"
+          f"\n  replaced   [MASK] {rep['mask']:.1%}, random {rep['random']:.1%}, unchanged "
+          f"{rep['unchanged']:.1%}; SBO targets for {stats['sbo_target_fraction']:.1%}")
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

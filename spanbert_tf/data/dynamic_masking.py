@@ -1,0 +1,344 @@
+"""Span / whole-word / token masking as TensorFlow graph ops, for `tf.data` (§3.1).
+
+`DynamicMasker` is `masking.Masker` rewritten as pure TF ops (no py_function),
+so masking runs inside the input pipeline, on TPU input hosts and in tf.data
+service, with a new mask every epoch. It is split in two:
+
+- `draw(seed, epoch, example_id)`: the random integers of ONE example
+  (`masking_draws.DrawLayout`), from stateless random ops keyed by
+  (seed, epoch, example_id): independent of batching, shuffling, parallelism,
+  hosts and resume point;
+- `apply(input_ids, input_mask, draws)`: masks a BATCH with those draws
+  (vectorised over the batch; the span scheme is a `tf.while_loop` over span
+  draws, the whole-word scheme over words in drawn order).
+
+`apply` gives exactly what `masking_draws.mask_with_draws` (the offline
+masker's code fed the same draws) gives: same budget (a table of
+`Masker.budget`), anchors, merged spans, replacements and SBO targets, as the
+features of `features.py` (int32 / float32, like the parsed offline records).
+
+Example:
+```python
+masker = DynamicMasker(MaskingConfig(), 512, tok.mask_id, tok.word_start_table,
+                       random_token_candidates(tok))
+ds = ds.map(lambda ex: dict(ex, **masker.draw(seed, epoch, ex["example_id"])))
+ds = ds.batch(64).map(lambda b: masker.apply(b["input_ids"], b["input_mask"], b))
+```
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from spanbert_tf.data import masking_draws
+from spanbert_tf.data.masking import Masker
+from spanbert_tf.data.masking_draws import DRAW_BITS, DRAW_FIELDS, DrawLayout
+
+# Keeps the masking stream apart from any other use of the same seed.
+_STREAM = 0x5BE27
+
+
+class DynamicMasker:
+    """In-graph masker of `[CLS] block [SEP]` batches; same arguments as `Masker`.
+
+    Args:
+        config: a `MaskingConfig`.
+        max_seq_length: L, the padded length of `input_ids`.
+        mask_id, word_start_table, random_token_ids, random_token_probs: as
+            for `masking.Masker` (validated by it).
+    """
+
+    def __init__(self, config, max_seq_length, mask_id, word_start_table, random_token_ids,
+                 random_token_probs=None):
+        if int(max_seq_length) < 3:
+            raise ValueError(f"max_seq_length must be >= 3, got {max_seq_length}")
+        self.reference = Masker(config, mask_id, word_start_table, random_token_ids,
+                                random_token_probs)
+        self.config = config
+        self.max_seq_length = int(max_seq_length)
+        self.layout = DrawLayout.for_config(config, self.max_seq_length)
+        limits = masking_draws.thresholds(self.reference)
+        self._length_limits = tf.constant(limits["length"], tf.int64)
+        self._kind_limits = tf.constant(limits["kind"], tf.int64)
+        self._token_limits = (None if limits["token"] is None
+                              else tf.constant(limits["token"][None, :], tf.int64))
+        self._table = tf.constant(self.reference.word_start_table)
+        self._candidates = tf.constant(self.reference.random_token_ids, tf.int32)
+        self._budgets = tf.constant(
+            [self.reference.budget(n) for n in range(self.max_seq_length - 1)], tf.int32)
+
+    # ---- draw -------------------------------------------------------------------------
+    def draw(self, seed, epoch, example_id):
+        """The draws of one example: {field: int64 [size]} (`DrawLayout` sizes)."""
+        key = tf.constant([int(seed), _STREAM], tf.int64)
+        key = tf.random.experimental.stateless_fold_in(key, tf.cast(epoch, tf.int64))
+        key = tf.random.experimental.stateless_fold_in(key, tf.cast(example_id, tf.int64))
+        sizes = self.layout.sizes()
+        flat = tf.random.stateless_uniform([sum(sizes.values())], key, minval=None,
+                                           maxval=None, dtype=tf.uint32)
+        parts = tf.split(tf.cast(flat, tf.int64), list(sizes.values()))
+        return dict(zip(sizes, parts))
+
+    # ---- apply ------------------------------------------------------------------------
+    def apply(self, input_ids, input_mask, draws):
+        """Masks a batch: `input_ids`, `input_mask` [B, L]; `draws` {field: [B, size]}.
+
+        Returns the `features.py` features (int32 ids/positions, float32 weights)
+        except `segment_ids`, which the caller passes through.
+        """
+        L = self.max_seq_length
+        ids = tf.cast(input_ids, tf.int32)
+        size = tf.reduce_sum(tf.cast(input_mask, tf.int32), axis=1)
+        pos = tf.range(L, dtype=tf.int32)[None, :]
+        inside = pos < size[:, None]
+        n = size - 2
+        budget = tf.gather(self._budgets, tf.maximum(n, 0))
+        scheme = self.config.scheme
+        if scheme == "token":
+            return self._finish(ids, input_mask, size, self._token_mask(draws, n, budget),
+                                draws)
+        ws = tf.gather(self._table, ids)
+        ws = (ws | (pos <= 1) | (pos == size[:, None] - 1)) & inside
+        bounds = _compact(ws, fill=L)               # word -> its first piece, then L
+        last_word = tf.reduce_sum(tf.cast(ws, tf.int32), axis=1) - 1  # [SEP]'s word
+        if scheme == "span":
+            mask = self._span_mask(draws, n, budget, bounds, last_word)
+        else:
+            word = tf.cumsum(tf.cast(ws, tf.int32), axis=1) - 1      # piece -> word index
+            mask = self._whole_word_mask(draws, n, budget, word, bounds, last_word)
+        return self._finish(ids, input_mask, size, mask, draws)
+
+    def _span_mask(self, draws, n, budget, bounds, last_word):
+        L, K = self.max_seq_length, self.layout.span_draws
+        n_pos = tf.maximum(n, 1)
+        batch = tf.shape(n)[0]
+
+        def spans(anchors, extra):
+            """(start, end) of candidate spans: anchor moved to its word start, whole words."""
+            anchor_word = tf.searchsorted(bounds, anchors, side="right") - 1
+            ends = tf.minimum(anchor_word + 1 + extra, last_word[:, None])
+            return (tf.gather(bounds, anchor_word, batch_dims=1),
+                    tf.gather(bounds, ends, batch_dims=1))
+
+        # The K drawn candidate spans up front.
+        anchors = 1 + tf.cast(tf.bitwise.right_shift(
+            draws["span_anchor"] * tf.cast(n_pos, tf.int64)[:, None],
+            tf.constant(DRAW_BITS, tf.int64)), tf.int32)
+        limits = self._length_limits
+        if limits.shape[0]:
+            extra = tf.cast(tf.searchsorted(
+                tf.broadcast_to(limits[None, :], [batch, limits.shape[0]]),
+                draws["span_length"], side="right"), tf.int32)
+        else:  # max_span_length 1
+            extra = tf.zeros_like(anchors)
+        starts, ends = spans(anchors, extra)
+
+        def candidate(i):
+            """Candidate i: drawn (i < K), else the sweep anchor 1 + (i - K) mod n."""
+            inside = i < K
+            j = tf.minimum(i, K - 1)
+            sweep = 1 + tf.math.floormod(i - K, n_pos)
+            s_sweep, e_sweep = spans(sweep[:, None], _at(extra, tf.math.floormod(i, K))[:, None])
+            return (tf.where(inside, _at(anchors, j), sweep),
+                    tf.where(inside, _at(starts, j), s_sweep[:, 0]),
+                    tf.where(inside, _at(ends, j), e_sweep[:, 0]))
+
+        # The loop works on a window of the widest candidate span (a few dozen
+        # pieces), not on the whole [B, L] mask.
+        drawn_width = tf.maximum(tf.reduce_max(ends - starts), 1)
+
+        def body(mask, count, i, done):
+            anchor, start, end = candidate(i)
+            # Sweep spans (rare: past the K drawn ones) get the whole row.
+            width = tf.where(tf.reduce_any(i >= K), L, drawn_width)
+            offsets = tf.range(width)[None, :]
+            rows = tf.broadcast_to(tf.range(batch)[:, None], [batch, width])
+            window = tf.minimum(start[:, None] + offsets, L - 1)   # L-1 is never masked
+            old = tf.gather(mask, window, batch_dims=1)
+            new_pieces = (start[:, None] + offsets < end[:, None]) & ~old
+            new_int = tf.cast(new_pieces, tf.int32)
+            new = tf.reduce_sum(new_int, axis=1)
+            active = ~done & ~_at(mask, anchor)
+            finishing = active & (count + new >= budget)
+            # The span that spends the budget stops at the piece that does it.
+            upto = new_pieces & (tf.cumsum(new_int, axis=1) <= (budget - count)[:, None])
+            add = tf.where(finishing[:, None], upto, new_pieces) & active[:, None]
+            mask = tf.tensor_scatter_nd_update(mask, tf.stack([rows, window], axis=-1),
+                                               old | add)
+            count = tf.where(active, tf.where(finishing, budget, count + new), count)
+            return mask, count, tf.where(done, i, i + 1), done | finishing
+
+        init = (tf.zeros([batch, L], tf.bool), tf.zeros([batch], tf.int32),
+                tf.zeros([batch], tf.int32), budget <= 0)
+        mask, _, _, _ = tf.while_loop(lambda m, c, i, d: tf.reduce_any(~d), body, init)
+        return mask
+
+    def _order(self, draws, count):
+        """Per example, indices 0..W-1 sorted by drawn key (ties by index); j >= count last."""
+        W = self.layout.order_draws
+        j = tf.range(W, dtype=tf.int64)[None, :]
+        key = tf.where(j < tf.cast(count, tf.int64)[:, None], draws["order"],
+                       tf.constant(1 << DRAW_BITS, tf.int64)) * W + j
+        return tf.argsort(key, axis=1)
+
+    def _whole_word_mask(self, draws, n, budget, word, bounds, last_word):
+        L, W = self.max_seq_length, self.layout.order_draws
+        num_words = last_word - 1                       # block words (no [CLS], [SEP])
+        lengths = bounds[:, 2:L] - bounds[:, 1:L - 1]   # word j: pieces bounds[j+1]..
+        order = self._order(draws, num_words)
+        ordered = tf.gather(lengths, order, batch_dims=1)
+        rank = tf.range(W, dtype=tf.int32)
+        batch = tf.shape(budget)[0]
+
+        # Words in drawn order; a word that would overflow the budget is skipped.
+        def body(t, total, chosen):
+            length = ordered[:, t]
+            fits = (t < num_words) & (length <= budget - total)
+            total += tf.where(fits, length, 0)
+            return t + 1, total, chosen | (fits[:, None] & (rank[None, :] == t))
+
+        def cond(t, total, chosen):
+            return (t < W) & tf.reduce_any((total < budget) & (t < num_words))
+
+        _, _, chosen = tf.while_loop(cond, body, (tf.constant(0), tf.zeros([batch], tf.int32),
+                                                  tf.zeros([batch, W], tf.bool)))
+        selected = tf.gather(chosen, tf.argsort(order, axis=1), batch_dims=1)  # by word
+        pos = tf.range(L, dtype=tf.int32)[None, :]
+        in_block = (pos >= 1) & (pos <= n[:, None])
+        return in_block & tf.gather(selected, tf.clip_by_value(word - 1, 0, W - 1),
+                                    batch_dims=1)
+
+    def _token_mask(self, draws, n, budget):
+        """The `budget` block positions of smallest key (ties by position)."""
+        W = self.layout.order_draws
+        j = tf.range(W, dtype=tf.int64)[None, :]
+        key = tf.where(j < tf.cast(n, tf.int64)[:, None], draws["order"],
+                       tf.constant(1 << DRAW_BITS, tf.int64)) * W + j
+        k = min(self.layout.predictions, W)
+        smallest = -tf.math.top_k(-key, k=k, sorted=True).values          # ascending
+        kth = tf.gather(smallest, tf.maximum(budget - 1, 0)[:, None], batch_dims=1)
+        chosen = (key <= kth) & (budget[:, None] > 0) & (j < tf.cast(n, tf.int64)[:, None])
+        pad = tf.zeros_like(chosen[:, :1])
+        return tf.concat([pad, chosen, pad], axis=1)
+
+    def _finish(self, ids, input_mask, size, mask, draws):
+        """Masked ids, prediction slots, replacement and SBO targets of a masked batch."""
+        c, L, P = self.config, self.max_seq_length, self.layout.predictions
+        pos = tf.range(L, dtype=tf.int32)[None, :]
+        num_masked = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+        sorted_pos = _compact(mask)
+        if P > L:
+            sorted_pos = tf.pad(sorted_pos, [[0, 0], [0, P - L]])
+        slot_pos = sorted_pos[:, :P]
+        slot_valid = tf.range(P)[None, :] < num_masked[:, None]
+        slot_pos = tf.where(slot_valid, slot_pos, 0)
+        # Merged spans: maximal runs of consecutive masked positions, found among
+        # the [B, P] slots.
+        previous = tf.pad(slot_pos[:, :-1], [[0, 0], [1, 0]], constant_values=-2)
+        following = tf.pad(slot_pos[:, 1:], [[0, 0], [0, 1]], constant_values=-2)
+        run_starts = slot_valid & (slot_pos != previous + 1)
+        run_ends = slot_valid & (following != slot_pos + 1)
+        slot_run = tf.maximum(tf.cumsum(tf.cast(run_starts, tf.int32), axis=1) - 1, 0)
+        first = tf.gather(slot_pos, tf.gather(_compact(run_starts), slot_run, batch_dims=1),
+                          batch_dims=1)
+        last = tf.gather(slot_pos, tf.gather(_compact(run_ends), slot_run, batch_dims=1),
+                         batch_dims=1)
+        offset = slot_pos - first
+        target = (slot_valid & (first != 1) & (last != size[:, None] - 2)
+                  & (offset < c.max_pair_targets))
+        # Replacement: one draw per merged span (or per wordpiece).
+        unit = slot_run if c.replacement == "span" else tf.broadcast_to(
+            tf.range(P)[None, :], tf.shape(slot_pos))
+        kind_r = tf.gather(draws["kind"], unit, batch_dims=1)
+        kind = tf.reduce_sum(tf.cast(kind_r[..., None] >= self._kind_limits, tf.int32), -1)
+        token_r = draws["token"]
+        num_candidates = self.reference.random_token_ids.size
+        if self._token_limits is None:
+            pick = tf.bitwise.right_shift(token_r * num_candidates,
+                                          tf.constant(DRAW_BITS, tf.int64))
+        else:
+            flat = tf.reshape(token_r, [1, -1])
+            pick = tf.reshape(tf.searchsorted(self._token_limits, flat, side="right",
+                                              out_type=tf.int64), tf.shape(token_r))
+        pick = tf.minimum(tf.cast(pick, tf.int32), num_candidates - 1)
+        original = tf.gather(ids, slot_pos, batch_dims=1)
+        value = tf.where(kind == 0, self.reference.mask_id,
+                         tf.where(kind == 1, tf.gather(self._candidates, pick), original))
+        # Padding slots write position 0's own id back ([CLS] is never masked).
+        value = tf.where(slot_valid, value, ids[:, :1])
+        rows = tf.broadcast_to(tf.range(tf.shape(ids)[0])[:, None], tf.shape(slot_pos))
+        masked_ids = tf.tensor_scatter_nd_update(ids, tf.stack([rows, slot_pos], axis=-1),
+                                                 value)
+        zero = tf.zeros_like(slot_pos)
+        return {
+            "input_ids": masked_ids,
+            "input_mask": tf.cast(input_mask, tf.int32),
+            "masked_lm_positions": slot_pos,
+            "masked_lm_ids": tf.where(slot_valid, original, zero),
+            "masked_lm_weights": tf.cast(slot_valid, tf.float32),
+            "span_left_positions": tf.where(target, first - 1, zero),
+            "span_right_positions": tf.where(target, last + 1, zero),
+            "span_relative_positions": tf.where(target, offset, zero),
+            "sbo_weights": tf.cast(target, tf.float32),
+        }
+
+
+def masker_for_records(metadata, config, vocab_file, do_lower_case=False,
+                       random_token_source="uniform"):
+    """The `DynamicMasker` of unmasked records (`--masking=none`) and masking settings.
+
+    Args:
+        metadata: the records' metadata.json dict (`input_pipeline.find_pretraining_files`).
+        config: a `MaskingConfig`.
+        vocab_file: the records' vocabulary (checked by sha256 by the caller).
+        random_token_source: "uniform", or "unigram": the corpus counts of the
+            metadata (written with `--random_token_source=unigram`).
+
+    Raises `ValueError` naming the metadata file when the records cannot be masked so.
+    """
+    from spanbert_tf.data.instances import random_token_candidates
+    from spanbert_tf.tokenization import BertWordpieceTokenizer
+
+    source = metadata.get("metadata_path", "metadata.json")
+    if metadata.get("records") != "unmasked":
+        raise ValueError(f"{source}: the records are already masked (offline masking); "
+                         "dynamic masking needs records written with --masking=none")
+    tokenizer = BertWordpieceTokenizer(vocab_file, do_lower_case)
+    special = metadata.get("special_token_ids") or {}
+    for name, value in (("[CLS]", tokenizer.cls_id), ("[SEP]", tokenizer.sep_id),
+                        ("[MASK]", tokenizer.mask_id)):
+        if name in special and special[name] != value:
+            raise ValueError(f"{source}: special_token_ids {name} is {special[name]}, "
+                             f"but {vocab_file} has {value}")
+    candidates = random_token_candidates(tokenizer)
+    probs = None
+    if random_token_source == "unigram":
+        counts = metadata.get("unigram_counts")
+        if not isinstance(counts, list) or len(counts) != tokenizer.vocab_size:
+            raise ValueError(
+                f"{source} has no unigram_counts of {tokenizer.vocab_size} wordpieces: write "
+                "the records with --random_token_source=unigram, or mask with "
+                "--random_token_source=uniform")
+        weights = np.asarray(counts, np.float64)[candidates]
+        probs = weights if weights.sum() > 0 else None
+    elif random_token_source != "uniform":
+        raise ValueError(f"random_token_source must be uniform or unigram, got "
+                         f"{random_token_source!r}")
+    return DynamicMasker(config, metadata["max_seq_length"], tokenizer.mask_id,
+                         tokenizer.word_start_table, candidates, probs)
+
+
+def _compact(flags, fill=0):
+    """[B, L] bool → [B, L] int32: row b's True positions ascending, then `fill`."""
+    where = tf.where(flags)
+    ragged = tf.RaggedTensor.from_value_rowids(
+        tf.cast(where[:, 1], tf.int32), where[:, 0],
+        nrows=tf.shape(flags, out_type=tf.int64)[0])
+    return ragged.to_tensor(default_value=fill, shape=[None, flags.shape[1]])
+
+
+def _at(values, index):
+    """values[b, index[b]] for each row b."""
+    return tf.gather(values, index[:, None], batch_dims=1)[:, 0]
+
+
+__all__ = ["DynamicMasker", "DRAW_FIELDS", "masker_for_records"]
