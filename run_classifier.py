@@ -56,9 +56,9 @@ flags.mark_flags_as_required(["task_name", "output_dir"])
 
 def main(argv):
     del argv
-    from spanbert_tf.tasks.classification.run import ClassifierOptions, run_classifier
+    from spanbert_tf.tasks.classification.run import ClassificationSettings, run_classifier
 
-    opts = ClassifierOptions(
+    opts = ClassificationSettings(
         task_name=FLAGS.task_name, data_dir=FLAGS.data_dir,
         init_checkpoint=FLAGS.init_checkpoint, output_dir=FLAGS.output_dir,
         do_train=FLAGS.do_train, do_eval=FLAGS.do_eval, max_seq_length=FLAGS.max_seq_length,

@@ -15,9 +15,9 @@ from absl import app, flags
 
 import spanbert_tf  # noqa: F401  (KERAS_BACKEND=tensorflow before keras loads)
 
-from spanbert_tf.tasks.pretraining.run import PretrainingParams  # noqa: E402
+from spanbert_tf.tasks.pretraining.run import PretrainingSettings  # noqa: E402
 
-_D = PretrainingParams()
+_D = PretrainingSettings()
 FLAGS = flags.FLAGS
 flags.DEFINE_string("config", _D.config, "Model config: tiny | base | large, or a JSON path.")
 flags.DEFINE_string("input_files", _D.input_files,
@@ -93,8 +93,8 @@ def main(argv):
         sys.exit(2)
     from spanbert_tf.tasks.pretraining.run import format_summary, run_pretraining
 
-    names = [f.name for f in dataclasses.fields(PretrainingParams)]
-    params = PretrainingParams(**{n: getattr(FLAGS, n) for n in names if n in FLAGS})
+    names = [f.name for f in dataclasses.fields(PretrainingSettings)]
+    params = PretrainingSettings(**{n: getattr(FLAGS, n) for n in names if n in FLAGS})
     try:
         summary = run_pretraining(params)
     except (ValueError, FileNotFoundError, KeyError, OSError) as e:

@@ -38,6 +38,10 @@ VOCAB_FILE = "vocab.txt"
 CHECKPOINT_NAME = "ckpt"
 # Top-level keys of config.json that belong to the model dir, not to SpanBertConfig.
 MODEL_DIR_KEYS = ("do_lower_case", "task")
+# The key of the task's name ("squad", "rte", "tacred", ...) in the "task" object, and the
+# older key fine-tuned classifiers wrote before, still read from existing model dirs.
+TASK_NAME_KEY = "name"
+LEGACY_TASK_NAME_KEY = "task_name"
 
 
 @dataclasses.dataclass
@@ -46,7 +50,8 @@ class ModelDirInfo:
 
     `checkpoint_path` is a checkpoint prefix (".../ckpt-N"), or None when
     `read_model_dir(..., require_checkpoint=False)` found no checkpoint.
-    `task` is the optional "task" object written by fine-tuning programs.
+    `task` is the optional "task" object written by fine-tuning programs; its name is
+    under `TASK_NAME_KEY` ("name"; an older "task_name" is read as "name").
     """
 
     config: SpanBertConfig
@@ -171,6 +176,9 @@ def read_model_dir(path, require_checkpoint=True):
     task = data.pop("task", None)
     if task is not None and not isinstance(task, dict):
         raise ValueError(f"{config_file}: 'task' must be a JSON object, got {task!r}")
+    if task is not None and TASK_NAME_KEY not in task and LEGACY_TASK_NAME_KEY in task:
+        task = dict(task)
+        task[TASK_NAME_KEY] = task.pop(LEGACY_TASK_NAME_KEY)
     config = SpanBertConfig.from_dict(data, source=config_file)
     vocab_file = os.path.join(model_dir, VOCAB_FILE)
     if not os.path.isfile(vocab_file):

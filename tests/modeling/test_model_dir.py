@@ -51,6 +51,17 @@ def test_metadata_round_trip(tmp_path, cased_vocab):
     assert md.read_model_dir(tmp_path, require_checkpoint=False).do_lower_case is False
 
 
+def test_task_name_key_and_the_older_key(tmp_path, cased_vocab):
+    config = small_config()
+    md.write_model_dir_metadata(tmp_path, config, cased_vocab, task={"name": "rte"})
+    assert md.read_model_dir(tmp_path, require_checkpoint=False).task == {"name": "rte"}
+    # Classifier model dirs written before the one key kept the name under "task_name".
+    md.write_model_dir_metadata(tmp_path, config, cased_vocab,
+                                task={"kind": "classification", "task_name": "mrpc"})
+    task = md.read_model_dir(tmp_path, require_checkpoint=False).task
+    assert task == {"kind": "classification", md.TASK_NAME_KEY: "mrpc"}
+
+
 def test_restore_backbone_and_model_from_a_pretraining_checkpoint(tmp_path, cased_vocab):
     model, prefix = _save_pretrainer(tmp_path, cased_vocab)
     info = md.read_model_dir(tmp_path)

@@ -2,9 +2,9 @@
 
     python training_accumulation_worker.py OUT.npz
 
-For the toy task (unequal example weights, two weighted terms), SpanBERT
-pretraining (MLM + SBO on TFRecords made from the real google-research/bert
-sample text), SQuAD (real dev windows) and classification (real RTE dev rows),
+For SpanBERT pretraining (MLM + SBO on TFRecords made from the real
+google-research/bert sample text: the two terms have different denominators),
+SQuAD (real dev windows) and classification (real RTE dev rows),
 computes the gradients ONE optimizer step applies to the same 16 examples laid out
 as: 1 batch of 16 (`default`), 2 micro-batches of 8 (`accum`), 2 replicas x 8
 (`mirrored`), 2 replicas x 2 micro-batches of 4 (`mirrored_accum`). Writes them as
@@ -17,9 +17,7 @@ import os
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from spanbert_tf.training import distribute  # noqa: E402
+from spanbert_tf.training import distribute
 
 GLOBAL_BATCH = 16
 LAYOUTS = {"default": (("default", 1), ("accum", 2)),
@@ -54,7 +52,8 @@ def _pretraining(tmp, shared, config):
     files = [os.path.join(out, n) for n in os.listdir(out) if ".tfrecord" in n]
     batch = next(iter(pretraining_dataset(files, 64, 10, GLOBAL_BATCH, is_training=False)))
     arrays = {k: v.numpy() for k, v in batch.items()}
-    assert len(np.unique(arrays["masked_lm_weights"].sum(1))) > 1  # unequal denominators
+    mlm, sbo = arrays["masked_lm_weights"].sum(1), arrays["sbo_weights"].sum(1)
+    assert len(np.unique(mlm)) > 1 and (sbo != mlm).any()  # the SBO/MLM ratio varies
     return PretrainingTask(config, sbo_loss_weight=0.7), arrays
 
 
@@ -87,12 +86,6 @@ def _classification(shared, config):
     arrays = {k: f[k] for k in classification.MODEL_INPUTS}
     arrays["label"] = np.array([labels.index(e.label) for e in examples], np.int32)
     return classification.ClassificationTask(config.model, num_classes=2), arrays
-
-
-def _toy():
-    from training_toy_task import ToyTask, toy_arrays
-
-    return ToyTask(second_term_weight=0.5), toy_arrays(GLOBAL_BATCH, seed=3)
 
 
 def _trainer(task, arrays, strategy, config, reference):
@@ -144,7 +137,7 @@ def main(out_path):
                   "mirrored": distribute.get_strategy("mirrored", cpu_devices=2)}
     tmp = tempfile.mkdtemp()
     config = _micro_config(tmp)
-    tasks = {"toy": _toy(), "pretraining": _pretraining(tmp, shared, config),
+    tasks = {"pretraining": _pretraining(tmp, shared, config),
              "squad": _squad(shared, config), "classification": _classification(shared, config)}
     out = {"num_replicas": np.array(strategies["mirrored"].num_replicas_in_sync)}
     for name, (task, arrays) in tasks.items():

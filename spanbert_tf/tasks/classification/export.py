@@ -64,7 +64,7 @@ class ClassifierServingModule(tf.Module):
         self.unk_id = tokenizer.unk_id
         labels = meta["labels"]
         self.label_names = None if labels is None else tf.constant(labels)
-        if meta["task_name"] == "tacred":
+        if meta["name"] == "tacred":
             markers = tacred.TacredMarkers.from_json(meta["markers"])
             ids = markers.ids(tokenizer)
             self.marker_table = tf.lookup.StaticHashTable(
@@ -162,7 +162,7 @@ class ClassifierServingModule(tf.Module):
 
 def _signatures(module, meta):
     """{"serving_default": text -> label, "encode": text -> model inputs}."""
-    if meta["task_name"] == "tacred":
+    if meta["name"] == "tacred":
         ints = tf.TensorSpec([None], tf.int32)
         strs = tf.TensorSpec([None], tf.string)
         specs = [tf.TensorSpec([None, None], tf.string), ints, ints, ints, ints, strs, strs]
@@ -172,7 +172,7 @@ def _signatures(module, meta):
                 tokens, subj_start, subj_end, obj_start, obj_end, subj_type, obj_type))
 
         encode = module.encode_relation
-    elif glue.get_glue_task(meta["task_name"]).is_pair:
+    elif glue.get_glue_task(meta["name"]).is_pair:
         specs = [tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.string)]
 
         def serve(sentence1, sentence2):

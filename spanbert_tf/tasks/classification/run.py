@@ -12,7 +12,7 @@ vocab.txt; ckpt-N). Without `--do_eval` the last epoch is kept.
 
 Example:
 ```python
-results = run_classifier(ClassifierOptions(
+results = run_classifier(ClassificationSettings(
     task_name="rte", data_dir="glue/RTE", init_checkpoint="runs/pretrain",
     output_dir="runs/rte", do_train=True, do_eval=True))
 results["accuracy"]
@@ -42,7 +42,7 @@ EVAL_HISTORY = "eval_history.jsonl"
 
 
 @dataclasses.dataclass
-class ClassifierOptions:
+class ClassificationSettings:
     """The settings of one run (the `run_classifier.py` flags)."""
 
     task_name: str
@@ -110,7 +110,7 @@ def _encode(examples, meta, tokenizer, markers):
     from spanbert_tf.tasks.classification import model as classification  # imports TensorFlow
 
     labels = meta["labels"]
-    if meta["task_name"] == TACRED:
+    if meta["name"] == TACRED:
         features = tacred.encode_tacred(examples, tokenizer, markers, meta["max_seq_length"])
     else:
         texts_b = None if examples[0].text_b is None else [ex.text_b for ex in examples]
@@ -133,9 +133,9 @@ def _encode(examples, meta, tokenizer, markers):
 
 
 def _metric_names(meta):
-    if meta["task_name"] == TACRED:
+    if meta["name"] == TACRED:
         return TACRED_METRICS, "f1"
-    spec = glue.get_glue_task(meta["task_name"])
+    spec = glue.get_glue_task(meta["name"])
     return spec.metrics, spec.selection_metric
 
 
@@ -225,7 +225,7 @@ def _train(opts, meta, info, train, dev):
     """Fine-tunes; keeps the best (or last) checkpoint in output_dir. Returns its path."""
     from spanbert_tf.tasks.classification import model as classification  # imports TensorFlow
 
-    epochs = opts.num_train_epochs or default_num_epochs(meta["task_name"])
+    epochs = opts.num_train_epochs or default_num_epochs(meta["name"])
     # As officially (drop_last=True): full batches only.
     steps_per_epoch = max(1, len(train.examples) // opts.train_batch_size)
     num_train_steps = max(1, int(math.ceil(steps_per_epoch * epochs)))
@@ -245,7 +245,7 @@ def _train(opts, meta, info, train, dev):
         num_train_steps, init_checkpoint=info.checkpoint_path,
         steps_per_epoch=steps_per_epoch, num_warmup_steps=num_warmup_steps)
     logging.info("fine-tuning %s: %d examples, %d steps (%d per epoch, %d warmup)",
-                 meta["task_name"], len(train.examples), num_train_steps, steps_per_epoch,
+                 meta["name"], len(train.examples), num_train_steps, steps_per_epoch,
                  num_warmup_steps)
     _, selection = _metric_names(meta)
     history = _read_history(opts.output_dir) if int(trainer.global_step.numpy()) else []
@@ -297,8 +297,8 @@ def run_classifier(opts):
                                  "checkpoint and no --init_checkpoint was given")
             source = opts.init_checkpoint
         info = model_dir_lib.read_model_dir(source)
-        if not info.task or _family(info.task.get("task_name")) != _family(task_name):
-            found = info.task and info.task.get("task_name")
+        if not info.task or _family(info.task.get("name")) != _family(task_name):
+            found = info.task and info.task.get("name")
             raise ValueError(f"{info.model_dir}: not a model fine-tuned on {task_name} "
                              f"(its config.json task is {found})")
     from spanbert_tf.tokenization import BertWordpieceTokenizer
@@ -306,7 +306,7 @@ def run_classifier(opts):
     tokenizer = BertWordpieceTokenizer(info.vocab_file, do_lower_case=info.do_lower_case)
     markers = None
     if opts.do_train:
-        meta = {"kind": "classification", "task_name": task_name,
+        meta = {"kind": "classification", "name": task_name,
                 "max_seq_length": opts.max_seq_length,
                 "labels": (tacred.tacred_label_list(train_examples, opts.negative_label)
                            if task_name == TACRED else
@@ -323,8 +323,8 @@ def run_classifier(opts):
             meta["negative_label"] = opts.negative_label
     else:
         meta = dict(info.task)
-        if task_name != meta["task_name"]:
-            meta["task_name"] = task_name          # mnli model scored on mnli-mm
+        if task_name != meta["name"]:
+            meta["name"] = task_name          # mnli model scored on mnli-mm
         if task_name == TACRED:
             markers = tacred.TacredMarkers.from_json(meta["markers"])
             markers.add_examples(dev_examples, tokenizer.vocab, info.vocab_file)

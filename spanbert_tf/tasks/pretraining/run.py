@@ -7,7 +7,7 @@ metadata (config.json, vocab.txt), training with resume, a summary.
 
 Example:
 ```python
-summary = run_pretraining(PretrainingParams(config="tiny", input_files="tfrecords",
+summary = run_pretraining(PretrainingSettings(config="tiny", input_files="tfrecords",
                                             model_dir="runs/pretrain", num_train_steps=300))
 summary["checkpoint"]   # runs/pretrain/ckpt-300
 ```
@@ -23,7 +23,7 @@ from spanbert_tf.training import distribute
 
 
 @dataclasses.dataclass
-class PretrainingParams:
+class PretrainingSettings:
     """Settings of one pretraining run (the flags of run_pretraining.py).
 
     None means "the config's value" for the optimizer settings.

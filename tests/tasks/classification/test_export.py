@@ -58,12 +58,12 @@ def test_exports_match_python_in_a_fresh_process(tmp_path, shared_data, cased_vo
     markers.add("[SUBJ]")
     markers.add("[OBJ]")
     cases = {
-        "sst-2": (sst, {"kind": "classification", "task_name": "sst-2", "max_seq_length": 16,
+        "sst-2": (sst, {"kind": "classification", "name": "sst-2", "max_seq_length": 16,
                         "labels": ["0", "1"]}),
         # Sentence pairs (cut longest-first) through the regression output.
-        "sts-b": (rte, {"kind": "classification", "task_name": "sts-b",
+        "sts-b": (rte, {"kind": "classification", "name": "sts-b",
                         "max_seq_length": 48, "labels": None}),
-        "tacred": (tac, {"kind": "classification", "task_name": "tacred", "max_seq_length": 20,
+        "tacred": (tac, {"kind": "classification", "name": "tacred", "max_seq_length": 20,
                          "labels": ["no_relation", "org:founded_by", "per:title"],
                          "markers": markers.to_json(), "negative_label": "no_relation"}),
     }

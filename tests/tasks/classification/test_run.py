@@ -13,7 +13,7 @@ from spanbert_tf.modeling.backbone import build_backbone
 from spanbert_tf.modeling.config import load_config
 from spanbert_tf.modeling.model_dir import read_model_dir, write_model_dir_metadata
 from spanbert_tf.tasks.classification import metrics as cm
-from spanbert_tf.tasks.classification.run import ClassifierOptions, run_classifier
+from spanbert_tf.tasks.classification.run import ClassificationSettings, run_classifier
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
@@ -79,7 +79,7 @@ def test_rte_program_end_to_end(tmp_path, shared_data, init_dir):
     assert log[-1]["step"] == history[-1]["step"] == 6     # 48 // 16 steps per epoch, 2 epochs
 
     # Evaluation alone reloads the kept checkpoint: the same predictions.
-    again = run_classifier(ClassifierOptions(
+    again = run_classifier(ClassificationSettings(
         task_name="rte", data_dir=str(data), output_dir=str(out), do_eval=True,
         show_progress=False))
     assert again == results
@@ -118,7 +118,7 @@ def test_stsb_regression_in_process(tmp_path, shared_data, init_dir):
             for i, r in enumerate(rows)]
     (stsb / "train.tsv").write_text("\n".join([header] + body[:32]) + "\n")
     (stsb / "dev.tsv").write_text("\n".join([header] + body[32:]) + "\n")
-    results = run_classifier(ClassifierOptions(
+    results = run_classifier(ClassificationSettings(
         task_name="sts-b", data_dir=str(stsb), init_checkpoint=init_dir,
         output_dir=str(tmp_path / "stsb_out"), do_train=True, do_eval=True,
         num_train_epochs=1, train_batch_size=8, max_seq_length=32, show_progress=False))
@@ -154,7 +154,7 @@ def test_tacred_in_process(tmp_path, init_dir):
     (data / "train.json").write_text(json.dumps(tacred_records(24, 0)))
     (data / "dev.json").write_text(json.dumps(tacred_records(9, 1)))
     out = tmp_path / "out"
-    results = run_classifier(ClassifierOptions(
+    results = run_classifier(ClassificationSettings(
         task_name="tacred", data_dir=str(data), init_checkpoint=init_dir,
         output_dir=str(out), do_train=True, do_eval=True, num_train_epochs=1,
         train_batch_size=8, max_seq_length=24, show_progress=False))
@@ -168,5 +168,5 @@ def test_tacred_in_process(tmp_path, init_dir):
     assert results["f1"] == pytest.approx(got["f1"])
     (data / "dev.tsv").write_text("index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n")
     with pytest.raises(ValueError, match="not a model fine-tuned on rte"):
-        run_classifier(ClassifierOptions(task_name="rte", data_dir=str(data),
+        run_classifier(ClassificationSettings(task_name="rte", data_dir=str(data),
                                          output_dir=str(out), do_eval=True))

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from spanbert_tf.data.input_pipeline import InputError
 from spanbert_tf.modeling.config import load_config
-from spanbert_tf.tasks.pretraining.run import PretrainingParams, run_pretraining
+from spanbert_tf.tasks.pretraining.run import PretrainingSettings, run_pretraining
 from spanbert_tf.tasks.pretraining.task import PretrainingTask
 from spanbert_tf.training.train_log import read_train_log
 
@@ -58,7 +58,7 @@ def micro_config(tmp_path_factory):
 
 def _params(records, model_dir, config, **kw):
     kw.setdefault("log_every", 1)
-    return PretrainingParams(config=config, input_files=str(records), model_dir=str(model_dir),
+    return PretrainingSettings(config=config, input_files=str(records), model_dir=str(model_dir),
                              show_progress=False, **kw)
 
 
