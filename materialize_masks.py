@@ -13,9 +13,9 @@ import sys
 
 from absl import app, flags
 
-from spanbert_tf.tasks.pretraining.run import PretrainingParams
+from spanbert_tf.tasks.pretraining.run import PretrainingSettings
 
-_D = PretrainingParams()
+_D = PretrainingSettings()
 FLAGS = flags.FLAGS
 flags.DEFINE_string("input_files", None, "Unmasked records: dirs (with metadata.json) or globs.")
 flags.DEFINE_string("output_dir", None, "Where the masked shards, metadata.json, stats.json go.")
@@ -46,7 +46,7 @@ def main(argv):
 
     names = ("masking", "masked_lm_prob", "max_predictions_per_seq", "geometric_p",
              "max_span_length", "replacement", "max_pair_targets", "mask_prob", "random_prob")
-    params = PretrainingParams(**{n: getattr(FLAGS, n) for n in names})
+    params = PretrainingSettings(**{n: getattr(FLAGS, n) for n in names})
     try:
         stats = materialize_masks(FLAGS.input_files, FLAGS.output_dir, FLAGS.epoch, FLAGS.seed,
                                   params.masking_config(), FLAGS.random_token_source,

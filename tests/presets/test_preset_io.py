@@ -133,7 +133,7 @@ def test_without_spanbert_tf_the_error_says_what_to_install(tiny_cased_preset):
 @pytest.mark.slow
 def test_run_classifier_fine_tunes_from_a_preset(tiny_cased_preset, shared_data, tmp_path):
     from spanbert_tf.modeling.backbone import build_backbone
-    from spanbert_tf.tasks.classification.run import ClassifierOptions, run_classifier
+    from spanbert_tf.tasks.classification.run import ClassificationSettings, run_classifier
 
     preset, pretrainer = tiny_cased_preset
     mrpc = tmp_path / "MRPC"
@@ -142,7 +142,7 @@ def test_run_classifier_fine_tunes_from_a_preset(tiny_cased_preset, shared_data,
         lines = (shared_data / "glue" / "MRPC" / f"{split}.tsv").read_text(encoding="utf-8-sig").split("\n")
         (mrpc / f"{split}.tsv").write_text("\n".join(lines[: rows + 1]) + "\n", encoding="utf-8")
     out = str(tmp_path / "out")
-    results = run_classifier(ClassifierOptions(
+    results = run_classifier(ClassificationSettings(
         task_name="mrpc", data_dir=str(mrpc), init_checkpoint=preset, output_dir=out,
         do_train=True, do_eval=True, num_train_epochs=1, train_batch_size=8, max_seq_length=32,
         show_progress=False))

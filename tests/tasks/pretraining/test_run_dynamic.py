@@ -10,7 +10,7 @@ import tensorflow as tf
 from spanbert_tf.data import input_pipeline, pipeline
 from spanbert_tf.data.input_pipeline import InputError
 from spanbert_tf.modeling.config import load_config
-from spanbert_tf.tasks.pretraining.run import PretrainingParams, run_pretraining
+from spanbert_tf.tasks.pretraining.run import PretrainingSettings, run_pretraining
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def micro_config(tmp_path_factory):
 
 
 def _params(records, model_dir, config, **kw):
-    return PretrainingParams(config=config, input_files=str(records), model_dir=str(model_dir),
+    return PretrainingSettings(config=config, input_files=str(records), model_dir=str(model_dir),
                              show_progress=False, log_every=1, steps_per_loop=2,
                              max_predictions_per_seq=10, **kw)
 
