@@ -8,9 +8,10 @@ The result (the official scripts' keys and values) is printed as one JSON line, 
 """
 
 import json
-import sys
 
-from absl import app, flags
+from absl import flags
+
+from spanbert_tf import cli  # first: quiets TensorFlow's start-up
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_file", None, "SQuAD-layout JSON with the gold answers.")
@@ -30,13 +31,9 @@ def main(argv):
     del argv
     from spanbert_tf.tasks.squad import metrics as squad_metrics
 
-    try:
-        result = squad_metrics.evaluate_files(
-            FLAGS.data_file, FLAGS.pred_file, FLAGS.na_prob_file, FLAGS.version,
-            FLAGS.na_prob_thresh)
-    except squad_metrics.SquadEvalError as e:
-        print(f"evaluate_squad.py: error: {e}", file=sys.stderr)
-        sys.exit(1)
+    result = squad_metrics.evaluate_files(
+        FLAGS.data_file, FLAGS.pred_file, FLAGS.na_prob_file, FLAGS.version,
+        FLAGS.na_prob_thresh)
     if FLAGS.out_file:
         from spanbert_tf.tasks.squad.predict import write_json_atomic
         write_json_atomic(FLAGS.out_file, result)
@@ -44,7 +41,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    cli.run(main, "evaluate_squad.py")
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ written and the dev metrics are printed as one JSON line, last.
 """
 
 import json
-import sys
 
-from absl import app, flags
+from absl import flags
+
+from spanbert_tf import cli  # first: quiets TensorFlow's start-up
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("task_name", None,
@@ -68,18 +69,13 @@ def main(argv):
         mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed,
         tfds_data_dir=FLAGS.tfds_data_dir, export_dir=FLAGS.export_dir,
         negative_label=FLAGS.negative_label)
-    try:
-        results = run_classifier(opts)
-    except (ValueError, FileNotFoundError, KeyError) as e:
-        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"run_classifier.py: error: {message}", file=sys.stderr)
-        sys.exit(1)
+    results = run_classifier(opts)
     if results:
         print(json.dumps(results))
 
 
 def run():
-    app.run(main)
+    cli.run(main, "run_classifier.py")
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ flag is documented in the README section "SQuAD".
 """
 
 import json
-import sys
 
-from absl import app, flags
+from absl import flags
+
+from spanbert_tf import cli  # first: quiets TensorFlow's start-up
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("init_checkpoint", None,
@@ -68,23 +69,19 @@ flags.DEFINE_bool("progress", True, "Show progress bars.")
 
 def main(argv):
     del argv
-    from spanbert_tf.tasks.squad.run import SquadRunError, SquadSettings, run_squad
+    from spanbert_tf.tasks.squad.run import SquadSettings, run_squad
 
     names = [n for n in SquadSettings.__dataclass_fields__ if n not in ("show_progress",
                                                                          "explicit")]
     settings = SquadSettings(**{name: getattr(FLAGS, name) for name in names},
                              show_progress=FLAGS.progress,
                              explicit=frozenset(n for n in names if FLAGS[n].present))
-    try:
-        summary = run_squad(settings)
-    except (SquadRunError, FileNotFoundError, ValueError) as e:
-        print(f"run_squad.py: error: {e}", file=sys.stderr)
-        sys.exit(1)
+    summary = run_squad(settings)
     print(json.dumps(summary, default=str))
 
 
 def run():
-    app.run(main)
+    cli.run(main, "run_squad.py")
 
 
 if __name__ == "__main__":

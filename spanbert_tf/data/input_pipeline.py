@@ -27,14 +27,11 @@ import os
 import tensorflow as tf
 
 from spanbert_tf.data import features
+from spanbert_tf.errors import InputError
 
 METADATA_FILE = "metadata.json"
 # Files that are never shards, even when a glob matches them.
 NOT_SHARDS = (METADATA_FILE, "stats.json")
-
-
-class InputError(ValueError):
-    """Input files that cannot be used (missing, mismatched metadata, ...)."""
 
 
 def _read_json(path):
@@ -121,6 +118,12 @@ def find_pretraining_files(input_files):
     return files, metadata
 
 
+def metadata_by_dir(files):
+    """{directory: its metadata.json dict} for the directories of `files`."""
+    return {directory: _read_json(os.path.join(directory, METADATA_FILE))
+            for directory in sorted({_dirname(f) for f in files})}
+
+
 def _dirname(path):
     if "://" in path:  # gs://bucket/dir/shard
         return path.rsplit("/", 1)[0]
@@ -173,6 +176,11 @@ def check_metadata(metadata, vocab_size=None, max_position_embeddings=None,
         raise InputError(f"{source} does not match the model config: " + "; ".join(problems))
 
 
+def compression_of(metadata, files):
+    """The TFRecord compression ("", "GZIP" or "ZLIB") of `files` written with `metadata`."""
+    return _compression(metadata, files)
+
+
 def _compression(metadata, files):
     value = metadata.get("compression")
     if value in (None, "none", ""):
@@ -195,13 +203,15 @@ def parse_pretraining_batch(serialized, max_seq_length, max_predictions_per_seq)
 def pretraining_dataset(files, max_seq_length, max_predictions_per_seq, batch_size,
                         input_context=None, is_training=True, seed=None,
                         shuffle_buffer=10000, compression="", cycle_length=8,
-                        deterministic=True):
+                        deterministic=True, skip_corrupt_records=False):
     """The batched dataset of one input pipeline (one worker), per-replica batches.
 
     Files are sharded across workers (`input_context.input_pipeline_id`); with
     fewer files than workers, records are sharded instead. Training datasets
     repeat forever, shuffle files and records (`seed` makes the order
     reproducible) and drop the last partial batch (static shapes for TPU).
+    `skip_corrupt_records` drops records a shard cannot deliver (truncated, bad CRC)
+    instead of failing with `DataLossError` (see `shard_check` for the counts).
     """
     files = sorted(files)
     ds = tf.data.Dataset.from_tensor_slices(files)
@@ -217,9 +227,13 @@ def pretraining_dataset(files, max_seq_length, max_predictions_per_seq, batch_si
             shard_records = True
     if is_training:
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True).repeat()
+    def read_shard(f):
+        records = tf.data.TFRecordDataset(f, compression_type=compression,
+                                          buffer_size=8 * 1024 * 1024)
+        return records.ignore_errors() if skip_corrupt_records else records
+
     ds = ds.interleave(
-        lambda f: tf.data.TFRecordDataset(f, compression_type=compression,
-                                          buffer_size=8 * 1024 * 1024),
+        read_shard,
         cycle_length=max(1, min(cycle_length, len(files))),
         block_length=1,
         num_parallel_calls=tf.data.AUTOTUNE,
@@ -243,7 +257,7 @@ def pretraining_dataset(files, max_seq_length, max_predictions_per_seq, batch_si
 
 
 def make_pretraining_dataset_fn(files, metadata, global_batch_size, is_training=True,
-                                seed=None, shuffle_buffer=10000):
+                                seed=None, shuffle_buffer=10000, skip_corrupt_records=False):
     """`dataset_fn(input_context)` for `strategy.distribute_datasets_from_function`.
 
     `global_batch_size` is the batch of ONE forward pass over all replicas
@@ -261,6 +275,7 @@ def make_pretraining_dataset_fn(files, metadata, global_batch_size, is_training=
         return pretraining_dataset(
             files, L, P, per_replica, input_context=input_context, is_training=is_training,
             seed=worker_seed, shuffle_buffer=shuffle_buffer, compression=compression,
+            skip_corrupt_records=skip_corrupt_records,
         )
 
     return dataset_fn

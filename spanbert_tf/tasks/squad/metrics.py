@@ -35,11 +35,13 @@ import re
 import string
 import sys
 
+from spanbert_tf.errors import InputError
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCTUATION = frozenset(string.punctuation)
 
 
-class SquadEvalError(ValueError):
+class SquadEvalError(InputError):
     """Bad evaluation input; the message names the file and the question."""
 
 
@@ -107,10 +109,11 @@ def _field(obj, name, source, where):
 def evaluate_v1(dataset, predictions, source="data", log=sys.stderr):
     """Official SQuAD 1.1 scores: {"exact_match": ..., "f1": ...} in percent."""
     f1 = exact_match = total = 0
+    missing = []
     for qid, golds in _iter_qas(dataset, source):
         total += 1
         if qid not in predictions:
-            print(f"Unanswered question {qid} will receive score 0.", file=log)
+            missing.append(qid)
             continue
         if not golds:
             raise SquadEvalError(
@@ -121,22 +124,43 @@ def evaluate_v1(dataset, predictions, source="data", log=sys.stderr):
         f1 += max(f1_score_v1(g, pred) for g in golds)
     if total == 0:
         raise SquadEvalError(f"{source}: no questions to evaluate")
+    report_missing(missing, total, predictions, source, log)
     return {"exact_match": 100.0 * exact_match / total, "f1": 100.0 * f1 / total}
 
 
 def raw_scores_v2(dataset, predictions, source="data", log=sys.stderr):
     """Per-question exact/F1 (official v2.0), plus {qid: has_answer}."""
     exact, f1, has_ans = {}, {}, {}
+    missing = []
     for qid, golds in _iter_qas(dataset, source):
         has_ans[qid] = bool(golds)
         golds = [g for g in golds if normalize_answer(g)] or [""]
         if qid not in predictions:
-            print(f"Missing prediction for {qid}", file=log)
+            missing.append(qid)
             continue
         pred = predictions[qid]
         exact[qid] = max(exact_score(g, pred) for g in golds)
         f1[qid] = max(f1_score_v2(g, pred) for g in golds)
+    report_missing(missing, len(has_ans), predictions, source, log,
+                   consequence="are left out of the scores (official v2.0)")
     return exact, f1, has_ans
+
+
+def report_missing(missing, total, predictions, source="data", log=sys.stderr, shown=3,
+                   consequence="score 0"):
+    """One line for the questions without a prediction (the official scripts print one line
+    per question); an error when no prediction matches any question (another data file?)."""
+    if not missing:
+        return
+    examples = ", ".join(missing[:shown]) + (", ..." if len(missing) > shown else "")
+    if len(missing) == total and total:
+        others = ", ".join(list(predictions)[:shown]) or "none"
+        raise SquadEvalError(
+            f"no prediction matches a question of {source}: all {total} question ids are "
+            f"missing (e.g. {examples}); the predictions hold other ids (e.g. {others}): "
+            "were they made for another data file?")
+    print(f"note: {len(missing)} of {total} questions have no prediction and {consequence} "
+          f"(e.g. {examples})", file=log)
 
 
 def apply_no_answer_threshold(scores, na_probs, has_ans, threshold):

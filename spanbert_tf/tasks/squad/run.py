@@ -27,10 +27,12 @@ import os
 import sys
 import time
 
+from spanbert_tf.errors import InputError
+
 SQUAD_TASK_NAME = "squad"
 
 
-class SquadRunError(ValueError):
+class SquadRunError(InputError):
     """Bad settings or inputs for `run_squad` (message suitable for the command line)."""
 
 
