@@ -7,7 +7,6 @@ The version comes from the data file's `version` field unless `--version` is giv
 The result (the official scripts' keys and values) is printed as one JSON line, last.
 """
 
-import json
 
 from absl import flags
 
@@ -37,7 +36,16 @@ def main(argv):
     if FLAGS.out_file:
         from spanbert_tf.tasks.squad.predict import write_json_atomic
         write_json_atomic(FLAGS.out_file, result)
-    print(json.dumps(result))
+    baseline = squad_metrics.no_answer_baseline(
+        squad_metrics.load_json_file(FLAGS.data_file, "data"), FLAGS.version)
+    exact = "exact" if "exact" in result else "exact_match"
+    lines = [f"scores    exact {result[exact]:.2f}, f1 {result['f1']:.2f} "
+             f"({result.get('total', '?')} questions)",
+             f"baseline  answering nothing: exact {baseline[exact]:.2f}, "
+             f"f1 {baseline['f1']:.2f}"]
+    if FLAGS.out_file:
+        lines.append(f"written   {FLAGS.out_file}")
+    cli.print_summary("evaluate_squad.py", lines, result)
 
 
 def run():

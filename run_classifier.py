@@ -9,7 +9,6 @@ dev_mismatched.tsv), or train.json / dev.json for `--task_name=tacred`. With
 written and the dev metrics are printed as one JSON line, last.
 """
 
-import json
 
 from absl import flags
 
@@ -70,9 +69,22 @@ def main(argv):
         tfds_data_dir=FLAGS.tfds_data_dir, export_dir=FLAGS.export_dir,
         negative_label=FLAGS.negative_label)
     results = run_classifier(opts)
+    lines = []
     if results:
-        print(json.dumps(results))
-
+        names = [k for k in results if k != "baseline"]
+        lines.append("dev      " + ", ".join(f"{k} {results[k]:.4f}" for k in names))
+        baseline = results.get("baseline")
+        if baseline:
+            lines.append(f"baseline always {baseline['always']!r}: " + ", ".join(
+                f"{k} {baseline[k]:.4f}" for k in names))
+    written = [what for flag, what in ((opts.do_train, "best checkpoint, config.json"),
+                                        (opts.do_eval, "eval_results.json, dev_predictions.jsonl"))
+               if flag]
+    if written:
+        lines.append(f"written  {opts.output_dir} ({'; '.join(written)})")
+    if opts.export_dir:
+        lines.append(f"export   {opts.export_dir}")
+    cli.print_summary("run_classifier.py", lines, results or None)
 
 def run():
     cli.run(main, "run_classifier.py")

@@ -77,7 +77,22 @@ def main(argv):
                              show_progress=FLAGS.progress,
                              explicit=frozenset(n for n in names if FLAGS[n].present))
     summary = run_squad(settings)
-    print(json.dumps(summary, default=str))
+    lines = []
+    train = summary.get("train") or {}
+    if train:
+        lines.append(f"trained   step {train.get('step')}, loss {train.get('loss', float('nan')):.4f}")
+    predict = summary.get("predict") or {}
+    if predict:
+        lines.append(f"predicted {predict['num_questions']} questions ({predict['num_windows']} "
+                     f"windows) -> {', '.join(sorted(predict['files'].values()))}")
+        metrics, baseline = predict.get("metrics"), predict.get("baseline")
+        if metrics and baseline:
+            exact = "exact" if "exact" in metrics else "exact_match"
+            lines.append(f"scores    exact {metrics[exact]:.2f}, f1 {metrics['f1']:.2f} "
+                         f"(answering nothing: exact {baseline[exact]:.2f}, "
+                         f"f1 {baseline['f1']:.2f})")
+    lines.append(f"model dir {settings.output_dir}")
+    cli.print_summary("run_squad.py", lines, summary)
 
 
 def run():

@@ -33,7 +33,7 @@ import sys
 import warnings
 
 from spanbert_tf.errors import InputError
-from spanbert_tf.quiet import stderr_silenced
+from spanbert_tf.quiet import silence_tensorflow_import, stderr_silenced
 
 # Raised for bad input by the library; anything else is a bug and keeps its traceback.
 USER_ERRORS = (InputError, ValueError, FileNotFoundError, FileExistsError, KeyError, OSError)
@@ -74,6 +74,7 @@ def quiet_startup(argv=None):
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     os.environ.setdefault("PYTHONWARNINGS", "ignore")  # data workers inherit it
     warnings.filterwarnings("ignore")
+    silence_tensorflow_import()
 
 
 def import_tensorflow(argv=None):
@@ -147,6 +148,18 @@ def help_text(program, doc=""):
             lines.append(f"  --{flag.name}{default}")
             lines.append(f"      {flag.help}")
     return "\n".join(lines)
+
+
+def print_summary(program, lines, result=None):
+    """The end of every program: `<program>: done`, indented lines (what was written where,
+    the key figures), then `result` as JSON on the last line when the program has results."""
+    import json
+
+    print(f"{program}: done")
+    for line in lines:
+        print(f"  {line}")
+    if result is not None:
+        print(json.dumps(result, default=str), flush=True)
 
 
 def error_line(program, error):

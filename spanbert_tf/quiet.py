@@ -15,6 +15,7 @@ with stderr_silenced(quiet_requested()):
 """
 
 import contextlib
+import importlib.util
 import os
 import sys
 
@@ -41,3 +42,30 @@ def stderr_silenced(enabled=True):
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+class _QuietTensorFlowImport:
+    """A meta-path finder: the first `import tensorflow` runs with stderr silenced."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        execute = spec.loader.exec_module
+
+        def exec_module(module):
+            with stderr_silenced():
+                execute(module)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def silence_tensorflow_import():
+    """Makes the process's first `import tensorflow` (wherever it happens) quiet."""
+    if "tensorflow" not in sys.modules and not any(
+            isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())

@@ -30,6 +30,7 @@ print(result["f1"], result["best_f1"], result["best_f1_thresh"])
 """
 
 import collections
+import io
 import json
 import re
 import string
@@ -258,6 +259,15 @@ def evaluate(dataset_json, predictions, na_probs=None, version=None, na_prob_thr
             print("note: no-answer probabilities are ignored by SQuAD 1.1 evaluation", file=log)
         return evaluate_v1(dataset_json["data"], predictions, source, log)
     return evaluate_v2(dataset_json["data"], predictions, na_probs, na_prob_thresh, source, log)
+
+
+def no_answer_baseline(dataset_json, version=None):
+    """Scores of answering nothing ("" everywhere): the no-answer baseline of SQuAD 2.0
+    (the share of unanswerable questions); 0 on SQuAD 1.1."""
+    predictions = {qid: "" for qid, _ in _iter_qas(dataset_json.get("data") or [])}
+    result = evaluate(dataset_json, predictions, version=version, log=io.StringIO())
+    keys = ("exact", "f1") if "exact" in result else ("exact_match", "f1")
+    return {k: result[k] for k in keys}
 
 
 def load_json_file(path, what):

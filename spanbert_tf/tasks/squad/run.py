@@ -250,6 +250,7 @@ def predict(settings, model, tokenizer, trainer=None):
         paths["eval_results"] = squad_predict.write_json_atomic(
             os.path.join(settings.output_dir, "eval_results.json"), metrics)
         result["metrics"] = dict(metrics)
+        result["baseline"] = squad_metrics.no_answer_baseline(gold, version)
     return result
 
 

@@ -57,7 +57,17 @@ def test_rte_program_end_to_end(tmp_path, shared_data, init_dir):
     assert proc.returncode == 0, proc.stderr[-3000:]
     printed = json.loads(proc.stdout.strip().splitlines()[-1])
     results = json.loads((out / "eval_results.json").read_text())
+    baseline = printed.pop("baseline")
     assert list(results) == ["accuracy"] and results == printed
+    # Beside the score: always predicting the most frequent training label.
+    train_labels = [line.split("\t")[-1] for line in
+                    (data / "train.tsv").read_text().strip().split("\n")[1:]]
+    dev_labels = [line.split("\t")[-1] for line in
+                  (data / "dev.tsv").read_text().strip().split("\n")[1:]]
+    majority = max(("entailment", "not_entailment"), key=train_labels.count)
+    assert baseline == {"always": majority,
+                        "accuracy": pytest.approx(dev_labels.count(majority) / 277)}
+    assert f"baseline always '{majority}': accuracy " in proc.stdout
     preds = read_jsonl(out / "dev_predictions.jsonl")
     assert [p["index"] for p in preds] == list(range(277))
     gold = [line.split("\t")[-1] for line in
