@@ -9,6 +9,7 @@ create_pretraining_data.py) into runs/pretrain/. Rerunning with the same
 """
 
 import dataclasses
+import json
 
 from absl import flags
 
@@ -74,7 +75,9 @@ def main(argv):
 
     names = [f.name for f in dataclasses.fields(PretrainingParams)]
     params = PretrainingParams(**{n: getattr(FLAGS, n) for n in names if n in FLAGS})
-    print(format_summary(run_pretraining(params)))
+    summary = run_pretraining(params)
+    print(format_summary(summary))
+    print(json.dumps(summary, default=str), flush=True)  # the results, on the last line
 
 
 def run():

@@ -71,6 +71,7 @@ def test_no_args_learns_on_wikitext(wikitext_records, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     model_dir = tmp_path / "runs" / "pretrain"
     assert f"checkpoint  {model_dir / 'ckpt-300'}" in proc.stdout
+    assert json.loads(proc.stdout.splitlines()[-1])["step"] == 300
     log = read_train_log(model_dir)
     assert [r["step"] for r in log] == list(range(1, 301))
     assert LOG_KEYS <= set(log[0])
