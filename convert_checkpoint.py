@@ -13,7 +13,7 @@ fine-tuning programs accept. Dropped / initialised / left-out parts are reported
 
 from absl import flags
 
-from spanbert_tf import cli  # first: quiets TensorFlow's start-up
+from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("input_format", None, ["hf", "tf1", "keras"],

@@ -10,7 +10,7 @@ The result (the official scripts' keys and values) is printed as one JSON line, 
 
 from absl import flags
 
-from spanbert_tf import cli  # first: quiets TensorFlow's start-up
+from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_file", None, "SQuAD-layout JSON with the gold answers.")

@@ -10,7 +10,7 @@ runs/export/encoder/1` lists the signatures.
 
 from absl import flags
 
-from spanbert_tf import cli  # first: quiets TensorFlow's start-up
+from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "Model dir (config.json + vocab.txt + checkpoints).")

@@ -12,7 +12,7 @@ written and the dev metrics are printed as one JSON line, last.
 
 from absl import flags
 
-from spanbert_tf import cli  # first: quiets TensorFlow's start-up
+from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("task_name", None,

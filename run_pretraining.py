@@ -13,7 +13,7 @@ import json
 
 from absl import flags
 
-from spanbert_tf import cli  # first: quiets TensorFlow's start-up (KERAS_BACKEND too)
+from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
 from spanbert_tf.tasks.pretraining.run import PretrainingParams  # TensorFlow-free
 
 _D = PretrainingParams()
@@ -70,7 +70,6 @@ flags.DEFINE_integer("log_every", _D.log_every, "Log (train_log.jsonl, TensorBoa
 
 def main(argv):
     del argv  # cli.run refuses stray arguments
-    cli.import_tensorflow()
     from spanbert_tf.tasks.pretraining.run import format_summary, run_pretraining
 
     names = [f.name for f in dataclasses.fields(PretrainingParams)]

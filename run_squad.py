@@ -13,7 +13,7 @@ import json
 
 from absl import flags
 
-from spanbert_tf import cli  # first: quiets TensorFlow's start-up
+from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("init_checkpoint", None,

@@ -13,12 +13,12 @@ program the same behaviour:
 * A flag value absl refuses is one line too, exit 1; stray positional arguments are
   refused with one line, exit 2.
 
-`quiet_startup()` runs when this module is imported, so a program imports it before
-anything that imports TensorFlow.
+`run()` calls `quiet_startup()` first, so a program must not import TensorFlow at module
+level (none does: that also keeps `--help` fast). Importing this module changes nothing.
 
 Example (a program):
 ```python
-from spanbert_tf import cli  # first: quiets TensorFlow before it is imported
+from spanbert_tf import cli
 
 def main(argv):
     ...
@@ -28,12 +28,13 @@ def run():
 ```
 """
 
+import logging
 import os
 import sys
 import warnings
 
 from spanbert_tf.errors import InputError
-from spanbert_tf.quiet import silence_tensorflow_import, stderr_silenced
+from spanbert_tf.quiet import silence_tensorflow_import
 
 # Raised for bad input by the library; anything else is a bug and keeps its traceback.
 USER_ERRORS = (InputError, ValueError, FileNotFoundError, FileExistsError, KeyError, OSError)
@@ -74,19 +75,8 @@ def quiet_startup(argv=None):
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     os.environ.setdefault("PYTHONWARNINGS", "ignore")  # data workers inherit it
     warnings.filterwarnings("ignore")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # before TensorFlow loads too
     silence_tensorflow_import()
-
-
-def import_tensorflow(argv=None):
-    """Imports TensorFlow with its pre-logging-init lines silenced (they ignore
-    TF_CPP_MIN_LOG_LEVEL); returns the module. A failing import still raises."""
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
-    with stderr_silenced(not is_verbose(argv)):
-        import tensorflow as tf
-    if not is_verbose(argv):
-        tf.get_logger().setLevel("ERROR")
-    return tf
 
 
 # --help groups a program's flags by purpose (listed in this order); a flag goes to the first
@@ -172,7 +162,9 @@ def error_line(program, error):
 
 def run(main, program):
     """`absl.app.run(main)` with the shared start-up and error handling."""
-    from absl import app, flags, logging
+    quiet_startup()
+    from absl import app, flags
+    from absl import logging as absl_logging
 
     def parse_flags(argv):
         if any(a in ("--help", "-h", "--helpshort", "-?") for a in argv[1:]):
@@ -190,7 +182,7 @@ def run(main, program):
             print(f"{program}: error: unexpected arguments {argv[1:]}", file=sys.stderr)
             sys.exit(2)
         if not is_verbose(argv=[program, *sys.argv[1:]]):
-            logging.set_verbosity(logging.ERROR)
+            absl_logging.set_verbosity(absl_logging.ERROR)
         try:
             return main(argv)
         except USER_ERRORS as e:
@@ -198,6 +190,3 @@ def run(main, program):
             sys.exit(1)
 
     app.run(wrapped, flags_parser=parse_flags)
-
-
-quiet_startup()

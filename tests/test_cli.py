@@ -84,3 +84,16 @@ def test_one_input_error_type():
     assert documents.InputError is input_pipeline.InputError is InputError
     assert issubclass(metrics.SquadEvalError, InputError)
     assert issubclass(reader.SquadFormatError, InputError)
+
+
+def test_tensorflow_noise_silenced_unless_verbosity(tmp_path):
+    """The error of a program that loaded TensorFlow is one line; --verbosity=0 shows the logs."""
+    cmd = [sys.executable, "run_pretraining.py", f"--input_files={tmp_path}/none"]
+    quiet = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == 1
+    assert quiet.stderr.strip().splitlines() == [
+        f"run_pretraining: error: no input files match '{tmp_path}/none'"]
+    loud = subprocess.run(cmd + ["--verbosity=0"], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert loud.returncode == 1 and len(loud.stderr.strip().splitlines()) > 1
+    assert loud.stderr.strip().splitlines()[-1] == quiet.stderr.strip()
