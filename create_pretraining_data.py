@@ -10,9 +10,10 @@ Example:
 """
 
 import dataclasses
-import sys
 
-from absl import app, flags
+from absl import flags
+
+from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
 
 from spanbert_tf.data import pipeline
 
@@ -71,22 +72,18 @@ flags.DEFINE_bool("progress", _D.progress, "Show a progress bar.")
 
 
 def main(argv):
-    if len(argv) > 1:
-        sys.exit(f"create_pretraining_data.py: error: unexpected arguments: {argv[1:]}")
-    from spanbert_tf.data import documents, report
+    del argv  # cli.run refuses stray arguments
+    from spanbert_tf.data import report
 
     values = {f.name: getattr(FLAGS, f.name)
               for f in dataclasses.fields(pipeline.PretrainingDataConfig)}
     config = pipeline.PretrainingDataConfig(**values)
-    try:
-        stats = pipeline.create_pretraining_data(config, dedicated_process=True)
-    except (documents.InputError, FileNotFoundError, ValueError, OSError) as e:
-        sys.exit(f"create_pretraining_data.py: error: {e}")
+    stats = pipeline.create_pretraining_data(config, dedicated_process=True)
     print(report.format_summary(stats, config.output_dir))
 
 
 def run():
-    app.run(main)
+    cli.run(main, "create_pretraining_data.py")
 
 
 if __name__ == "__main__":

@@ -7,10 +7,10 @@ The version comes from the data file's `version` field unless `--version` is giv
 The result (the official scripts' keys and values) is printed as one JSON line, last.
 """
 
-import json
-import sys
 
-from absl import app, flags
+from absl import flags
+
+from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_file", None, "SQuAD-layout JSON with the gold answers.")
@@ -30,21 +30,26 @@ def main(argv):
     del argv
     from spanbert_tf.tasks.squad import metrics as squad_metrics
 
-    try:
-        result = squad_metrics.evaluate_files(
-            FLAGS.data_file, FLAGS.pred_file, FLAGS.na_prob_file, FLAGS.version,
-            FLAGS.na_prob_thresh)
-    except squad_metrics.SquadEvalError as e:
-        print(f"evaluate_squad.py: error: {e}", file=sys.stderr)
-        sys.exit(1)
+    result = squad_metrics.evaluate_files(
+        FLAGS.data_file, FLAGS.pred_file, FLAGS.na_prob_file, FLAGS.version,
+        FLAGS.na_prob_thresh)
     if FLAGS.out_file:
         from spanbert_tf.tasks.squad.predict import write_json_atomic
         write_json_atomic(FLAGS.out_file, result)
-    print(json.dumps(result))
+    baseline = squad_metrics.no_answer_baseline(
+        squad_metrics.load_json_file(FLAGS.data_file, "data"), FLAGS.version)
+    exact = "exact" if "exact" in result else "exact_match"
+    lines = [f"scores    exact {result[exact]:.2f}, f1 {result['f1']:.2f} "
+             f"({result.get('total', '?')} questions)",
+             f"baseline  answering nothing: exact {baseline[exact]:.2f}, "
+             f"f1 {baseline['f1']:.2f}"]
+    if FLAGS.out_file:
+        lines.append(f"written   {FLAGS.out_file}")
+    cli.print_summary("evaluate_squad.py", lines, result)
 
 
 def run():
-    app.run(main)
+    cli.run(main, "evaluate_squad.py")
 
 
 if __name__ == "__main__":

@@ -7,9 +7,10 @@ Each is a TF Serving model base path; `saved_model_cli show --all --dir
 runs/export/encoder/1` lists the signatures.
 """
 
-import sys
 
-from absl import app, flags, logging
+from absl import flags
+
+from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "Model dir (config.json + vocab.txt + checkpoints).")
@@ -28,24 +29,18 @@ flags.mark_flags_as_required(["model_dir", "export_dir"])
 
 def main(argv):
     del argv
-    logging.set_verbosity(logging.WARNING)  # TensorFlow's save/load INFO chatter
     from spanbert_tf.export.saved_model import export_saved_models
 
-    try:
-        paths = export_saved_models(
-            FLAGS.model_dir, FLAGS.export_dir, checkpoint=FLAGS.checkpoint,
-            version=FLAGS.version, seq_length=FLAGS.seq_length, exports=FLAGS.models,
-            overwrite=FLAGS.overwrite, progress=lambda line: print(line, flush=True))
-    except (ValueError, FileNotFoundError, FileExistsError, OSError) as e:
-        message = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"export_saved_model.py: error: {message}", file=sys.stderr)
-        sys.exit(1)
+    paths = export_saved_models(
+        FLAGS.model_dir, FLAGS.export_dir, checkpoint=FLAGS.checkpoint,
+        version=FLAGS.version, seq_length=FLAGS.seq_length, exports=FLAGS.models,
+        overwrite=FLAGS.overwrite, progress=lambda line: print(line, flush=True))
     for name, path in paths.items():
         print(f"{name}: {path}")
 
 
 def run():
-    app.run(main)
+    cli.run(main, "export_saved_model.py")
 
 
 if __name__ == "__main__":

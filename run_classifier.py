@@ -9,10 +9,10 @@ dev_mismatched.tsv), or train.json / dev.json for `--task_name=tacred`. With
 written and the dev metrics are printed as one JSON line, last.
 """
 
-import json
-import sys
 
-from absl import app, flags
+from absl import flags
+
+from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("task_name", None,
@@ -68,18 +68,26 @@ def main(argv):
         mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed,
         tfds_data_dir=FLAGS.tfds_data_dir, export_dir=FLAGS.export_dir,
         negative_label=FLAGS.negative_label)
-    try:
-        results = run_classifier(opts)
-    except (ValueError, FileNotFoundError, KeyError) as e:
-        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"run_classifier.py: error: {message}", file=sys.stderr)
-        sys.exit(1)
+    results = run_classifier(opts)
+    lines = []
     if results:
-        print(json.dumps(results))
-
+        names = [k for k in results if k != "baseline"]
+        lines.append("dev      " + ", ".join(f"{k} {results[k]:.4f}" for k in names))
+        baseline = results.get("baseline")
+        if baseline:
+            lines.append(f"baseline always {baseline['always']!r}: " + ", ".join(
+                f"{k} {baseline[k]:.4f}" for k in names))
+    written = [what for flag, what in ((opts.do_train, "best checkpoint, config.json"),
+                                        (opts.do_eval, "eval_results.json, dev_predictions.jsonl"))
+               if flag]
+    if written:
+        lines.append(f"written  {opts.output_dir} ({'; '.join(written)})")
+    if opts.export_dir:
+        lines.append(f"export   {opts.export_dir}")
+    cli.print_summary("run_classifier.py", lines, results or None)
 
 def run():
-    app.run(main)
+    cli.run(main, "run_classifier.py")
 
 
 if __name__ == "__main__":

@@ -9,13 +9,12 @@ create_pretraining_data.py) into runs/pretrain/. Rerunning with the same
 """
 
 import dataclasses
-import sys
+import json
 
-from absl import app, flags
+from absl import flags
 
-import spanbert_tf  # noqa: F401  (KERAS_BACKEND=tensorflow before keras loads)
-
-from spanbert_tf.tasks.pretraining.run import PretrainingSettings  # noqa: E402
+from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
+from spanbert_tf.tasks.pretraining.run import PretrainingSettings  # TensorFlow-free
 
 _D = PretrainingSettings()
 FLAGS = flags.FLAGS
@@ -61,6 +60,11 @@ flags.DEFINE_string("init_checkpoint", _D.init_checkpoint,
                     "when --model_dir already has a checkpoint).")
 flags.DEFINE_float("sbo_loss_weight", _D.sbo_loss_weight, "Weight of the SBO loss.")
 flags.DEFINE_integer("seed", _D.seed, "Seed of initialisation, dropout and data order.")
+flags.DEFINE_bool("skip_corrupt_records", _D.skip_corrupt_records,
+                  "Drop and count records of truncated/corrupt shards instead of stopping "
+                  "(shards are checked against metadata.json sizes and checksums).")
+flags.DEFINE_bool("force", _D.force,
+                  "Train even when the step's estimated memory exceeds the device's.")
 flags.DEFINE_integer("log_every", _D.log_every, "Log (train_log.jsonl, TensorBoard) every N steps.")
 flags.DEFINE_bool("dynamic_masking", _D.dynamic_masking,
                   "Mask in the input pipeline, a new mask every epoch (records written with "
@@ -88,24 +92,18 @@ flags.DEFINE_enum("random_token_source", _D.random_token_source, ["uniform", "un
 
 
 def main(argv):
-    if len(argv) > 1:
-        print(f"run_pretraining: unexpected arguments {argv[1:]}", file=sys.stderr)
-        sys.exit(2)
+    del argv  # cli.run refuses stray arguments
     from spanbert_tf.tasks.pretraining.run import format_summary, run_pretraining
 
     names = [f.name for f in dataclasses.fields(PretrainingSettings)]
     params = PretrainingSettings(**{n: getattr(FLAGS, n) for n in names if n in FLAGS})
-    try:
-        summary = run_pretraining(params)
-    except (ValueError, FileNotFoundError, KeyError, OSError) as e:
-        message = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"run_pretraining: error: {message}", file=sys.stderr)
-        sys.exit(1)
+    summary = run_pretraining(params)
     print(format_summary(summary))
+    print(json.dumps(summary, default=str), flush=True)  # the results, on the last line
 
 
 def run():
-    app.run(main)
+    cli.run(main, "run_pretraining")
 
 
 if __name__ == "__main__":

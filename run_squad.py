@@ -10,9 +10,10 @@ flag is documented in the README section "SQuAD".
 """
 
 import json
-import sys
 
-from absl import app, flags
+from absl import flags
+
+from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("init_checkpoint", None,
@@ -68,23 +69,34 @@ flags.DEFINE_bool("progress", True, "Show progress bars.")
 
 def main(argv):
     del argv
-    from spanbert_tf.tasks.squad.run import SquadRunError, SquadSettings, run_squad
+    from spanbert_tf.tasks.squad.run import SquadSettings, run_squad
 
     names = [n for n in SquadSettings.__dataclass_fields__ if n not in ("show_progress",
                                                                          "explicit")]
     settings = SquadSettings(**{name: getattr(FLAGS, name) for name in names},
                              show_progress=FLAGS.progress,
                              explicit=frozenset(n for n in names if FLAGS[n].present))
-    try:
-        summary = run_squad(settings)
-    except (SquadRunError, FileNotFoundError, ValueError) as e:
-        print(f"run_squad.py: error: {e}", file=sys.stderr)
-        sys.exit(1)
-    print(json.dumps(summary, default=str))
+    summary = run_squad(settings)
+    lines = []
+    train = summary.get("train") or {}
+    if train:
+        lines.append(f"trained   step {train.get('step')}, loss {train.get('loss', float('nan')):.4f}")
+    predict = summary.get("predict") or {}
+    if predict:
+        lines.append(f"predicted {predict['num_questions']} questions ({predict['num_windows']} "
+                     f"windows) -> {', '.join(sorted(predict['files'].values()))}")
+        metrics, baseline = predict.get("metrics"), predict.get("baseline")
+        if metrics and baseline:
+            exact = "exact" if "exact" in metrics else "exact_match"
+            lines.append(f"scores    exact {metrics[exact]:.2f}, f1 {metrics['f1']:.2f} "
+                         f"(answering nothing: exact {baseline[exact]:.2f}, "
+                         f"f1 {baseline['f1']:.2f})")
+    lines.append(f"model dir {settings.output_dir}")
+    cli.print_summary("run_squad.py", lines, summary)
 
 
 def run():
-    app.run(main)
+    cli.run(main, "run_squad.py")
 
 
 if __name__ == "__main__":

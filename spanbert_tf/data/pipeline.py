@@ -18,6 +18,7 @@ summary = create_pretraining_data(PretrainingDataConfig(
 import collections
 import contextlib
 import dataclasses
+import math
 import multiprocessing
 import os
 import sys
@@ -73,24 +74,41 @@ class PretrainingDataConfig:
             if not ok:
                 raise ValueError(message)
 
-        check(self.max_seq_length >= 3, f"max_seq_length must be >= 3, got {self.max_seq_length}")
-        check(self.dupe_factor >= 1, f"dupe_factor must be >= 1, got {self.dupe_factor}")
-        check(self.num_shards >= 1, f"num_shards must be >= 1, got {self.num_shards}")
-        check(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
+        check(self.max_seq_length >= 3, f"--max_seq_length must be >= 3, got {self.max_seq_length}")
+        check(self.dupe_factor >= 1, f"--dupe_factor must be >= 1, got {self.dupe_factor}")
+        check(self.num_shards >= 1, f"--num_shards must be >= 1, got {self.num_shards}")
+        check(self.num_workers >= 0, f"--num_workers must be >= 0, got {self.num_workers}")
         check(self.compression in writer.COMPRESSIONS,
-              f"compression must be one of {writer.COMPRESSIONS}, got {self.compression!r}")
+              f"--compression must be one of {writer.COMPRESSIONS}, got {self.compression!r}")
         check(self.random_token_source in RANDOM_TOKEN_SOURCES,
-              f"random_token_source must be one of {RANDOM_TOKEN_SOURCES}, "
+              f"--random_token_source must be one of {RANDOM_TOKEN_SOURCES}, "
               f"got {self.random_token_source!r}")
         check(self.long_lines in ("split", "drop"),
-              f"long_lines must be split or drop, got {self.long_lines!r}")
+              f"--long_lines must be split or drop, got {self.long_lines!r}")
         check(self.input_format in ("text", "jsonl"),
-              f"input_format must be text or jsonl, got {self.input_format!r}")
-        check(self.random_seed >= 0, f"random_seed must be >= 0, got {self.random_seed}")
+              f"--input_format must be text or jsonl, got {self.input_format!r}")
+        check(self.random_seed >= 0, f"--random_seed must be >= 0, got {self.random_seed}")
         if self.masking != "none":
             self.masking_config().validate()
+        self._check_masking_rate()
         if os.path.exists(self.output_dir) and not os.path.isdir(self.output_dir):
             raise ValueError(f"output_dir exists and is not a directory: {self.output_dir}")
+
+    def _check_masking_rate(self):
+        """Rejects a block length at which ceil(masked_lm_prob * n) cannot approach the rate.
+
+        A block holds n = max_seq_length - 2 wordpieces and ceil(p * n) of them are masked:
+        at --max_seq_length=5 that is 1 of 3 (33%) for p = 0.15. Lengths whose rate exceeds
+        1.5 p are refused; n >= 2 / p always meets it (ceil(p n) / n <= p + 1 / n).
+        """
+        p, n = self.masked_lm_prob, self.max_seq_length - 2
+        budget = min(math.ceil(p * n), self.max_predictions_per_seq)
+        if budget / n > 1.5 * p:
+            raise ValueError(
+                f"--max_seq_length={self.max_seq_length} is too short for "
+                f"--masked_lm_prob={p}: a block of {n} wordpieces gets {budget} masked "
+                f"({budget / n:.0%}, not {p:.0%}); use --max_seq_length >= "
+                f"{2 + math.ceil(2 / p)} or a larger --masked_lm_prob")
 
     def masking_config(self):
         from spanbert_tf.data.masking import MaskingConfig

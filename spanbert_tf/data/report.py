@@ -14,6 +14,7 @@ import numpy as np
 
 from spanbert_tf import __version__
 from spanbert_tf.data import features
+from spanbert_tf.io_utils import sha256_file
 
 
 def _histogram(counts):
@@ -78,8 +79,15 @@ def build_stats(totals, input_stats, shard_writer, config, wall_seconds, num_wor
     return stats
 
 
+def shard_file_entries(paths, records):
+    """metadata.json's `shard_files`: name, bytes, sha256 and records of each written shard
+    (checked by `shard_check` before training)."""
+    return [{"name": os.path.basename(p), "bytes": os.path.getsize(p), "sha256": sha256_file(p),
+             "records": int(n)} for p, n in zip(paths, records)]
+
+
 def build_metadata(config, tokenizer, shard_writer, stats, vocab_sha256, unigram_counts=None):
-    """The metadata.json dict: settings, vocab, special ids, feature spec, counts."""
+    """The metadata.json dict: settings, vocab, special ids, feature spec, counts, shard sizes."""
     settings = dataclasses.asdict(config)
     settings.pop("progress", None)
     unmasked = config.masking == "none"
@@ -100,6 +108,7 @@ def build_metadata(config, tokenizer, shard_writer, stats, vocab_sha256, unigram
                              config.max_seq_length, config.max_predictions_per_seq)),
         "compression": config.compression,
         "shards": list(shard_writer.names),
+        "shard_files": shard_file_entries(shard_writer.paths, shard_writer.records),
         "counts": {"instances": stats["instances"],
                    "instances_per_shard": stats["instances_per_shard"],
                    "documents": stats["documents"], "tokens": stats["tokens"],

@@ -13,6 +13,7 @@ It imports neither keras, keras_hub nor spanbert_tf: run it as a file,
 """
 
 import argparse
+import contextlib
 import glob
 import importlib.util
 import json
@@ -20,6 +21,25 @@ import os
 import sys
 
 import numpy as np
+
+
+@contextlib.contextmanager
+def _quiet_import(verbose):
+    """TensorFlow's start-up lines off (this file imports no spanbert_tf, so it cannot use
+    spanbert_tf.quiet: a copy of its few lines on purpose)."""
+    if verbose:
+        yield
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _load_serving_client():
@@ -51,8 +71,9 @@ def fill_span(export_dir, text, span, version=1, top_k=5, verbose=False):
     for d in (pre_dir, pt_dir):
         if not os.path.isfile(os.path.join(d, "saved_model.pb")):
             _fail(f"no SavedModel at {d} (run export_saved_model.py first)")
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401  (registers the tokenizer ops the preprocessor uses)
+    with _quiet_import(verbose):
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401  (registers the tokenizer ops the preprocessor uses)
 
     client = _load_serving_client()
     vocab_files = glob.glob(os.path.join(pre_dir, "assets", "*.txt"))

@@ -100,21 +100,26 @@ class OptimizerConfig:
     end_learning_rate: float = 0.0
 
     def validate(self, source="config"):
+        """Raises ValueError naming the field: `<source>: optimizer.<name>`, or the flag
+        `--<name>` when `source` is "flags" (values given on a command line)."""
+        def name_of(field):
+            return f"--{field}" if source == "flags" else f"{source}: optimizer.{field}"
+
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(
-                f"{source}: optimizer.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"
+                f"{name_of('optimizer')} must be one of {OPTIMIZERS}, got {self.optimizer!r}"
             )
         if self.learning_rate <= 0:
-            raise ValueError(f"{source}: optimizer.learning_rate must be > 0, got {self.learning_rate}")
+            raise ValueError(f"{name_of('learning_rate')} must be > 0, got {self.learning_rate}")
         for name in ("beta_1", "beta_2"):
             if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{source}: optimizer.{name} must be in [0, 1), got {getattr(self, name)}")
+                raise ValueError(f"{name_of(name)} must be in [0, 1), got {getattr(self, name)}")
         for name in ("epsilon", "num_train_steps", "train_batch_size"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"{source}: optimizer.{name} must be > 0, got {getattr(self, name)}")
+                raise ValueError(f"{name_of(name)} must be > 0, got {getattr(self, name)}")
         for name in ("weight_decay", "num_warmup_steps", "clip_norm", "end_learning_rate"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{source}: optimizer.{name} must be >= 0, got {getattr(self, name)}")
+                raise ValueError(f"{name_of(name)} must be >= 0, got {getattr(self, name)}")
 
 
 def _section_from_dict(cls, data, section, source):

@@ -19,6 +19,7 @@ def test_demo_fills_the_span_with_tensorflow_only(exported):
     proc = _run(f"--export_dir={export_dir}", "--text=The tower was designed by Gustave Eiffel .",
                 "--span=Gustave Eiffel", "--top_k=3")
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stderr.strip() == ""  # TensorFlow's start-up lines are silenced
     out = proc.stdout
     assert "input   : [CLS] The tower was designed by [MASK] [MASK] [MASK] [MASK] [MASK] . [SEP]" in out
     assert "span    : Gustav ##e E ##iff ##el" in out

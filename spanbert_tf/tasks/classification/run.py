@@ -27,6 +27,7 @@ import shutil
 import tempfile
 from typing import Optional
 
+import numpy as np
 from absl import logging
 
 from spanbert_tf.modeling import model_dir as model_dir_lib
@@ -164,6 +165,22 @@ def _score(trainer, split, meta, batch_size):
     wanted = tuple(names) + ((selection,) if selection not in names else ())
     metrics = compute_metrics(wanted, preds, split.label_ids, negative=0)
     return metrics, records
+
+
+def majority_baseline(names, meta, dev, train_examples=None):
+    """The dev scores of always predicting the most frequent training label (dev's when
+    not training): what a model that learned nothing gets. None for regression."""
+    labels = meta["labels"]
+    if labels is None or dev is None:
+        return None
+    source = train_examples or dev.examples
+    counts = {label: 0 for label in labels}
+    for ex in source:
+        counts[ex.label] = counts.get(ex.label, 0) + 1
+    majority = max(labels, key=lambda label: counts[label])
+    preds = np.full(len(dev.label_ids), labels.index(majority))
+    scores = compute_metrics(tuple(names), preds, dev.label_ids, negative=0)
+    return {"always": majority, **{name: scores[name] for name in names}}
 
 
 def _optimizer_config(base, opts, num_train_steps, num_warmup_steps):
@@ -361,6 +378,10 @@ def run_classifier(opts):
                               json.dumps(results, indent=2) + "\n")
             _write_jsonl(os.path.join(opts.output_dir, "dev_predictions.jsonl"), records)
         logging.info("dev results (%d examples): %s", len(records), results)
+        # Returned (and printed) beside the scores, not in eval_results.json.
+        baseline = majority_baseline(names, meta, dev, train_examples if opts.do_train else None)
+        if baseline:
+            results["baseline"] = baseline
     if opts.export_dir:
         from spanbert_tf.tasks.classification.export import export_classifier
 

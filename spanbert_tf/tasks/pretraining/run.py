@@ -16,10 +16,13 @@ summary["checkpoint"]   # runs/pretrain/ckpt-300
 import dataclasses
 import os
 
-from spanbert_tf.data import input_pipeline
+from spanbert_tf.errors import InputError
 from spanbert_tf.io_utils import sha256_file
-from spanbert_tf.tasks.pretraining.task import PretrainingTask
-from spanbert_tf.training import distribute
+from spanbert_tf.training import memory
+
+# input_pipeline, shard_check, distribute and the task import TensorFlow: they are imported
+# inside the functions that use them, so that `run_pretraining.py --help` (which reads the
+# defaults of PretrainingSettings) answers without loading TensorFlow.
 
 
 @dataclasses.dataclass
@@ -53,8 +56,10 @@ class PretrainingSettings:
     sbo_loss_weight: float = 1.0
     seed: int = 12345
     log_every: int = 10
+    force: bool = False
     shuffle_buffer: int = 10000
     show_progress: bool = True
+    skip_corrupt_records: bool = False
     # Dynamic masking (records written with --masking=none); None: on iff they are unmasked.
     dynamic_masking: bool = None
     masking: str = "span"
@@ -97,13 +102,22 @@ def effective_config(params):
     return config
 
 
+def _has_checkpoint(model_dir):
+    """Whether `model_dir` holds a checkpoint. A model dir without one (a run that died
+    before its first checkpoint) holds nothing to resume and never blocks a new run."""
+    import tensorflow as tf
+
+    return tf.train.latest_checkpoint(model_dir) is not None
+
+
 def _vocab_for_model_dir(metadata, model_dir):
     """The vocabulary the shards were written with, checked by sha256."""
     vocab = metadata.get("vocab") or {}
     expected, source = vocab.get("sha256"), metadata.get("metadata_path")
     existing = os.path.join(model_dir, "vocab.txt")
-    if os.path.isfile(existing) and expected and sha256_file(existing) != expected:
-        raise input_pipeline.InputError(
+    if (os.path.isfile(existing) and expected and _has_checkpoint(model_dir)
+            and sha256_file(existing) != expected):
+        raise InputError(
             f"{existing} is not the vocabulary of the input data (sha256 differs from "
             f"{source}): this model dir was trained on other data; use another --model_dir"
         )
@@ -112,7 +126,7 @@ def _vocab_for_model_dir(metadata, model_dir):
             if expected and sha256_file(candidate) != expected:
                 continue
             return candidate, bool(vocab.get("do_lower_case", False))
-    raise input_pipeline.InputError(
+    raise InputError(
         f"{source}: the vocabulary {vocab.get('path')!r} is missing or changed (sha256 "
         f"{expected}); recreate the data or copy that vocab.txt into {model_dir}"
     )
@@ -122,12 +136,12 @@ def _check_model_dir_config(model_dir, config):
     from spanbert_tf.modeling.config import read_json_file
 
     path = os.path.join(model_dir, "config.json")
-    if not os.path.isfile(path):
+    if not os.path.isfile(path) or not _has_checkpoint(model_dir):
         return
     existing = read_json_file(path).get("model")
     if existing is not None and existing != config.to_dict()["model"]:
         diff = sorted(k for k in existing if existing.get(k) != config.to_dict()["model"].get(k))
-        raise input_pipeline.InputError(
+        raise InputError(
             f"{path} holds another model config (differs in {diff}); resume with the same "
             "--config or use another --model_dir"
         )
@@ -140,18 +154,19 @@ def dynamic_masker(params, metadata, model, vocab_file, do_lower_case):
     when the records are unmasked; flags and records that disagree raise
     `InputError` naming the metadata file.
     """
+    from spanbert_tf.data import input_pipeline
     from spanbert_tf.data.dynamic_masking import masker_for_records
 
     source = metadata.get("metadata_path")
     unmasked = input_pipeline.records_kind(metadata) == "unmasked"
     dynamic = unmasked if params.dynamic_masking is None else bool(params.dynamic_masking)
     if dynamic and not unmasked:
-        raise input_pipeline.InputError(
+        raise InputError(
             f"{source}: --dynamic_masking needs unmasked records, but these are masked "
             "offline; write them with create_pretraining_data.py --masking=none, or drop "
             "--dynamic_masking")
     if unmasked and not dynamic:
-        raise input_pipeline.InputError(
+        raise InputError(
             f"{source}: the records are unmasked (--masking=none): train them with "
             "--dynamic_masking")
     if not dynamic:
@@ -163,11 +178,14 @@ def dynamic_masker(params, metadata, model, vocab_file, do_lower_case):
         return masker_for_records(metadata, params.masking_config(), vocab_file,
                                   do_lower_case, params.random_token_source)
     except ValueError as e:
-        raise input_pipeline.InputError(str(e)) from None
+        raise InputError(str(e)) from None
 
 
 def run_pretraining(params):
     """Runs (or resumes) one pretraining run; returns the Trainer's summary dict."""
+    from spanbert_tf.data import input_pipeline, shard_check
+    from spanbert_tf.tasks.pretraining.task import PretrainingTask
+    from spanbert_tf.training import distribute
     from spanbert_tf.modeling.model_dir import write_model_dir_metadata
     from spanbert_tf.training.trainer import Trainer
 
@@ -183,6 +201,10 @@ def run_pretraining(params):
         max_pair_targets=(model.max_pair_targets
                           if input_pipeline.records_kind(metadata) == "masked" else None),
     )
+    compression = input_pipeline.compression_of(metadata, files)
+    shard_report = shard_check.check_shards(
+        files, input_pipeline.metadata_by_dir(files),
+        skip_corrupt_records=params.skip_corrupt_records, compression=compression)
     vocab_file, do_lower_case = _vocab_for_model_dir(metadata, params.model_dir)
     masker = dynamic_masker(params, metadata, model, vocab_file, do_lower_case)
     _check_model_dir_config(params.model_dir, config)
@@ -191,15 +213,17 @@ def run_pretraining(params):
     global_batch = config.optimizer.train_batch_size
     if global_batch % (replicas * params.grad_accum_steps):
         raise ValueError(
-            f"train_batch_size {global_batch} is not divisible by replicas ({replicas}) x "
-            f"grad_accum_steps ({params.grad_accum_steps})"
+            f"--train_batch_size {global_batch} is not divisible by replicas ({replicas}) x "
+            f"--grad_accum_steps ({params.grad_accum_steps})"
         )
+    _check_step_memory(params, config, metadata, strategy)
     if distribute.is_chief(strategy):
         write_model_dir_metadata(params.model_dir, config, vocab_file, do_lower_case)
     dataset_fn = input_pipeline.make_pretraining_dataset_fn(
         files, metadata, global_batch // params.grad_accum_steps,
         seed=params.seed, shuffle_buffer=params.shuffle_buffer, masker=masker,
         grad_accum_steps=params.grad_accum_steps,
+        skip_corrupt_records=params.skip_corrupt_records,
     )
     trainer = Trainer(
         PretrainingTask(config, params.sbo_loss_weight), strategy, params.model_dir,
@@ -211,15 +235,86 @@ def run_pretraining(params):
         seed=params.seed, mixed_precision=params.mixed_precision,
         show_progress=params.show_progress,
     )
-    summary = trainer.train()
+    start_step = int(trainer.global_step.numpy())
+    if start_step:
+        print(f"run_pretraining: resuming {params.model_dir} from step {start_step} "
+              f"({trainer.manager.latest_checkpoint})", flush=True)
+    summary = _train_naming_corrupt_shards(trainer, files, compression)
+    summary["resumed_from_step"] = start_step
     if summary.get("checkpoint"):
         summary["checkpoint"] = os.path.abspath(summary["checkpoint"])
     summary.update(
         strategy=params.strategy, num_replicas=replicas, train_batch_size=global_batch,
         max_seq_length=metadata["max_seq_length"], model_dir=os.path.abspath(params.model_dir),
         input_files=len(files), dynamic_masking=masker is not None,
+        dropped_records=shard_report["dropped_records"],
+        corrupt_shards=[c["path"] for c in shard_report["corrupt_shards"]],
     )
     return summary
+
+
+def _device_kind(strategy):
+    import tensorflow as tf
+
+    try:
+        devices = " ".join(strategy.extended.worker_devices).upper()
+    except RuntimeError:  # the default strategy: TensorFlow's first device
+        devices = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
+    return "TPU" if "TPU" in devices else "GPU" if "GPU" in devices else "CPU"
+
+
+def _check_step_memory(params, config, metadata, strategy):
+    """Prints batch, length, parameters and the step's memory; stops when it cannot fit."""
+    replicas = strategy.num_replicas_in_sync
+    global_batch = config.optimizer.train_batch_size
+    L, P = metadata["max_seq_length"], metadata["max_predictions_per_seq"]
+
+    def plan_for(accum):
+        return memory.step_plan(config.model, global_batch, L, P, replicas, accum,
+                                params.mixed_precision)
+
+    plan = plan_for(params.grad_accum_steps)
+    available, where = memory.available_memory_bytes(_device_kind(strategy))
+    need = plan["step_bytes"] / memory.GB
+    line = (f"run_pretraining: global batch {global_batch} ({plan['micro_batch']} per replica x "
+            f"{params.grad_accum_steps} accumulation step(s) x {replicas} replica(s)), seq {L}, "
+            f"{plan['parameters'] / 1e6:.1f} M parameters, step memory ~{need:.1f} GB")
+    if available:
+        line += f" ({where} {available / memory.GB:.1f} GB)"
+    print(line, flush=True)
+    if not available or plan["step_bytes"] <= available or params.force:
+        return
+    accum = params.grad_accum_steps
+    suggestion = ""
+    while accum * 2 * replicas <= global_batch and not global_batch % (accum * 2 * replicas):
+        accum *= 2
+        if plan_for(accum)["step_bytes"] <= available:
+            suggestion = f" (e.g. --grad_accum_steps={accum})"
+            break
+    raise InputError(
+        f"a training step needs about {need:.1f} GB but {where} {available / memory.GB:.1f} GB: "
+        f"lower --train_batch_size (now {global_batch}) or raise --grad_accum_steps{suggestion}; "
+        "--force tries anyway")
+
+
+def _train_naming_corrupt_shards(trainer, files, compression):
+    """`trainer.train()`; a DataLossError becomes an InputError naming the bad shard.
+
+    Nothing is saved on the way out: the last checkpoint written stays the latest.
+    """
+    import tensorflow as tf
+
+    from spanbert_tf.data import shard_check
+
+    try:
+        return trainer.train()
+    except tf.errors.DataLossError as e:
+        found = shard_check.find_corrupt_shard(files, compression)
+        if found:
+            raise shard_check.corrupt_shard_error(*found) from None
+        detail = (e.message or str(e)).strip().splitlines()[-1]
+        raise InputError(
+            f"corrupt input record ({detail}); {shard_check.WHAT_TO_DO}") from None
 
 
 def format_summary(summary):
@@ -235,6 +330,9 @@ def format_summary(summary):
     )
     if losses:
         lines.append(f"  last log    {losses}")
+    if summary.get("dropped_records") or summary.get("corrupt_shards"):
+        lines.append(f"  skipped     {summary['dropped_records']} corrupt record(s) in "
+                     f"{len(summary['corrupt_shards'])} shard(s) (--skip_corrupt_records)")
     if summary["train_seconds"]:
         lines.append(f"  speed       {summary['examples_per_sec']:.1f} examples/s over "
                      f"{summary['train_seconds']:.1f} s of training")
@@ -243,4 +341,6 @@ def format_summary(summary):
     lines.append(f"  checkpoint  {summary['checkpoint']}")
     lines.append(f"  model dir   {summary['model_dir']} (config.json, vocab.txt, "
                  "train_log.jsonl, TensorBoard train/)")
+    if summary.get("resumed_from_step"):
+        lines.append(f"  resumed     from step {summary['resumed_from_step']}")
     return "\n".join(lines)

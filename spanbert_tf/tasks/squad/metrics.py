@@ -30,16 +30,19 @@ print(result["f1"], result["best_f1"], result["best_f1_thresh"])
 """
 
 import collections
+import io
 import json
 import re
 import string
 import sys
 
+from spanbert_tf.errors import InputError
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCTUATION = frozenset(string.punctuation)
 
 
-class SquadEvalError(ValueError):
+class SquadEvalError(InputError):
     """Bad evaluation input; the message names the file and the question."""
 
 
@@ -107,10 +110,11 @@ def _field(obj, name, source, where):
 def evaluate_v1(dataset, predictions, source="data", log=sys.stderr):
     """Official SQuAD 1.1 scores: {"exact_match": ..., "f1": ...} in percent."""
     f1 = exact_match = total = 0
+    missing = []
     for qid, golds in _iter_qas(dataset, source):
         total += 1
         if qid not in predictions:
-            print(f"Unanswered question {qid} will receive score 0.", file=log)
+            missing.append(qid)
             continue
         if not golds:
             raise SquadEvalError(
@@ -121,22 +125,43 @@ def evaluate_v1(dataset, predictions, source="data", log=sys.stderr):
         f1 += max(f1_score_v1(g, pred) for g in golds)
     if total == 0:
         raise SquadEvalError(f"{source}: no questions to evaluate")
+    report_missing(missing, total, predictions, source, log)
     return {"exact_match": 100.0 * exact_match / total, "f1": 100.0 * f1 / total}
 
 
 def raw_scores_v2(dataset, predictions, source="data", log=sys.stderr):
     """Per-question exact/F1 (official v2.0), plus {qid: has_answer}."""
     exact, f1, has_ans = {}, {}, {}
+    missing = []
     for qid, golds in _iter_qas(dataset, source):
         has_ans[qid] = bool(golds)
         golds = [g for g in golds if normalize_answer(g)] or [""]
         if qid not in predictions:
-            print(f"Missing prediction for {qid}", file=log)
+            missing.append(qid)
             continue
         pred = predictions[qid]
         exact[qid] = max(exact_score(g, pred) for g in golds)
         f1[qid] = max(f1_score_v2(g, pred) for g in golds)
+    report_missing(missing, len(has_ans), predictions, source, log,
+                   consequence="are left out of the scores (official v2.0)")
     return exact, f1, has_ans
+
+
+def report_missing(missing, total, predictions, source="data", log=sys.stderr, shown=3,
+                   consequence="score 0"):
+    """One line for the questions without a prediction (the official scripts print one line
+    per question); an error when no prediction matches any question (another data file?)."""
+    if not missing:
+        return
+    examples = ", ".join(missing[:shown]) + (", ..." if len(missing) > shown else "")
+    if len(missing) == total and total:
+        others = ", ".join(list(predictions)[:shown]) or "none"
+        raise SquadEvalError(
+            f"no prediction matches a question of {source}: all {total} question ids are "
+            f"missing (e.g. {examples}); the predictions hold other ids (e.g. {others}): "
+            "were they made for another data file?")
+    print(f"note: {len(missing)} of {total} questions have no prediction and {consequence} "
+          f"(e.g. {examples})", file=log)
 
 
 def apply_no_answer_threshold(scores, na_probs, has_ans, threshold):
@@ -234,6 +259,15 @@ def evaluate(dataset_json, predictions, na_probs=None, version=None, na_prob_thr
             print("note: no-answer probabilities are ignored by SQuAD 1.1 evaluation", file=log)
         return evaluate_v1(dataset_json["data"], predictions, source, log)
     return evaluate_v2(dataset_json["data"], predictions, na_probs, na_prob_thresh, source, log)
+
+
+def no_answer_baseline(dataset_json, version=None):
+    """Scores of answering nothing ("" everywhere): the no-answer baseline of SQuAD 2.0
+    (the share of unanswerable questions); 0 on SQuAD 1.1."""
+    predictions = {qid: "" for qid, _ in _iter_qas(dataset_json.get("data") or [])}
+    result = evaluate(dataset_json, predictions, version=version, log=io.StringIO())
+    keys = ("exact", "f1") if "exact" in result else ("exact_match", "f1")
+    return {k: result[k] for k in keys}
 
 
 def load_json_file(path, what):

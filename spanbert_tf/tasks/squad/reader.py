@@ -25,8 +25,10 @@ import gzip
 import json
 import os
 
+from spanbert_tf.errors import InputError
 
-class SquadFormatError(ValueError):
+
+class SquadFormatError(InputError):
     """Malformed QA input; the message names the file and the question."""
 
 

@@ -27,10 +27,12 @@ import os
 import sys
 import time
 
+from spanbert_tf.errors import InputError
+
 SQUAD_TASK_NAME = "squad"
 
 
-class SquadRunError(ValueError):
+class SquadRunError(InputError):
     """Bad settings or inputs for `run_squad` (message suitable for the command line)."""
 
 
@@ -248,6 +250,7 @@ def predict(settings, model, tokenizer, trainer=None):
         paths["eval_results"] = squad_predict.write_json_atomic(
             os.path.join(settings.output_dir, "eval_results.json"), metrics)
         result["metrics"] = dict(metrics)
+        result["baseline"] = squad_metrics.no_answer_baseline(gold, version)
     return result
 
 

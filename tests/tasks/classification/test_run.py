@@ -57,7 +57,17 @@ def test_rte_program_end_to_end(tmp_path, shared_data, init_dir):
     assert proc.returncode == 0, proc.stderr[-3000:]
     printed = json.loads(proc.stdout.strip().splitlines()[-1])
     results = json.loads((out / "eval_results.json").read_text())
+    baseline = printed.pop("baseline")
     assert list(results) == ["accuracy"] and results == printed
+    # Beside the score: always predicting the most frequent training label.
+    train_labels = [line.split("\t")[-1] for line in
+                    (data / "train.tsv").read_text().strip().split("\n")[1:]]
+    dev_labels = [line.split("\t")[-1] for line in
+                  (data / "dev.tsv").read_text().strip().split("\n")[1:]]
+    majority = max(("entailment", "not_entailment"), key=train_labels.count)
+    assert baseline == {"always": majority,
+                        "accuracy": pytest.approx(dev_labels.count(majority) / 277)}
+    assert f"baseline always '{majority}': accuracy " in proc.stdout
     preds = read_jsonl(out / "dev_predictions.jsonl")
     assert [p["index"] for p in preds] == list(range(277))
     gold = [line.split("\t")[-1] for line in
@@ -82,6 +92,8 @@ def test_rte_program_end_to_end(tmp_path, shared_data, init_dir):
     again = run_classifier(ClassificationSettings(
         task_name="rte", data_dir=str(data), output_dir=str(out), do_eval=True,
         show_progress=False))
+    assert again.pop("baseline")["always"] == max(("entailment", "not_entailment"),
+                                                  key=dev_labels.count)  # no training: dev's
     assert again == results
     np.testing.assert_allclose([p["probabilities"] for p in read_jsonl(
         out / "dev_predictions.jsonl")], [p["probabilities"] for p in preds], atol=1e-6)
@@ -158,7 +170,9 @@ def test_tacred_in_process(tmp_path, init_dir):
         task_name="tacred", data_dir=str(data), init_checkpoint=init_dir,
         output_dir=str(out), do_train=True, do_eval=True, num_train_epochs=1,
         train_batch_size=8, max_seq_length=24, show_progress=False))
-    assert list(results) == ["precision", "recall", "f1", "accuracy"]
+    assert list(results) == ["precision", "recall", "f1", "accuracy", "baseline"]
+    # Always "no_relation" (most frequent training label; ties go to the first) scores F1 0.
+    assert results["baseline"]["always"] == "no_relation" and results["baseline"]["f1"] == 0
     task = read_model_dir(str(out)).task
     assert task["labels"][0] == "no_relation"
     assert task["markers"]["[SUBJ-PERSON]"] == "[unused5]"     # dev first, [unused1-4] reserved

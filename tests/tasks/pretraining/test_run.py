@@ -71,6 +71,7 @@ def test_no_args_learns_on_wikitext(wikitext_records, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     model_dir = tmp_path / "runs" / "pretrain"
     assert f"checkpoint  {model_dir / 'ckpt-300'}" in proc.stdout
+    assert json.loads(proc.stdout.splitlines()[-1])["step"] == 300
     log = read_train_log(model_dir)
     assert [r["step"] for r in log] == list(range(1, 301))
     assert LOG_KEYS <= set(log[0])
@@ -226,3 +227,101 @@ def test_sigkill_loses_only_steps_since_last_checkpoint(wikitext_records, micro_
                             num_train_steps=saved + 3, save_checkpoints_steps=5))
     steps = [r["step"] for r in read_train_log(model_dir)]
     assert steps == list(range(1, saved + 4))  # records past the checkpoint were redone once
+
+
+def _damaged_copy(records, target, shard_index=3, how="truncate"):
+    """A copy of the TFRecord dir with one shard truncated by 100 bytes or flipped in place."""
+    import shutil
+
+    shutil.copytree(records, target)
+    shard = sorted(target.glob("pretrain-*.tfrecord"))[shard_index]
+    data = bytearray(shard.read_bytes())
+    if how == "truncate":
+        shard.write_bytes(bytes(data[:-100]))
+    else:  # same size, bytes flipped in the middle of a record
+        for i in range(len(data) // 2, len(data) // 2 + 64):
+            data[i] ^= 0xFF
+        shard.write_bytes(bytes(data))
+    return shard
+
+
+def test_metadata_records_shard_sizes_and_checksums(wikitext_records):
+    from spanbert_tf.io_utils import sha256_file
+
+    meta = json.loads((wikitext_records / "metadata.json").read_text())
+    entries = meta["shard_files"]
+    assert [e["name"] for e in entries] == meta["shards"]
+    assert sum(e["records"] for e in entries) == meta["counts"]["instances"]
+    first = wikitext_records / entries[0]["name"]
+    assert entries[0]["bytes"] == first.stat().st_size
+    assert entries[0]["sha256"] == sha256_file(first)
+
+
+def test_truncated_shard_stops_with_one_line_and_keeps_the_checkpoint(
+        wikitext_records, micro_config, tmp_path):
+    model_dir = tmp_path / "model"
+    run_pretraining(_params(wikitext_records, model_dir, micro_config, num_train_steps=2,
+                            save_checkpoints_steps=2))
+    shard = _damaged_copy(wikitext_records, tmp_path / "records")
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "run_pretraining.py"), f"--config={micro_config}",
+         f"--input_files={tmp_path / 'records'}", f"--model_dir={model_dir}",
+         "--num_train_steps=4"],
+        env=_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1, proc.stderr
+    assert errors[0].startswith(f"run_pretraining: error: {shard}: corrupt or truncated")
+    assert "--skip_corrupt_records" in errors[0]
+    assert tf.train.latest_checkpoint(str(model_dir)).endswith("ckpt-2")
+
+    # Opting in: the shard's readable records are used, the lost ones counted.
+    summary = run_pretraining(_params(tmp_path / "records", model_dir, micro_config,
+                                      num_train_steps=4, skip_corrupt_records=True))
+    assert summary["step"] == 4 and summary["corrupt_shards"] == [str(shard)]
+    assert summary["dropped_records"] >= 1
+
+
+def test_shard_corrupted_in_place_is_named_while_training(wikitext_records, micro_config,
+                                                          tmp_path):
+    shard = _damaged_copy(wikitext_records, tmp_path / "records", how="flip")
+    with pytest.raises(InputError, match=f"{shard}: corrupt or truncated TFRecord shard"):
+        run_pretraining(_params(tmp_path / "records", tmp_path / "m", micro_config,
+                                num_train_steps=3))
+    assert not tf.train.latest_checkpoint(str(tmp_path / "m"))
+
+
+def test_step_too_big_for_the_machine_stops_at_start_up(wikitext_records, tmp_path):
+    model_dir = tmp_path / "large"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "run_pretraining.py"), "--config=large",
+         f"--input_files={wikitext_records}", f"--model_dir={model_dir}",
+         "--train_batch_size=65536"],
+        env=_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    assert "global batch 65536 (65536 per replica x 1 accumulation step(s) x 1 replica(s)), " \
+           "seq 128, 3" in proc.stdout
+    errors = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1, proc.stderr
+    assert errors[0].startswith("run_pretraining: error: a training step needs about ")
+    assert "--train_batch_size (now 65536) or raise --grad_accum_steps" in errors[0]
+    assert "--force" in errors[0]
+    assert not model_dir.exists()  # nothing left to block the next run
+
+
+def test_model_dir_without_checkpoint_does_not_block_another_config(
+        wikitext_records, micro_config, tmp_path, capsys):
+    from spanbert_tf.modeling.model_dir import write_model_dir_metadata
+
+    # What a run killed before its first checkpoint leaves: config.json (another config).
+    write_model_dir_metadata(str(tmp_path), load_config("base"),
+                             str(REPO / "spanbert_tf/resources/bert-base-cased-vocab.txt"), False)
+    summary = run_pretraining(_params(wikitext_records, tmp_path, micro_config,
+                                      num_train_steps=2, save_checkpoints_steps=2))
+    assert summary["step"] == 2 and summary["resumed_from_step"] == 0
+    summary = run_pretraining(_params(wikitext_records, tmp_path, micro_config,
+                                      num_train_steps=3))
+    assert summary["resumed_from_step"] == 2
+    out = capsys.readouterr().out
+    assert f"run_pretraining: resuming {tmp_path} from step 2" in out
+    assert "M parameters, step memory ~" in out

@@ -3,6 +3,7 @@
 import copy
 import json
 import math
+import pathlib
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ from spanbert_tf.tasks.squad import metrics as m
 
 V2_FILE = "squad/squad-v2.0-dev-subset_haystack-small.json"
 V1_FILE = "squad/DERIVED_squad-v1.1-format_from_haystack-small_answerable.json"
+REPO = pathlib.Path(__file__).resolve().parents[3]
 
 
 def _qas(dataset_json):
@@ -141,3 +143,29 @@ def test_evaluate_squad_program(shared_data, tmp_path):
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert "bad.json" in bad.stderr and "not valid JSON" in bad.stderr
+
+
+def test_evaluate_squad_with_mismatched_ids_says_so_in_one_line(shared_data, tmp_path):
+    v2 = _load(shared_data, V2_FILE)
+    ids = [qa["id"] for qa in _qas(v2)]
+    data = str(shared_data / V2_FILE)
+    # Predictions for another file: every id differs.
+    (tmp_path / "other.json").write_text(json.dumps({f"x{i}": "" for i in range(626)}))
+    proc = subprocess.run([sys.executable, "evaluate_squad.py", f"--data_file={data}",
+                           f"--pred_file={tmp_path / 'other.json'}"],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("evaluate_squad.py: error: no prediction matches a question")
+    assert f"all 626 question ids are missing (e.g. {ids[0]}, {ids[1]}, {ids[2]}, ...)" in lines[0]
+    # Some missing: one note with the count, then the scores.
+    (tmp_path / "part.json").write_text(json.dumps({qid: "" for qid in ids[10:]}))
+    proc = subprocess.run([sys.executable, "evaluate_squad.py", f"--data_file={data}",
+                           f"--pred_file={tmp_path / 'part.json'}"],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert [line for line in proc.stderr.splitlines() if line.strip()] == [
+        f"note: 10 of 626 questions have no prediction and are left out of the scores "
+        f"(official v2.0) (e.g. {ids[0]}, {ids[1]}, {ids[2]}, ...)"]
+    assert json.loads(proc.stdout.splitlines()[-1])["total"] == 616

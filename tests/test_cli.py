@@ -1,0 +1,99 @@
+"""cli: the front end every program shares (help, one-line errors, quiet start-up)."""
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from spanbert_tf import cli
+from spanbert_tf.errors import InputError
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+PROGRAMS = ["create_pretraining_data.py", "run_pretraining.py", "export_saved_model.py",
+            "convert_checkpoint.py", "run_squad.py", "evaluate_squad.py", "run_classifier.py"]
+# Runs a program's console-script entry point (`module:run`) with --help, then reports
+# whether TensorFlow was imported on the way.
+HELP_PROBE = """
+import importlib, sys
+module = importlib.import_module(sys.argv[1])
+sys.argv = ["spanbert-" + sys.argv[1].replace("_", "-"), "--help"]
+try:
+    module.run()
+except SystemExit as e:
+    code = e.code
+print("PROBE", code, "tensorflow" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_help_lists_own_flags_grouped_exits_0_without_tensorflow(program):
+    proc = subprocess.run([sys.executable, "-c", HELP_PROBE, program[:-3]], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.stdout.splitlines()[-1] == "PROBE 0 False", proc.stdout[-500:] + proc.stderr
+    assert proc.stderr == ""
+    text = proc.stdout
+    assert "usage: " in text and "--verbosity=0" in text
+    assert "\noutput:\n" in text or "\ninput:\n" in text
+    assert "--helpfull" not in text and "--flagfile" not in text  # absl's own flags left out
+
+
+def test_run_pretraining_help_groups():
+    proc = subprocess.run([sys.executable, "run_pretraining.py", "--help"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0
+    groups, current = {}, None
+    for line in proc.stdout.splitlines():
+        if line.endswith(":") and not line.startswith(" "):
+            current = line[:-1]
+        elif line.startswith("  --") and current:
+            groups.setdefault(current, []).append(line.split()[0][2:])
+    assert groups["input"] == ["input_files"]
+    assert {"train_batch_size", "grad_accum_steps", "force", "skip_corrupt_records"} <= set(
+        groups["training"])
+    assert {"model_dir", "save_checkpoints_steps"} <= set(groups["output"])
+    assert {"strategy", "tpu", "num_gpus"} <= set(groups["devices"])
+
+
+def test_bad_flag_value_is_one_line():
+    proc = subprocess.run([sys.executable, "run_classifier.py", "--task_name=rte",
+                           "--output_dir=/tmp/x", "--num_train_epochs=abc"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("run_classifier.py: error: flag "), lines
+
+
+def test_verbosity_and_error_line():
+    assert cli.verbosity_requested(["p", "--verbosity=1"]) == 1
+    assert cli.verbosity_requested(["p", "-v", "0"]) == 0
+    assert cli.verbosity_requested(["p", "--model_dir=x"]) is None
+    assert cli.is_verbose(["p", "--verbosity", "0"]) and not cli.is_verbose(["p"])
+    error = InputError("x.json: bad\nsecond line")
+    assert cli.error_line("prog", error) == "prog: error: x.json: bad"
+    assert cli.error_line("prog", KeyError("name")) == "prog: error: name"
+    assert cli.flag_group("train_batch_size") == "training"
+    assert cli.flag_group("output_dir") == "output" and cli.flag_group("out_file") == "output"
+    assert cli.flag_group("predict_file") == "input" and cli.flag_group("tpu") == "devices"
+
+
+def test_one_input_error_type():
+    from spanbert_tf.data import documents, input_pipeline
+    from spanbert_tf.tasks.squad import metrics, reader
+
+    assert documents.InputError is input_pipeline.InputError is InputError
+    assert issubclass(metrics.SquadEvalError, InputError)
+    assert issubclass(reader.SquadFormatError, InputError)
+
+
+def test_tensorflow_noise_silenced_unless_verbosity(tmp_path):
+    """The error of a program that loaded TensorFlow is one line; --verbosity=0 shows the logs."""
+    cmd = [sys.executable, "run_pretraining.py", f"--input_files={tmp_path}/none"]
+    quiet = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == 1
+    assert quiet.stderr.strip().splitlines() == [
+        f"run_pretraining: error: no input files match '{tmp_path}/none'"]
+    loud = subprocess.run(cmd + ["--verbosity=0"], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert loud.returncode == 1 and len(loud.stderr.strip().splitlines()) > 1
+    assert loud.stderr.strip().splitlines()[-1] == quiet.stderr.strip()
