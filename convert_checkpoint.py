@@ -1,4 +1,4 @@
-"""Converts SpanBERT/BERT checkpoints: Hugging Face / google-research TF1 / ours → ours / HF.
+r"""Converts SpanBERT/BERT checkpoints: Hugging Face / google-research TF1 / ours → ours / HF.
 
     python convert_checkpoint.py --input_format=hf --input=spanbert-base-cased \
         --output_format=keras --output=runs/spanbert_base

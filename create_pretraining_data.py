@@ -1,4 +1,4 @@
-"""Creates SpanBERT pretraining TFRecords (span masking §3.1, single segments §3.3).
+r"""Creates SpanBERT pretraining TFRecords (span masking §3.1, single segments §3.3).
 
 Run with no flags, it reads the embedded WikiText-2 test corpus and the BERT cased
 vocabulary and writes `tfrecords/pretrain-SSSSS-of-NNNNN.tfrecord`, `metadata.json`

@@ -1,4 +1,4 @@
-"""Scores coreference predictions with the CoNLL-2012 reference scorer's definitions.
+r"""Scores coreference predictions with the CoNLL-2012 reference scorer's definitions.
 
     python evaluate_coref.py --gold_file=dev.english.v4_gold_conll --pred_file=out/predictions.conll
     python evaluate_coref.py --gold_file=litbank/conll --split_file=litbank/splits/dev.txt \

@@ -1,4 +1,4 @@
-"""Scores SQuAD predictions with the official v1.1 / v2.0 definitions.
+r"""Scores SQuAD predictions with the official v1.1 / v2.0 definitions.
 
     python evaluate_squad.py --data_file=dev-v2.0.json --pred_file=out/predictions.json \
         [--na_prob_file=out/null_odds.json] [--na_prob_thresh=1.0] [--version=2.0]

@@ -1,4 +1,4 @@
-"""Writes the masks dynamic masking uses in one epoch as ordinary masked shards.
+r"""Writes the masks dynamic masking uses in one epoch as ordinary masked shards.
 
 The input is unmasked records (create_pretraining_data.py --masking=none); the
 output has exactly the offline writer's features, plus stats.json, made by the

@@ -1,4 +1,4 @@
-"""Fine-tunes / evaluates SpanBERT on GLUE or TACRED (see the README "classification").
+r"""Fine-tunes / evaluates SpanBERT on GLUE or TACRED (see the README "classification").
 
     python run_classifier.py --task_name=RTE --data_dir=glue/RTE \
         --init_checkpoint=runs/pretrain --output_dir=runs/rte --do_train --do_eval

@@ -1,4 +1,4 @@
-"""SpanBERT pretraining (MLM + SBO) with tf.distribute on CPU, GPUs or TPUs.
+r"""SpanBERT pretraining (MLM + SBO) with tf.distribute on CPU, GPUs or TPUs.
 
 With no arguments: trains configs/tiny.json on tfrecords/ (the output of
 create_pretraining_data.py) into runs/pretrain/. Rerunning with the same

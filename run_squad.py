@@ -1,4 +1,4 @@
-"""Fine-tunes SpanBERT on SQuAD 1.1 / 2.0 (or MRQA) and writes official-format predictions.
+r"""Fine-tunes SpanBERT on SQuAD 1.1 / 2.0 (or MRQA) and writes official-format predictions.
 
     python run_squad.py --init_checkpoint=MODEL_DIR --output_dir=DIR \
         [--do_train --train_file=train-v1.1.json] [--do_predict --predict_file=dev-v1.1.json] \
