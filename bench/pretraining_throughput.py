@@ -8,7 +8,7 @@ Trainer on unmasked records of the embedded WikiText corpus masked on the fly
 
 MFU = model FLOPs per example x examples/s / peak FLOP/s, with model FLOPs per
 example = 6 x the analytic multiply-accumulates of one forward pass (encoder,
-MLM head, SBO head; `bench/pretraining_step.analytic_macs`; training = forward
+MLM head, SBO head; `bench/model_flops.analytic_macs`; training = forward
 + 2 x backward) and the peak from `--peak_tflops`, or for a known GPU its dense
 bf16 tensor-core peak. On CPU (no peak known) MFU is not printed.
 
@@ -30,22 +30,17 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "bench"))
 
-# Dense bf16 tensor-core peaks (no sparsity), FLOP/s.
-GPU_PEAKS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12,
-             "A10": 125e12}
-
-
 def gpu_peak():
+    """(bf16 peak FLOP/s of all visible GPUs or None, device description)."""
     import tensorflow as tf
+    from model_flops import peak_tflops
 
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
         return None, "CPU"
     name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
-    for key, peak in GPU_PEAKS.items():
-        if key in name:
-            return peak * len(gpus), f"{len(gpus)} x {name}"
-    return None, f"{len(gpus)} x {name}"
+    peak = peak_tflops(name)
+    return (None if peak is None else peak * 1e12 * len(gpus)), f"{len(gpus)} x {name}"
 
 
 def main():
@@ -68,7 +63,7 @@ def main():
     import spanbert_tf  # noqa: F401
     import tensorflow as tf
 
-    from pretraining_step import analytic_macs
+    from model_flops import analytic_macs
     from spanbert_tf.data import input_pipeline, pipeline
     from spanbert_tf.data.dynamic_masking import masker_for_records
     from spanbert_tf.data.masking_types import MaskingConfig

@@ -154,8 +154,8 @@ class SpanBertPretrainer(keras.Model):
         denominators from the batch alone (the trainer sums them over micro-batches
         before the backward passes); `loss_terms` divides by the same sums."""
         return {
-            "mlm_loss": tf.reduce_sum(tf.cast(features["masked_lm_weights"], tf.float32)),
-            "sbo_loss": tf.reduce_sum(tf.cast(features["sbo_weights"], tf.float32)),
+            "mlm_loss": ops.sum(ops.cast(features["masked_lm_weights"], "float32")),
+            "sbo_loss": ops.sum(ops.cast(features["sbo_weights"], "float32")),
         }
 
     def loss_terms(self, features, outputs):
