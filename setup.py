@@ -11,6 +11,7 @@ PROGRAMS = {
     "run_squad": "spanbert-run-squad",
     "evaluate_squad": "spanbert-evaluate-squad",
     "evaluate_coref": "spanbert-evaluate-coref",
+    "run_coref": "spanbert-run-coref",
     "run_classifier": "spanbert-run-classifier",
 }
 

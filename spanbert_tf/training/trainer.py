@@ -32,6 +32,16 @@ trainer = Trainer(task, tf.distribute.get_strategy(), "runs/x", config.optimizer
 summary = trainer.train()                  # resumes from runs/x if it has checkpoints
 outputs = trainer.predict(eval_dataset)    # {name: np.ndarray}, in dataset order
 ```
+
+Optional task hooks (coreference uses all three):
+```python
+    def build_optimizer(self, model, num_train_steps):   # instead of optimizer_config,
+        return ParameterGroupOptimizer(...)              # e.g. one optimizer per group
+    def dummy_batch(self, element_spec):   # a small valid batch to create the variables
+        return {...}                       # (when all-zeros inputs are not one)
+```
+`trainer.predict_elements(dataset)` returns one output dict per dataset element
+(elements of different shapes, e.g. one document each), not concatenated.
 """
 
 import os
@@ -56,7 +66,8 @@ class Trainer:
         task: see the Task protocol in the module docstring.
         strategy: a `tf.distribute.Strategy` (see `distribute.get_strategy`).
         model_dir: checkpoints (`ckpt-N`), `train_log.jsonl`, TensorBoard `train/`.
-        optimizer_config: an `OptimizerConfig` (optimizer, lr, warmup, decay, clip).
+        optimizer_config: an `OptimizerConfig` (optimizer, lr, warmup, decay, clip);
+            unused (may be None) when the task has `build_optimizer`.
         train_dataset_fn: `fn(input_context) -> tf.data.Dataset` of PER-REPLICA
             batches (fixed size, `drop_remainder=True`), repeating for as long as
             training runs. None for a predict-only trainer.
@@ -132,17 +143,26 @@ class Trainer:
         with strategy.scope():
             with mixed_precision_policy(self.mixed_precision):
                 self.model = task.build_model()
-            self.optimizer = optimization.create_optimizer(
-                optimizer_config, num_train_steps=self.num_train_steps,
-                num_warmup_steps=num_warmup_steps,
-            )
+            self._task_optimizer = hasattr(task, "build_optimizer")
+            if self._task_optimizer:
+                if self.mixed_precision == "mixed_float16":
+                    raise ValueError(f"{type(task).__name__} builds its own optimizer: "
+                                     "mixed_float16 loss scaling is not supported with it")
+                self.optimizer = task.build_optimizer(self.model, self.num_train_steps)
+            else:
+                self.optimizer = optimization.create_optimizer(
+                    optimizer_config, num_train_steps=self.num_train_steps,
+                    num_warmup_steps=num_warmup_steps,
+                )
             if self.mixed_precision == "mixed_float16":
                 self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
             self.global_step = tf.Variable(
                 0, dtype=tf.int64, trainable=False, name="global_step",
                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
             )
-        optimization.disable_optimizer_gradient_aggregation(self.optimizer)
+        # A ParameterGroupOptimizer holds one Keras optimizer per group.
+        for optimizer in getattr(self.optimizer, "optimizers", [self.optimizer]):
+            optimization.disable_optimizer_gradient_aggregation(optimizer)
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, optimizer=self.optimizer, step=self.global_step
         )
@@ -160,6 +180,7 @@ class Trainer:
         self._train_loop = None
         self._iterator = None
         self._predict_fn = None
+        self._signature_predict_fns = {}
         if train_dataset_fn is not None:
             context = tf.distribute.InputContext(
                 num_input_pipelines=1, input_pipeline_id=0,
@@ -173,12 +194,15 @@ class Trainer:
         if self._built:
             return
         with self.strategy.scope():
-            batch = dummy_batch(element_spec)
+            make_dummy = getattr(self.task, "dummy_batch", None) or dummy_batch
+            batch = make_dummy(element_spec)
             if for_training:
                 terms = self.task.loss_terms(self.model, batch, training=False)
             else:
                 self.model(model_inputs(batch), training=False)
-            optimization.exclude_from_weight_decay(self.optimizer, self.model.trainable_variables)
+            if not self._task_optimizer:  # a task's own optimizer sets its own exclusions
+                optimization.exclude_from_weight_decay(self.optimizer,
+                                                       self.model.trainable_variables)
             self.optimizer.build(self.model.trainable_variables)
         if for_training:
             missing = [n for n in self.loss_weights if n not in terms]
@@ -407,8 +431,14 @@ class Trainer:
         values = {k: float(v) for k, v in out.items() if k not in ("examples", "tokens")}
         ordered = {"loss": values.pop("loss")}
         ordered.update(sorted(values.items()))
-        lr = optimization.learning_rate_at(self.optimizer, offset=-1)
-        ordered["learning_rate"] = float(lr)
+        group_rates = getattr(self.optimizer, "learning_rates", None)
+        if group_rates is not None:  # parameter groups: the first group's, then each
+            rates = {name: float(lr) for name, lr in group_rates(offset=-1).items()}
+            ordered["learning_rate"] = next(iter(rates.values()))
+            ordered.update({f"learning_rate_{name}": lr for name, lr in rates.items()})
+        else:
+            lr = optimization.learning_rate_at(self.optimizer, offset=-1)
+            ordered["learning_rate"] = float(lr)
         ordered["examples_per_sec"] = examples / seconds if seconds else 0.0
         if tokens > 0:
             ordered["tokens_per_sec"] = tokens / seconds if seconds else 0.0
@@ -423,23 +453,50 @@ class Trainer:
         outputs concatenated along the batch axis in dataset order (a non-dict
         output is returned as `{"output": ...}`).
         """
+        chunks = {}
+        for out in self._predict_batches(dataset):
+            for name, parts in out.items():
+                chunks.setdefault(name, []).extend(parts)
+        return {name: np.concatenate(parts, axis=0) for name, parts in chunks.items()}
+
+    def predict_elements(self, dataset):
+        """Runs the model on each element of `dataset` (one replica); returns a list of
+        `{name: np.ndarray}`, one per element, as the model returned them (elements of
+        different shapes, e.g. one coreference document each, are not concatenated)."""
+        if self.strategy.num_replicas_in_sync != 1:
+            raise ValueError(f"predict_elements runs on one replica; the strategy has "
+                             f"{self.strategy.num_replicas_in_sync}")
+        return [{name: parts[0] for name, parts in out.items()}
+                for out in self._predict_batches(dataset, signature=dataset.element_spec)]
+
+    def _predict_batches(self, dataset, signature=None):
+        """Yields, per dataset element, {name: [per-replica np.ndarray, ...]}.
+
+        With `signature` (one replica) the step is traced once for that
+        element spec (no retracing on every new shape).
+        """
         if not self._built:
             self._build(dataset.element_spec, for_training=False)
-        if self._predict_fn is None:
-            model = self.model
+        model = self.model
 
-            @tf.function(reduce_retracing=True)
-            def predict_step(batch):
-                return outputs_to_dict(model(model_inputs(batch), training=False))
+        def predict_step(batch):
+            return outputs_to_dict(model(model_inputs(batch), training=False))
 
-            self._predict_fn = predict_step
+        if signature is not None:
+            key = repr(signature)
+            if key not in self._signature_predict_fns:
+                self._signature_predict_fns[key] = tf.function(
+                    predict_step, input_signature=[signature])
+            predict_fn = self._signature_predict_fns[key]
+        else:
+            if self._predict_fn is None:
+                self._predict_fn = tf.function(predict_step, reduce_retracing=True)
+            predict_fn = self._predict_fn
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
         dist = self.strategy.experimental_distribute_dataset(dataset.with_options(options))
-        chunks = {}
         for batch in dist:
-            out = self.strategy.run(self._predict_fn, args=(batch,))
-            for name, value in out.items():
-                for local in self.strategy.experimental_local_results(value):
-                    chunks.setdefault(name, []).append(np.asarray(local))
-        return {name: np.concatenate(parts, axis=0) for name, parts in chunks.items()}
+            out = self.strategy.run(predict_fn, args=(batch,))
+            yield {name: [np.asarray(local)
+                          for local in self.strategy.experimental_local_results(value)]
+                   for name, value in out.items()}

@@ -87,6 +87,21 @@ def test_predict_concatenates_in_order(tmp_path):
     np.testing.assert_allclose(out["logits"], expected.numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_predict_elements_one_dict_per_element_of_any_shape(tmp_path):
+    trainer = _trainer(tmp_path, steps=1)
+    x = toy_arrays(12)["x"]
+    sizes = (5, 3, 4)
+    pieces = np.split(x, np.cumsum(sizes)[:-1])
+    dataset = tf.data.Dataset.from_generator(
+        lambda: ({"x": p} for p in pieces),
+        output_signature={"x": tf.TensorSpec([None, x.shape[1]], tf.float32)})
+    outs = trainer.predict_elements(dataset)
+    assert [o["logits"].shape[0] for o in outs] == list(sizes)
+    expected = trainer.model({"x": tf.constant(x)}, training=False)["logits"].numpy()
+    np.testing.assert_allclose(np.concatenate([o["logits"] for o in outs]), expected,
+                               rtol=1e-5, atol=1e-6)
+
+
 def test_predict_only_trainer_restores_checkpoint(tmp_path):
     trained = _trainer(tmp_path, steps=5)
     trained.train()

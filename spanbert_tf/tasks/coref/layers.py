@@ -68,14 +68,20 @@ class FeedForwardScorer(keras.layers.Layer):
         self.depth = depth
         self.output_size = output_size
         self.dropout_rate = dropout
-        self.hidden_layers = [
-            keras.layers.Dense(hidden_size, kernel_initializer=coref_initializer(),
-                               dtype=self.dtype_policy, name=f"hidden_{i}")
-            for i in range(depth)]
+        # One attribute per hidden layer (not a list): tf.train.Checkpoint tracks
+        # Keras 3 layers held in attributes, not in Python lists.
+        for i in range(depth):
+            setattr(self, f"hidden_{i}", keras.layers.Dense(
+                hidden_size, kernel_initializer=coref_initializer(),
+                dtype=self.dtype_policy, name=f"hidden_{i}"))
         self.dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
         self.output_layer = keras.layers.Dense(
             output_size, kernel_initializer=coref_initializer(),
             dtype=self.dtype_policy, name="output")
+
+    @property
+    def hidden_layers(self):
+        return [getattr(self, f"hidden_{i}") for i in range(self.depth)]
 
     def build(self, input_shape):
         shape = tuple(input_shape)

@@ -568,7 +568,14 @@ def predicted_clusters(outputs, output_singletons=False):
 
 
 class CorefTask:
-    """The `Trainer` task: one document per step, loss = the document's summed antecedent loss."""
+    """The `Trainer` task: one document per step, loss = the document's summed antecedent loss.
+
+    Training batches are one document with a leading axis of 1 (`[1, S, L]`
+    segments, `[1, T]` maps, `[1]` genre), so the Trainer counts one example per
+    step; `loss_terms` also takes an unbatched document. The optimizer is the
+    two-group recipe (`param_groups.backbone_and_head_optimizer`) from the
+    config's `optimizer` section.
+    """
 
     loss_weights = {"coref_loss": 1.0}
 
@@ -580,8 +587,42 @@ class CorefTask:
         backbone = self.backbone_fn() if self.backbone_fn is not None else None
         return build_coref_model(self.coref_config, backbone)
 
+    def build_optimizer(self, model, num_train_steps):
+        from spanbert_tf.training.param_groups import backbone_and_head_optimizer
+
+        opt = self.coref_config.optimizer
+        return backbone_and_head_optimizer(
+            model, num_train_steps, backbone_learning_rate=opt.bert_learning_rate,
+            head_learning_rate=opt.task_learning_rate, warmup_ratio=opt.warmup_ratio,
+            weight_decay=opt.weight_decay, backbone_epsilon=opt.adam_epsilon,
+            clip_norm=opt.clip_norm)
+
+    @staticmethod
+    def _unbatch(batch):
+        if len(batch["input_ids"].shape) == 3:   # [1, S, L]: one document per step
+            return {k: v[0] for k, v in batch.items()}
+        return batch
+
     def loss_terms(self, model, batch, training):
+        batch = self._unbatch(batch)
         outputs = model({k: batch[k] for k in MODEL_INPUT_NAMES + GOLD_NAMES}, training=training)
         return {"coref_loss": (outputs["loss"], tf.constant(1.0)),
                 "num_top_spans": (tf.cast(tf.shape(outputs["top_span_starts"])[0], tf.float32),
                                   tf.constant(1.0))}
+
+    def loss_denominators(self, batch):
+        return {"coref_loss": tf.constant(1.0)}
+
+    def dummy_batch(self, element_spec):
+        """A 4-subtoken document with one gold mention (all-zeros inputs have no subtoken),
+        with a leading axis of 1 when `element_spec["input_ids"]` has rank 3."""
+        doc = {"input_ids": [[101, 1000, 1001, 102]], "input_mask": [[1, 1, 1, 1]],
+               "speaker_ids": [[1, 2, 2, 1]], "sentence_map": [0, 0, 0, 0], "genre": 0,
+               "subtoken_map": [0, 0, 1, 1], "gold_starts": [1], "gold_ends": [2],
+               "cluster_ids": [1]}
+        batched = len(element_spec["input_ids"].shape) == 3
+        out = {}
+        for name, spec in element_spec.items():
+            value = tf.constant(doc[name], spec.dtype)
+            out[name] = value[None] if batched else value
+        return out

@@ -357,3 +357,11 @@ def test_load_coref_configs(tmp_path):
     with pytest.raises(ValueError, match="bad.json.*max_span_widht"):
         load_coref_config(str(bad))
     assert set(GOLD_NAMES) <= set(synthetic_document())
+
+
+def test_checkpoint_holds_every_weight(tiny_model, tmp_path):
+    """tf.train.Checkpoint saves every weight (the scorers' hidden layers included)."""
+    path = tf.train.Checkpoint(model=tiny_model).write(str(tmp_path / "ckpt"))
+    saved = [name for name, _ in tf.train.list_variables(path) if name.startswith("model/")]
+    assert len(saved) == len(tiny_model.weights)
+    assert any("mention_scorer/hidden_0" in name for name in saved)

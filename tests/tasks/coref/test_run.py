@@ -1,0 +1,132 @@
+"""run_coref end to end on the tiny model and 2 real LitBank documents (their first sentences)."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from spanbert_tf.modeling.backbone import build_backbone
+from spanbert_tf.modeling.config import load_config
+from spanbert_tf.modeling.model_dir import write_model_dir_metadata
+from spanbert_tf.tasks.coref import conll, metrics
+from spanbert_tf.tasks.coref.run import CorefOptions, run_coref, word_clusters
+from spanbert_tf.training.train_log import read_train_log
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+DOCS = ("1023_bleak_house_brat", "105_persuasion_brat")
+NUM_SENTENCES = 14
+
+
+@pytest.fixture(scope="module")
+def init_dir(tmp_path_factory, cased_vocab):
+    """A pretrained-model dir: tiny backbone + metadata + checkpoint."""
+    path = str(tmp_path_factory.mktemp("init"))
+    config = load_config("tiny")
+    backbone = build_backbone(config.model)
+    write_model_dir_metadata(path, config, cased_vocab, do_lower_case=False)
+    root = tf.train.Checkpoint(model=tf.train.Checkpoint(backbone=backbone))
+    tf.train.CheckpointManager(root, path, 1, checkpoint_name="ckpt").save(checkpoint_number=1)
+    return path
+
+
+def first_sentences(document, count):
+    """The document cut after `count` sentences; mentions crossing the cut are dropped."""
+    num_words = sum(len(s) for s in document.sentences[:count])
+    clusters = [[m for m in c if m[1] < num_words] for c in document.clusters]
+    return dataclasses.replace(
+        document, sentences=document.sentences[:count], speakers=document.speakers[:count],
+        rows=document.rows[:num_words],
+        coref_column_offsets=document.coref_column_offsets[:num_words],
+        clusters=[c for c in clusters if c])
+
+
+@pytest.fixture(scope="module")
+def litbank_file(tmp_path_factory, shared_data):
+    folder = shared_data / "coref" / "litbank" / "conll"
+    docs = [first_sentences(conll.read_conll(str(folder / f"{name}.conll"))[0], NUM_SENTENCES)
+            for name in DOCS]
+    path = str(tmp_path_factory.mktemp("litbank") / "two.conll")
+    conll.write_conll(path, docs)
+    assert all(len(d.clusters) >= 5 for d in conll.read_conll(path))
+    return path
+
+
+def options(output_dir, init_dir, litbank_file, **kwargs):
+    values = dict(output_dir=str(output_dir), init_checkpoint=init_dir, config="coref_tiny",
+                  do_train=True, train_file=litbank_file, dev_file=litbank_file,
+                  do_predict=True, predict_file=litbank_file, output_singletons=True,
+                  eval_every=4, num_train_epochs=3, log_every=2, show_progress=False)
+    values.update(kwargs)
+    return CorefOptions(**values)
+
+
+def test_word_clusters_drops_repeated_word_spans():
+    subtoken_map = [0, 0, 1, 2, 2, 3]
+    clusters = [((0, 0), (1, 1), (2, 2)), ((3, 4), (5, 5)), ((1, 2),)]
+    assert word_clusters(clusters, subtoken_map) == ([[(0, 0), (1, 1)], [(2, 2), (3, 3)]], 2)
+    got, dropped = word_clusters(clusters + [((0, 1),)], subtoken_map, singletons=True)
+    assert got == [[(0, 0), (1, 1)], [(2, 2), (3, 3)], [(0, 1)]] and dropped == 2
+
+
+def test_train_predict_files_and_resume(tmp_path, init_dir, litbank_file):
+    out = tmp_path / "run"
+    # 2 documents x 3 epochs = 6 steps; stop at 4, then resume to the end.
+    first = run_coref(options(out, init_dir, litbank_file, max_train_steps=4))
+    history = [json.loads(line) for line in open(out / "eval_history.jsonl")]
+    assert [h["step"] for h in history] == [4] and history[0]["best"]
+    log = read_train_log(out / "train")
+    assert [r["step"] for r in log] == [2, 4]
+    assert {"learning_rate_backbone", "learning_rate_head", "coref_loss"} <= set(log[0])
+    assert np.isfinite(first["conll_f1"])
+
+    # Files written; evaluate_coref on them reproduces eval_results.json.
+    results = json.load(open(out / "eval_results.json"))
+    pred_docs = conll.read_conll(str(out / "predictions.conll"))
+    assert [d.doc_key for d in pred_docs] == [d.doc_key for d in conll.read_conll(litbank_file)]
+    assert [d.words() for d in pred_docs] == [d.words() for d in conll.read_conll(litbank_file)]
+    records = [json.loads(line) for line in open(out / "predictions.jsonlines")]
+    words = {d.doc_key: d.words() for d in pred_docs}
+    for record in records:
+        for cluster in record["clusters"]:
+            for start, end, text in cluster:
+                assert text == " ".join(words[record["doc_key"]][start:end + 1])
+    for pred_file in ("predictions.conll", "predictions.jsonlines"):
+        again = metrics.evaluate_files(litbank_file, str(out / pred_file))
+        assert again["counts"] == results["counts"], pred_file
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO, "evaluate_coref.py"), f"--gold_file={litbank_file}",
+         f"--pred_file={out / 'predictions.conll'}"],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+        env={**os.environ, "PYTHONPATH": REPO})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    printed = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert printed["conll_f1"] == pytest.approx(results["conll_f1"], abs=1e-9)
+
+    # Resume: the trainer continues from step 4 to 6 and the history grows.
+    run_coref(options(out, init_dir, litbank_file, do_predict=False))
+    history = [json.loads(line) for line in open(out / "eval_history.jsonl")]
+    assert [h["step"] for h in history] == [4, 6]
+    assert [r["step"] for r in read_train_log(out / "train")] == [2, 4, 6]
+
+    # Predict-only from the coreference model dir: the best model's predictions again.
+    again = run_coref(CorefOptions(output_dir=str(out), do_predict=True,
+                                   predict_file=litbank_file, output_singletons=True,
+                                   show_progress=False))
+    best = max(history, key=lambda h: h["conll_f1"])
+    assert again["conll_f1"] == pytest.approx(best["conll_f1"], abs=1e-6)
+
+
+def test_bad_input_is_reported(tmp_path, init_dir, litbank_file):
+    bad = tmp_path / "bad.conll"
+    text = open(litbank_file).read().replace("#end document", "", 1)
+    bad.write_text(text)
+    with pytest.raises(ValueError, match="bad.conll"):
+        run_coref(options(tmp_path / "out", init_dir, str(bad)))
+    with pytest.raises(ValueError, match="coreference model dir"):
+        run_coref(CorefOptions(output_dir=str(tmp_path / "x"), init_checkpoint=init_dir,
+                               do_predict=True, predict_file=litbank_file))
