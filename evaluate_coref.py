@@ -13,9 +13,10 @@ JSON line, last.
 """
 
 import json
-import sys
 
-from absl import app, flags
+from absl import flags
+
+from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("gold_file", None, "Gold (key) file or folder: .conll / .jsonlines.")
@@ -30,24 +31,20 @@ flags.mark_flags_as_required(["gold_file", "pred_file"])
 
 
 def main(argv):
-    del argv
+    del argv  # cli.run refuses stray arguments
     from spanbert_tf import io_utils
     from spanbert_tf.tasks.coref import metrics
 
     limit = None if FLAGS.max_repeated_mentions < 0 else FLAGS.max_repeated_mentions
-    try:
-        result = metrics.evaluate_files(FLAGS.gold_file, FLAGS.pred_file, FLAGS.split_file, limit)
-    except (ValueError, OSError) as e:
-        print(f"evaluate_coref.py: error: {e}", file=sys.stderr)
-        sys.exit(1)
+    result = metrics.evaluate_files(FLAGS.gold_file, FLAGS.pred_file, FLAGS.split_file, limit)
     if FLAGS.out_file:
         io_utils.write_json_atomic(FLAGS.out_file, result)
     print(metrics.format_table(result))
-    print(json.dumps(result))
+    print(json.dumps(result), flush=True)  # the results, on the last line
 
 
 def run():
-    app.run(main)
+    cli.run(main, "evaluate_coref.py")
 
 
 if __name__ == "__main__":

@@ -9,9 +9,9 @@ Example:
         --epoch=0 --seed=12345 --masking=span
 """
 
-import sys
+from absl import flags
 
-from absl import app, flags
+from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
 
 from spanbert_tf.tasks.pretraining.run import PretrainingSettings
 
@@ -40,19 +40,15 @@ flags.mark_flags_as_required(["input_files", "output_dir"])
 
 
 def main(argv):
-    if len(argv) > 1:
-        sys.exit(f"materialize_masks.py: error: unexpected arguments: {argv[1:]}")
+    del argv  # cli.run refuses stray arguments
     from spanbert_tf.data.materialize import materialize_masks
 
     names = ("masking", "masked_lm_prob", "max_predictions_per_seq", "geometric_p",
              "max_span_length", "replacement", "max_pair_targets", "mask_prob", "random_prob")
     params = PretrainingSettings(**{n: getattr(FLAGS, n) for n in names})
-    try:
-        stats = materialize_masks(FLAGS.input_files, FLAGS.output_dir, FLAGS.epoch, FLAGS.seed,
-                                  params.masking_config(), FLAGS.random_token_source,
-                                  FLAGS.vocab_file, progress=FLAGS.progress)
-    except (ValueError, FileNotFoundError, OSError) as e:
-        sys.exit(f"materialize_masks.py: error: {str(e).splitlines()[0]}")
+    stats = materialize_masks(FLAGS.input_files, FLAGS.output_dir, FLAGS.epoch, FLAGS.seed,
+                              params.masking_config(), FLAGS.random_token_source,
+                              FLAGS.vocab_file, progress=FLAGS.progress)
     rep = stats["replacement_proportions"]
     print(f"materialize_masks: epoch {stats['epoch']}, {stats['instances']:,} instances in "
           f"{len(stats['instances_per_shard'])} shard(s) under {FLAGS.output_dir}\n"
@@ -63,7 +59,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    cli.run(main, "materialize_masks.py")
 
 
 if __name__ == "__main__":

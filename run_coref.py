@@ -1,4 +1,4 @@
-"""Trains and runs coreference resolution (c2f-coref "independent") on a SpanBERT backbone.
+r"""Trains and runs coreference resolution (c2f-coref "independent") on a SpanBERT backbone.
 
     python run_coref.py --init_checkpoint=MODEL_DIR --output_dir=DIR --config=coref_spanbert_base \
         [--do_train --train_file=litbank/conll --train_split_file=litbank/splits/train.txt \
@@ -12,10 +12,9 @@ eval_results.json. Every flag is documented in the README section "Coreference".
 The last line printed is the result as JSON.
 """
 
-import json
-import sys
+from absl import flags
 
-from absl import app, flags
+from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("init_checkpoint", None,
@@ -45,21 +44,25 @@ flags.DEFINE_bool("progress", True, "Show progress bars.")
 
 
 def main(argv):
-    del argv
-    from spanbert_tf.tasks.coref.run import CorefOptions, run_coref
+    del argv  # cli.run refuses stray arguments
+    from spanbert_tf.tasks.coref.run import CorefSettings, run_coref
 
-    names = [n for n in CorefOptions.__dataclass_fields__ if n != "show_progress"]
-    options = CorefOptions(**{n: getattr(FLAGS, n) for n in names}, show_progress=FLAGS.progress)
-    try:
-        results = run_coref(options)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"run_coref.py: error: {e}", file=sys.stderr)
-        sys.exit(1)
-    print(json.dumps(results, default=str))
+    names = [n for n in CorefSettings.__dataclass_fields__ if n != "show_progress"]
+    settings = CorefSettings(**{n: getattr(FLAGS, n) for n in names},
+                             show_progress=FLAGS.progress)
+    results = run_coref(settings)
+    lines = [f"output dir {settings.output_dir}"]
+    for key in ("train", "dev", "predict"):
+        if isinstance(results, dict) and results.get(key):
+            lines.append(f"{key:<10} {results[key]}" if not isinstance(results[key], dict)
+                         else f"{key:<10} " + ", ".join(
+                             f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                             for k, v in list(results[key].items())[:6]))
+    cli.print_summary("run_coref.py", lines, results)
 
 
 def run():
-    app.run(main)
+    cli.run(main, "run_coref.py")
 
 
 if __name__ == "__main__":

@@ -116,8 +116,9 @@ def text_classifier_from_model_dir(model_dir):
         raise ValueError(f"{info.model_dir}: config.json has no classification task "
                          f"(not a run_classifier.py model dir)")
     labels = task.get("labels")
-    if task.get("task_name") == "tacred" or task.get("markers") is not None or not labels:
-        raise ValueError(f"{info.model_dir}: task {task.get('task_name')!r} (regression or entity "
+    name = task.get(model_dir_lib.TASK_NAME_KEY)
+    if name == "tacred" or task.get("markers") is not None or not labels:
+        raise ValueError(f"{info.model_dir}: task {name!r} (regression or entity "
                          f"markers) has no keras-hub TextClassifier form")
     model = ClassificationTask(info.config.model, len(labels), dtype="float32").build_model()
     model_dir_lib.restore_model(model, info.checkpoint_path)

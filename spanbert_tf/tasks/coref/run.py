@@ -20,7 +20,7 @@ the documents), or official `.jsonlines`.
 
 Example:
 ```python
-results = run_coref(CorefOptions(init_checkpoint="runs/pretrain", output_dir="runs/coref",
+results = run_coref(CorefSettings(init_checkpoint="runs/pretrain", output_dir="runs/coref",
                                  config="coref_tiny", do_train=True, train_file="train.conll",
                                  do_predict=True, predict_file="dev.conll"))
 results["conll_f1"]
@@ -49,7 +49,7 @@ TASK_KIND = "coref"
 
 
 @dataclasses.dataclass
-class CorefOptions:
+class CorefSettings:
     """The settings of one run (the `run_coref.py` flags)."""
 
     output_dir: str

@@ -14,7 +14,7 @@ from spanbert_tf.modeling.backbone import build_backbone
 from spanbert_tf.modeling.config import load_config
 from spanbert_tf.modeling.model_dir import write_model_dir_metadata
 from spanbert_tf.tasks.coref import conll, metrics
-from spanbert_tf.tasks.coref.run import CorefOptions, run_coref, word_clusters
+from spanbert_tf.tasks.coref.run import CorefSettings, run_coref, word_clusters
 from spanbert_tf.training.train_log import read_train_log
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -62,7 +62,7 @@ def options(output_dir, init_dir, litbank_file, **kwargs):
                   do_predict=True, predict_file=litbank_file, output_singletons=True,
                   eval_every=4, num_train_epochs=3, log_every=2, show_progress=False)
     values.update(kwargs)
-    return CorefOptions(**values)
+    return CorefSettings(**values)
 
 
 def test_word_clusters_drops_repeated_word_spans():
@@ -114,7 +114,7 @@ def test_train_predict_files_and_resume(tmp_path, init_dir, litbank_file):
     assert [r["step"] for r in read_train_log(out / "train")] == [2, 4, 6]
 
     # Predict-only from the coreference model dir: the best model's predictions again.
-    again = run_coref(CorefOptions(output_dir=str(out), do_predict=True,
+    again = run_coref(CorefSettings(output_dir=str(out), do_predict=True,
                                    predict_file=litbank_file, output_singletons=True,
                                    show_progress=False))
     best = max(history, key=lambda h: h["conll_f1"])
@@ -128,5 +128,5 @@ def test_bad_input_is_reported(tmp_path, init_dir, litbank_file):
     with pytest.raises(ValueError, match="bad.conll"):
         run_coref(options(tmp_path / "out", init_dir, str(bad)))
     with pytest.raises(ValueError, match="coreference model dir"):
-        run_coref(CorefOptions(output_dir=str(tmp_path / "x"), init_checkpoint=init_dir,
+        run_coref(CorefSettings(output_dir=str(tmp_path / "x"), init_checkpoint=init_dir,
                                do_predict=True, predict_file=litbank_file))
