@@ -90,7 +90,8 @@ def test_synthetic_jax_run_without_tensorflow():
                      r"loss ([\d.]+)", out)
     assert step, out[-2000:]
     ms, eps, tps, loss = map(float, step.groups())
-    assert ms > 0 and eps == pytest.approx(2000 / ms, rel=0.01) and tps == pytest.approx(64 * eps, rel=0.01)
+    # The printed figures are rounded (a slow step prints few digits of examples/s).
+    assert ms > 0 and eps == pytest.approx(2000 / ms, rel=0.05) and tps == pytest.approx(64 * eps, rel=0.05)
     assert 5.0 < loss < 30.0                              # ~2 · ln(28996) at init
     mfu = re.search(r"achieved ([\d.]+) TFLOP/s\s+MFU ([\d.]+) % of 0.5", out)
     assert mfu and float(mfu.group(2)) == pytest.approx(200 * float(mfu.group(1)), abs=0.1)
