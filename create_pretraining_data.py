@@ -40,29 +40,16 @@ flags.DEFINE_integer("num_shards", _D.num_shards, "Number of output TFRecord sha
 flags.DEFINE_enum("compression", _D.compression, ["none", "GZIP"], "Shard compression.")
 flags.DEFINE_integer("max_seq_length", _D.max_seq_length,
                      "L: [CLS] block [SEP] length; blocks hold up to L-2 wordpieces.")
-flags.DEFINE_integer("max_predictions_per_seq", _D.max_predictions_per_seq,
-                     "P: most masked wordpieces per instance.")
 flags.DEFINE_integer("dupe_factor", _D.dupe_factor,
                      "Times each document is masked, each with a different mask.")
 flags.DEFINE_integer("random_seed", _D.random_seed, "Seed of all random choices.")
-flags.DEFINE_enum("masking", _D.masking, ["span", "whole_word", "token", "none"],
-                  "span: SpanBERT; whole_word / token: the paper's BERT ablations; none: "
-                  "write each block once, unmasked, for run_pretraining.py's dynamic "
-                  "masking (a new mask every epoch).")
-flags.DEFINE_float("masked_lm_prob", _D.masked_lm_prob,
-                   "Fraction of a block's wordpieces to mask (ceil).")
-flags.DEFINE_float("geometric_p", _D.geometric_p, "p of the span-length geometric law.")
-flags.DEFINE_integer("max_span_length", _D.max_span_length, "Longest span, in words.")
-flags.DEFINE_enum("replacement", _D.replacement, ["span", "token"],
-                  "Decide [MASK]/random/unchanged once per span or per wordpiece.")
-flags.DEFINE_integer("max_pair_targets", _D.max_pair_targets,
-                     "SBO targets per span: its first N wordpieces.")
-flags.DEFINE_float("mask_prob", _D.mask_prob, "Share of masked tokens replaced by [MASK].")
-flags.DEFINE_float("random_prob", _D.random_prob,
-                   "Share replaced by a random token (the rest stays unchanged).")
-flags.DEFINE_enum("random_token_source", _D.random_token_source, ["uniform", "unigram"],
-                  "Random replacement tokens: uniform over the non-special vocabulary, or "
-                  "by corpus wordpiece frequency (an extra counting pass).")
+cli.define_masking_flags(
+    _D, schemes=cli.MASKING_SCHEMES + ("none",),
+    masking_help="span: SpanBERT; whole_word / token: the paper's BERT ablations; none: "
+                 "write each block once, unmasked, for run_pretraining.py's dynamic "
+                 "masking (a new mask every epoch).",
+    random_token_help="Random replacement tokens: uniform over the non-special vocabulary, "
+                      "or by corpus wordpiece frequency (an extra counting pass).")
 flags.DEFINE_enum("long_lines", _D.long_lines, ["split", "drop"],
                   "A line longer than a block: split it at word starts, or drop it "
                   "(official SpanBERT).")

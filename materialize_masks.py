@@ -22,19 +22,7 @@ flags.DEFINE_string("output_dir", None, "Where the masked shards, metadata.json,
 flags.DEFINE_integer("epoch", 0, "The training epoch whose masks to write.")
 flags.DEFINE_integer("seed", _D.seed, "The --seed of run_pretraining.py.")
 flags.DEFINE_string("vocab_file", None, "Default: the records' vocabulary.")
-flags.DEFINE_enum("masking", _D.masking, ["span", "whole_word", "token"], "Masking scheme.")
-flags.DEFINE_float("masked_lm_prob", _D.masked_lm_prob, "Fraction of wordpieces masked (ceil).")
-flags.DEFINE_integer("max_predictions_per_seq", _D.max_predictions_per_seq,
-                     "P: most masked wordpieces per instance.")
-flags.DEFINE_float("geometric_p", _D.geometric_p, "p of the span-length geometric law.")
-flags.DEFINE_integer("max_span_length", _D.max_span_length, "Longest span, in words.")
-flags.DEFINE_enum("replacement", _D.replacement, ["span", "token"],
-                  "Decide [MASK]/random/unchanged once per span or per wordpiece.")
-flags.DEFINE_integer("max_pair_targets", _D.max_pair_targets, "SBO targets per span.")
-flags.DEFINE_float("mask_prob", _D.mask_prob, "Share replaced by [MASK].")
-flags.DEFINE_float("random_prob", _D.random_prob, "Share replaced by a random token.")
-flags.DEFINE_enum("random_token_source", _D.random_token_source, ["uniform", "unigram"],
-                  "Random tokens: uniform, or by the corpus counts in metadata.json.")
+cli.define_masking_flags(_D)
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
 flags.mark_flags_as_required(["input_files", "output_dir"])
 

@@ -70,25 +70,7 @@ flags.DEFINE_bool("dynamic_masking", _D.dynamic_masking,
                   "Mask in the input pipeline, a new mask every epoch (records written with "
                   "create_pretraining_data.py --masking=none). Default: on iff the records "
                   "are unmasked. The flags below apply only then.")
-flags.DEFINE_enum("masking", _D.masking, ["span", "whole_word", "token"],
-                  "span: SpanBERT; whole_word / token: the paper's BERT ablations.")
-flags.DEFINE_float("masked_lm_prob", _D.masked_lm_prob,
-                   "Fraction of a block's wordpieces to mask (ceil).")
-flags.DEFINE_integer("max_predictions_per_seq", _D.max_predictions_per_seq,
-                     "P: most masked wordpieces per instance.")
-flags.DEFINE_float("geometric_p", _D.geometric_p, "p of the span-length geometric law.")
-flags.DEFINE_integer("max_span_length", _D.max_span_length, "Longest span, in words.")
-flags.DEFINE_enum("replacement", _D.replacement, ["span", "token"],
-                  "Decide [MASK]/random/unchanged once per span or per wordpiece.")
-flags.DEFINE_integer("max_pair_targets", _D.max_pair_targets,
-                     "SBO targets per span: its first N wordpieces.")
-flags.DEFINE_float("mask_prob", _D.mask_prob, "Share of masked tokens replaced by [MASK].")
-flags.DEFINE_float("random_prob", _D.random_prob,
-                   "Share replaced by a random token (the rest stays unchanged).")
-flags.DEFINE_enum("random_token_source", _D.random_token_source, ["uniform", "unigram"],
-                  "Random replacement tokens: uniform over the non-special vocabulary, or by "
-                  "the corpus counts in metadata.json (records written with "
-                  "--random_token_source=unigram).")
+cli.define_masking_flags(_D)
 
 
 def main(argv):

@@ -190,3 +190,41 @@ def run(main, program):
             sys.exit(1)
 
     app.run(wrapped, flags_parser=parse_flags)
+
+
+# The masking flags of create_pretraining_data.py, run_pretraining.py (dynamic masking) and
+# materialize_masks.py: defined once, so the three programs cannot drift apart.
+MASKING_SCHEMES = ("span", "whole_word", "token")
+
+
+def define_masking_flags(defaults, schemes=MASKING_SCHEMES, masking_help=None,
+                         random_token_help=None):
+    """Defines --masking and the span-masking flags (§3.1) with `defaults`' values.
+
+    `defaults`: any object with the flags' names as attributes (a settings dataclass).
+    `schemes`: the --masking choices (create_pretraining_data.py adds "none").
+    """
+    from absl import flags
+
+    flags.DEFINE_enum("masking", defaults.masking, list(schemes), masking_help or
+                      "span: SpanBERT; whole_word / token: the paper's BERT ablations.")
+    flags.DEFINE_float("masked_lm_prob", defaults.masked_lm_prob,
+                       "Fraction of a block's wordpieces to mask (ceil).")
+    flags.DEFINE_integer("max_predictions_per_seq", defaults.max_predictions_per_seq,
+                         "P: most masked wordpieces per instance.")
+    flags.DEFINE_float("geometric_p", defaults.geometric_p,
+                       "p of the span-length geometric law.")
+    flags.DEFINE_integer("max_span_length", defaults.max_span_length, "Longest span, in words.")
+    flags.DEFINE_enum("replacement", defaults.replacement, ["span", "token"],
+                      "Decide [MASK]/random/unchanged once per span or per wordpiece.")
+    flags.DEFINE_integer("max_pair_targets", defaults.max_pair_targets,
+                         "SBO targets per span: its first N wordpieces.")
+    flags.DEFINE_float("mask_prob", defaults.mask_prob,
+                       "Share of masked tokens replaced by [MASK].")
+    flags.DEFINE_float("random_prob", defaults.random_prob,
+                       "Share replaced by a random token (the rest stays unchanged).")
+    flags.DEFINE_enum("random_token_source", defaults.random_token_source,
+                      ["uniform", "unigram"], random_token_help or
+                      "Random replacement tokens: uniform over the non-special vocabulary, or "
+                      "by the corpus counts in metadata.json (records written with "
+                      "--random_token_source=unigram).")
