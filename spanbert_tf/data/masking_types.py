@@ -70,6 +70,13 @@ class MaskingConfig:
     def __post_init__(self):
         self.validate()
 
+    @classmethod
+    def from_flags(cls, settings):
+        """The config of a program's settings whose fields carry the flags' names
+        (`masking` for `scheme`): `PretrainingDataConfig`, `PretrainingSettings`."""
+        names = [f.name for f in dataclasses.fields(cls) if f.name != "scheme"]
+        return cls(scheme=settings.masking, **{n: getattr(settings, n) for n in names})
+
     def validate(self):
         for name, allowed in (("scheme", SCHEMES), ("replacement", REPLACEMENTS)):
             if getattr(self, name) not in allowed:

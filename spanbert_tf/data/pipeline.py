@@ -113,12 +113,7 @@ class PretrainingDataConfig:
     def masking_config(self):
         from spanbert_tf.data.masking import MaskingConfig
 
-        return MaskingConfig(
-            scheme=self.masking, masked_lm_prob=self.masked_lm_prob,
-            max_predictions_per_seq=self.max_predictions_per_seq,
-            geometric_p=self.geometric_p, max_span_length=self.max_span_length,
-            replacement=self.replacement, max_pair_targets=self.max_pair_targets,
-            mask_prob=self.mask_prob, random_prob=self.random_prob)
+        return MaskingConfig.from_flags(self)
 
     def resolved_num_workers(self):
         if self.num_workers:

@@ -461,3 +461,17 @@ def test_bad_masker_arguments(vocab):
             masker.mask(bad, rng)
     with pytest.raises(ValueError, match="rng"):
         masker.mask(np.array([101, 1000, 102]), 0)
+
+
+def test_masking_config_from_the_programs_settings():
+    from spanbert_tf.data.pipeline import PretrainingDataConfig
+    from spanbert_tf.tasks.pretraining.run import PretrainingSettings
+
+    data = PretrainingDataConfig(masking="whole_word", geometric_p=0.3, max_pair_targets=7)
+    assert data.masking_config() == MaskingConfig(scheme="whole_word", geometric_p=0.3,
+                                                  max_pair_targets=7)
+    train = PretrainingSettings(masking="token", replacement="token", random_prob=0.2)
+    assert train.masking_config() == MaskingConfig(scheme="token", replacement="token",
+                                                   random_prob=0.2)
+    with pytest.raises(ValueError, match="--masked_lm_prob"):
+        PretrainingSettings(masked_lm_prob=1.5).masking_config()

@@ -76,12 +76,7 @@ class PretrainingSettings:
     def masking_config(self):
         from spanbert_tf.data.masking_types import MaskingConfig
 
-        return MaskingConfig(
-            scheme=self.masking, masked_lm_prob=self.masked_lm_prob,
-            max_predictions_per_seq=self.max_predictions_per_seq,
-            geometric_p=self.geometric_p, max_span_length=self.max_span_length,
-            replacement=self.replacement, max_pair_targets=self.max_pair_targets,
-            mask_prob=self.mask_prob, random_prob=self.random_prob)
+        return MaskingConfig.from_flags(self)
 
 
 def effective_config(params):
