@@ -73,3 +73,16 @@ def sha256_file(path):
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_jsonl(path):
+    """The JSON objects of a .jsonl file, one per non-empty line; [] if it does not exist."""
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def write_jsonl_atomic(path, records):
+    """Writes `records` as a .jsonl file (one JSON object per line), atomically."""
+    write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in records))

@@ -57,3 +57,14 @@ def test_sha256_file(tmp_path):
     data = bytes(range(256)) * 9000  # 2.3 MB: three 1 MiB read blocks
     path.write_bytes(data)
     assert io_utils.sha256_file(path) == hashlib.sha256(data).hexdigest()
+
+
+def test_jsonl_round_trip(tmp_path):
+    from spanbert_tf.io_utils import read_jsonl, write_jsonl_atomic
+
+    path = str(tmp_path / "history.jsonl")
+    assert read_jsonl(path) == []
+    records = [{"step": 1, "f1": 0.5}, {"step": 2, "f1": 0.75, "best": True}]
+    write_jsonl_atomic(path, records)
+    assert read_jsonl(path) == records
+    assert open(path).read().count("\n") == 2

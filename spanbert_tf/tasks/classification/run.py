@@ -31,7 +31,7 @@ import numpy as np
 from absl import logging
 
 from spanbert_tf.modeling import model_dir as model_dir_lib
-from spanbert_tf.io_utils import write_text_atomic
+from spanbert_tf.io_utils import read_jsonl, write_jsonl_atomic, write_text_atomic
 from spanbert_tf.tasks.classification import glue
 from spanbert_tf.tasks.classification import tacred
 from spanbert_tf.tasks.classification.metrics import compute_metrics
@@ -191,18 +191,6 @@ def _optimizer_config(base, opts, num_train_steps, num_warmup_steps):
         train_batch_size=opts.train_batch_size)
 
 
-def _read_history(output_dir):
-    path = os.path.join(output_dir, EVAL_HISTORY)
-    if not os.path.isfile(path):
-        return []
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def _write_jsonl(path, records):
-    write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in records))
-
-
 def _save_best(trainer, output_dir):
     """Writes model + step (no optimizer slots) as `output_dir/ckpt-<step>`."""
     import tensorflow as tf
@@ -265,7 +253,8 @@ def _train(opts, meta, info, train, dev):
                  meta["name"], len(train.examples), num_train_steps, steps_per_epoch,
                  num_warmup_steps)
     _, selection = _metric_names(meta)
-    history = _read_history(opts.output_dir) if int(trainer.global_step.numpy()) else []
+    history = (read_jsonl(os.path.join(opts.output_dir, EVAL_HISTORY))
+               if int(trainer.global_step.numpy()) else [])
     best = max((h[selection] for h in history), default=None)
     best_path = model_dir_lib.latest_checkpoint(opts.output_dir) if history else None
     ends = [min(num_train_steps, steps_per_epoch * e) for e in range(1, math.ceil(epochs) + 1)]
@@ -284,7 +273,7 @@ def _train(opts, meta, info, train, dev):
             record["best"] = True
         history.append(record)
         if trainer.is_chief:
-            _write_jsonl(os.path.join(opts.output_dir, EVAL_HISTORY), history)
+            write_jsonl_atomic(os.path.join(opts.output_dir, EVAL_HISTORY), history)
     if dev is None:
         best_path = _save_best(trainer, opts.output_dir)
     return trainer, best_path
@@ -376,7 +365,7 @@ def run_classifier(opts):
             os.makedirs(opts.output_dir, exist_ok=True)
             write_text_atomic(os.path.join(opts.output_dir, "eval_results.json"),
                               json.dumps(results, indent=2) + "\n")
-            _write_jsonl(os.path.join(opts.output_dir, "dev_predictions.jsonl"), records)
+            write_jsonl_atomic(os.path.join(opts.output_dir, "dev_predictions.jsonl"), records)
         logging.info("dev results (%d examples): %s", len(records), results)
         # Returned (and printed) beside the scores, not in eval_results.json.
         baseline = majority_baseline(names, meta, dev, train_examples if opts.do_train else None)

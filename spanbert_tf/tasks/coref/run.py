@@ -38,7 +38,8 @@ from typing import Optional
 import numpy as np
 from absl import logging
 
-from spanbert_tf.io_utils import write_json_atomic, write_text_atomic
+from spanbert_tf.io_utils import (read_jsonl, write_json_atomic, write_jsonl_atomic,
+                                  write_text_atomic)
 from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.tasks.coref import conll, metrics, segments
 
@@ -201,14 +202,6 @@ def _build_trainer(config, info, model_dir, train_fn=None, num_train_steps=1, op
                    show_progress=opts.show_progress if opts else False)
 
 
-def _read_history(output_dir):
-    path = os.path.join(output_dir, EVAL_HISTORY)
-    if not os.path.isfile(path):
-        return []
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
 def _save_best(trainer, output_dir):
     """Writes the model + step (no optimizer slots) as `output_dir/ckpt-<step>`."""
     import tensorflow as tf
@@ -237,7 +230,8 @@ def _train(opts, config, info, train, dev):
     position["step"] = int(trainer.global_step.numpy())
     logging.info("coreference training: %d documents, %d steps (until step %d), dev every %d",
                  len(train.docs), num_train_steps, until, every)
-    history = _read_history(opts.output_dir) if position["step"] else []
+    history = (read_jsonl(os.path.join(opts.output_dir, EVAL_HISTORY))
+               if position["step"] else [])
     best = max((h["conll_f1"] for h in history), default=None)
     best_path = model_dir_lib.latest_checkpoint(opts.output_dir) if history else None
     ends = sorted({min(until, e) for e in range(every, until + every, every)})
@@ -257,8 +251,7 @@ def _train(opts, config, info, train, dev):
             best_path = _save_best(trainer, opts.output_dir)
             record["best"] = True
         history.append(record)
-        write_text_atomic(os.path.join(opts.output_dir, EVAL_HISTORY),
-                          "".join(json.dumps(r) + "\n" for r in history))
+        write_jsonl_atomic(os.path.join(opts.output_dir, EVAL_HISTORY), history)
     if dev is None:
         best_path = _save_best(trainer, opts.output_dir)
     return trainer, best_path
@@ -345,7 +338,7 @@ def run_coref(opts):
         write_json_atomic(os.path.join(opts.output_dir, CONFIG_FILE), config.to_dict())
         trainer, best_path = _train(opts, config, info, train, dev)
         model_dir_lib.restore_model(trainer.model, best_path)
-        history = _read_history(opts.output_dir)
+        history = read_jsonl(os.path.join(opts.output_dir, EVAL_HISTORY))
         results = history[-1] if history else {}
     else:
         tmp = tempfile.mkdtemp(prefix="spanbert_coref_")
