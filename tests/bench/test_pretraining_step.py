@@ -94,4 +94,5 @@ def test_synthetic_jax_run_without_tensorflow():
     assert ms > 0 and eps == pytest.approx(2000 / ms, rel=0.05) and tps == pytest.approx(64 * eps, rel=0.05)
     assert 5.0 < loss < 30.0                              # ~2 · ln(28996) at init
     mfu = re.search(r"achieved ([\d.]+) TFLOP/s\s+MFU ([\d.]+) % of 0.5", out)
-    assert mfu and float(mfu.group(2)) == pytest.approx(200 * float(mfu.group(1)), abs=0.1)
+    # Both figures are printed rounded: TFLOP/s to 3 decimals (±0.0005 → ±0.1 % of 0.5), MFU to 1.
+    assert mfu and float(mfu.group(2)) == pytest.approx(200 * float(mfu.group(1)), abs=0.16)
