@@ -187,7 +187,7 @@ def convert_checkpoint(input_format, input_path, output_format, output_dir, voca
     report = ConversionReport(input_format, str(input_path), output_format, str(output_dir))
     if output_format == "keras_hub_preset" and input_format == "keras":
         info = model_dir_lib.read_model_dir(str(input_path))
-        if (info.task or {}).get("kind") == "classification":
+        if model_dir_lib.task_kind(info) == "classification":
             # A run_classifier.py model dir: a SpanBertTextClassifier task preset.
             from spanbert_tf.presets.preset_io import save_preset
             from spanbert_tf.presets.text_classifier import text_classifier_from_model_dir

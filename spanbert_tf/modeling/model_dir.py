@@ -38,10 +38,42 @@ VOCAB_FILE = "vocab.txt"
 CHECKPOINT_NAME = "ckpt"
 # Top-level keys of config.json that belong to the model dir, not to SpanBertConfig.
 MODEL_DIR_KEYS = ("do_lower_case", "task")
-# The key of the task's name ("squad", "rte", "tacred", ...) in the "task" object, and the
-# older key fine-tuned classifiers wrote before, still read from existing model dirs.
+# Every fine-tuning program writes its "task" object with the same two keys: "kind", the task
+# family (which program and model class: "squad", "classification", "coref"), and "name", the
+# task within it ("squad", "rte", "tacred", "coref", ...). `LEGACY_TASK_NAME_KEY` is the older
+# key fine-tuned classifiers wrote; model dirs written before "kind" existed get it inferred.
+TASK_KIND_KEY = "kind"
 TASK_NAME_KEY = "name"
 LEGACY_TASK_NAME_KEY = "task_name"
+TASK_KINDS = ("squad", "classification", "coref")
+
+
+def task_entry(kind, name, **fields):
+    """The "task" object of config.json: `{"kind": kind, "name": name, **fields}`."""
+    if kind not in TASK_KINDS:
+        raise ValueError(f"unknown task kind {kind!r}; expected one of {TASK_KINDS}")
+    return {TASK_KIND_KEY: kind, TASK_NAME_KEY: name, **fields}
+
+
+def task_kind(info_or_task):
+    """The task family ("squad", "classification", "coref") of a model dir, or None."""
+    task = getattr(info_or_task, "task", info_or_task)
+    return (task or {}).get(TASK_KIND_KEY)
+
+
+def _normalize_task(task):
+    """Reads the older task objects: "task_name" → "name"; a missing "kind" inferred."""
+    task = dict(task)
+    if TASK_NAME_KEY not in task and LEGACY_TASK_NAME_KEY in task:
+        task[TASK_NAME_KEY] = task.pop(LEGACY_TASK_NAME_KEY)
+    if TASK_KIND_KEY not in task:
+        if task.get(TASK_NAME_KEY) == "squad":
+            task[TASK_KIND_KEY] = "squad"
+        elif "labels" in task or "label_list" in task:
+            task[TASK_KIND_KEY] = "classification"
+    if task.get(TASK_KIND_KEY) == "coref" and TASK_NAME_KEY not in task:
+        task[TASK_NAME_KEY] = "coref"
+    return task
 
 
 @dataclasses.dataclass
@@ -50,8 +82,8 @@ class ModelDirInfo:
 
     `checkpoint_path` is a checkpoint prefix (".../ckpt-N"), or None when
     `read_model_dir(..., require_checkpoint=False)` found no checkpoint.
-    `task` is the optional "task" object written by fine-tuning programs; its name is
-    under `TASK_NAME_KEY` ("name"; an older "task_name" is read as "name").
+    `task` is the optional "task" object written by fine-tuning programs (`task_entry`):
+    its family under "kind", its name under "name" (older spellings are normalised).
     """
 
     config: SpanBertConfig
@@ -176,9 +208,8 @@ def read_model_dir(path, require_checkpoint=True):
     task = data.pop("task", None)
     if task is not None and not isinstance(task, dict):
         raise ValueError(f"{config_file}: 'task' must be a JSON object, got {task!r}")
-    if task is not None and TASK_NAME_KEY not in task and LEGACY_TASK_NAME_KEY in task:
-        task = dict(task)
-        task[TASK_NAME_KEY] = task.pop(LEGACY_TASK_NAME_KEY)
+    if task is not None:
+        task = _normalize_task(task)
     config = SpanBertConfig.from_dict(data, source=config_file)
     vocab_file = os.path.join(model_dir, VOCAB_FILE)
     if not os.path.isfile(vocab_file):

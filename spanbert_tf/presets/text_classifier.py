@@ -112,7 +112,7 @@ def text_classifier_from_model_dir(model_dir):
 
     info = model_dir_lib.read_model_dir(model_dir)
     task = info.task or {}
-    if task.get("kind") != "classification":
+    if model_dir_lib.task_kind(task) != "classification":
         raise ValueError(f"{info.model_dir}: config.json has no classification task "
                          f"(not a run_classifier.py model dir)")
     labels = task.get("labels")

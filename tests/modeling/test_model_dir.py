@@ -62,6 +62,27 @@ def test_task_name_key_and_the_older_key(tmp_path, cased_vocab):
     assert task == {"kind": "classification", md.TASK_NAME_KEY: "mrpc"}
 
 
+def test_every_task_entry_has_a_kind_and_a_name_and_older_dirs_get_them(tmp_path, cased_vocab):
+    config = small_config()
+
+    def written_then_read(task):
+        md.write_model_dir_metadata(tmp_path, config, cased_vocab, task=task)
+        return md.read_model_dir(tmp_path, require_checkpoint=False).task
+
+    entry = md.task_entry("squad", "squad", doc_stride=128)
+    assert entry == {"kind": "squad", "name": "squad", "doc_stride": 128}
+    assert written_then_read(entry) == entry and md.task_kind(entry) == "squad"
+    with pytest.raises(ValueError, match="unknown task kind 'qa'"):
+        md.task_entry("qa", "squad")
+    # Written before "kind": a SQuAD dir by its name, a classifier by its labels, coref by kind.
+    assert md.task_kind(written_then_read({"name": "squad", "doc_stride": 64})) == "squad"
+    assert written_then_read({"task_name": "rte", "labels": ["a", "b"]}) == {
+        "kind": "classification", "name": "rte", "labels": ["a", "b"]}
+    assert written_then_read({"kind": "coref", "config": "base"}) == {
+        "kind": "coref", "name": "coref", "config": "base"}
+    assert md.task_kind(None) is None and md.task_kind(written_then_read({"name": "x"})) is None
+
+
 def test_restore_backbone_and_model_from_a_pretraining_checkpoint(tmp_path, cased_vocab):
     model, prefix = _save_pretrainer(tmp_path, cased_vocab)
     info = md.read_model_dir(tmp_path)

@@ -196,7 +196,7 @@ def load_classifier(model_dir):
 
     info = model_dir_lib.read_model_dir(model_dir)
     meta = info.task
-    if not meta or meta.get("kind") != "classification":
+    if not meta or model_dir_lib.task_kind(meta) != "classification":
         raise ValueError(f"{info.model_dir}: config.json has no classification 'task' "
                          "(not a run_classifier.py output dir)")
     labels = meta["labels"]

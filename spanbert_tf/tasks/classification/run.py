@@ -303,7 +303,8 @@ def run_classifier(opts):
                                  "checkpoint and no --init_checkpoint was given")
             source = opts.init_checkpoint
         info = model_dir_lib.read_model_dir(source)
-        if not info.task or _family(info.task.get("name")) != _family(task_name):
+        if (model_dir_lib.task_kind(info) != "classification"
+                or _family(info.task.get("name")) != _family(task_name)):
             found = info.task and info.task.get("name")
             raise ValueError(f"{info.model_dir}: not a model fine-tuned on {task_name} "
                              f"(its config.json task is {found})")
@@ -312,11 +313,11 @@ def run_classifier(opts):
     tokenizer = BertWordpieceTokenizer(info.vocab_file, do_lower_case=info.do_lower_case)
     markers = None
     if opts.do_train:
-        meta = {"kind": "classification", "name": task_name,
-                "max_seq_length": opts.max_seq_length,
-                "labels": (tacred.tacred_label_list(train_examples, opts.negative_label)
-                           if task_name == TACRED else
-                           None if spec.is_regression else list(spec.labels))}
+        meta = model_dir_lib.task_entry(
+            "classification", task_name, max_seq_length=opts.max_seq_length,
+            labels=(tacred.tacred_label_list(train_examples, opts.negative_label)
+                    if task_name == TACRED else
+                    None if spec.is_regression else list(spec.labels)))
         if task_name == TACRED:
             # Official order: dev markers first, then train (dev.json is read for
             # the mapping even without --do_eval, so the ids never depend on flags).

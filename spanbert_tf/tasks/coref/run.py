@@ -311,7 +311,7 @@ def run_coref(opts):
                                  "coreference checkpoint and no --init_checkpoint was given")
             source = opts.init_checkpoint
         info = model_dir_lib.read_model_dir(source)
-        if not info.task or info.task.get("kind") != TASK_KIND:
+        if not info.task or model_dir_lib.task_kind(info) != TASK_KIND:
             raise ValueError(f"{info.model_dir}: not a coreference model dir (its config.json "
                              f"task is {info.task})")
         config = load_coref_config(os.path.join(info.model_dir, CONFIG_FILE))
@@ -334,7 +334,7 @@ def run_coref(opts):
     if opts.do_train:
         model_dir_lib.write_model_dir_metadata(
             opts.output_dir, info.config, info.vocab_file, info.do_lower_case,
-            task={"kind": TASK_KIND, "config": config.name})
+            task=model_dir_lib.task_entry(TASK_KIND, TASK_KIND, config=config.name))
         write_json_atomic(os.path.join(opts.output_dir, CONFIG_FILE), config.to_dict())
         trainer, best_path = _train(opts, config, info, train, dev)
         model_dir_lib.restore_model(trainer.model, best_path)

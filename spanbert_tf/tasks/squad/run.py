@@ -134,13 +134,15 @@ def _check(settings):
 
 def task_metadata(settings):
     """The "task" entry of the output dir's config.json."""
-    return {"name": SQUAD_TASK_NAME,
-            "version_2_with_negative": settings.version_2_with_negative,
-            "max_seq_length": settings.max_seq_length, "doc_stride": settings.doc_stride,
-            "max_query_length": settings.max_query_length,
-            "n_best_size": settings.n_best_size,
-            "max_answer_length": settings.max_answer_length,
-            "null_score_diff_threshold": settings.null_score_diff_threshold}
+    from spanbert_tf.modeling.model_dir import task_entry
+
+    return task_entry(
+        SQUAD_TASK_NAME, SQUAD_TASK_NAME,
+        version_2_with_negative=settings.version_2_with_negative,
+        max_seq_length=settings.max_seq_length, doc_stride=settings.doc_stride,
+        max_query_length=settings.max_query_length, n_best_size=settings.n_best_size,
+        max_answer_length=settings.max_answer_length,
+        null_score_diff_threshold=settings.null_score_diff_threshold)
 
 
 def load_model_info(path):
@@ -188,10 +190,10 @@ def load_finetuned_model(info):
     """A SQuAD model restored whole from a fine-tuned model dir."""
     import numpy as np
 
-    from spanbert_tf.modeling.model_dir import restore_model
+    from spanbert_tf.modeling.model_dir import restore_model, task_kind
     from spanbert_tf.tasks.squad.model import SquadTask
 
-    if not info.task or info.task.get("name") != SQUAD_TASK_NAME:
+    if task_kind(info) != SQUAD_TASK_NAME:
         raise SquadRunError(f"{info.model_dir} is not a fine-tuned SQuAD model dir (config.json "
                             "has no task 'squad'); train first with --do_train")
     model = SquadTask(info.config.model).build_model()
