@@ -16,6 +16,7 @@ fine-tuning programs accept. Dropped / initialised / left-out parts are reported
 from absl import flags
 
 from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
+from spanbert_tf.export.convert import convert_checkpoint
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("input_format", None, ["hf", "tf1", "keras"],
@@ -40,8 +41,6 @@ flags.mark_flags_as_required(["input_format", "input", "output_format", "output"
 
 def main(argv):
     del argv
-    from spanbert_tf.export.convert import convert_checkpoint
-
     lower = None if FLAGS.do_lower_case is None else FLAGS.do_lower_case == "true"
     report = convert_checkpoint(
         FLAGS.input_format, FLAGS.input, FLAGS.output_format, FLAGS.output,

@@ -11,6 +11,8 @@ The result (the official scripts' keys and values) is printed as one JSON line, 
 from absl import flags
 
 from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
+from spanbert_tf.tasks.squad import metrics as squad_metrics
+from spanbert_tf.tasks.squad.predict import write_json_atomic
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_file", None, "SQuAD-layout JSON with the gold answers.")
@@ -28,13 +30,10 @@ flags.mark_flags_as_required(["data_file", "pred_file"])
 
 def main(argv):
     del argv
-    from spanbert_tf.tasks.squad import metrics as squad_metrics
-
     result = squad_metrics.evaluate_files(
         FLAGS.data_file, FLAGS.pred_file, FLAGS.na_prob_file, FLAGS.version,
         FLAGS.na_prob_thresh)
     if FLAGS.out_file:
-        from spanbert_tf.tasks.squad.predict import write_json_atomic
         write_json_atomic(FLAGS.out_file, result)
     baseline = squad_metrics.no_answer_baseline(
         squad_metrics.load_json_file(FLAGS.data_file, "data"), FLAGS.version)

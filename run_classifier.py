@@ -13,6 +13,7 @@ written and the dev metrics are printed as one JSON line, last.
 from absl import flags
 
 from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
+from spanbert_tf.tasks.classification.run import ClassificationSettings, run_classifier
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("task_name", None,
@@ -56,8 +57,6 @@ flags.mark_flags_as_required(["task_name", "output_dir"])
 
 def main(argv):
     del argv
-    from spanbert_tf.tasks.classification.run import ClassificationSettings, run_classifier
-
     opts = ClassificationSettings(
         task_name=FLAGS.task_name, data_dir=FLAGS.data_dir,
         init_checkpoint=FLAGS.init_checkpoint, output_dir=FLAGS.output_dir,

@@ -9,11 +9,10 @@ do_lower_case are used. DIR becomes a model dir of the fine-tuned model. Every
 flag is documented in the README section "SQuAD".
 """
 
-import json
-
 from absl import flags
 
 from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
+from spanbert_tf.tasks.squad.run import SquadSettings, run_squad
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("init_checkpoint", None,
@@ -69,8 +68,6 @@ flags.DEFINE_bool("progress", True, "Show progress bars.")
 
 def main(argv):
     del argv
-    from spanbert_tf.tasks.squad.run import SquadSettings, run_squad
-
     names = [n for n in SquadSettings.__dataclass_fields__ if n not in ("show_progress",
                                                                          "explicit")]
     settings = SquadSettings(**{name: getattr(FLAGS, name) for name in names},

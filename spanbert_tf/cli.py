@@ -28,10 +28,14 @@ def run():
 ```
 """
 
+import json
 import logging
 import os
 import sys
 import warnings
+
+from absl import app, flags
+from absl import logging as absl_logging
 
 from spanbert_tf.errors import InputError
 from spanbert_tf.quiet import silence_tensorflow_import
@@ -111,8 +115,6 @@ def flag_group(name):
 
 def _program_flags():
     """The flags the program defined (not absl's, TensorFlow's or Python's own)."""
-    from absl import flags
-
     found = {}
     for module, module_flags in flags.FLAGS.flags_by_module_dict().items():
         if module.startswith(("absl", "tensorflow", "keras")) or "site-packages" in module:
@@ -143,8 +145,6 @@ def help_text(program, doc=""):
 def print_summary(program, lines, result=None):
     """The end of every program: `<program>: done`, indented lines (what was written where,
     the key figures), then `result` as JSON on the last line when the program has results."""
-    import json
-
     print(f"{program}: done")
     for line in lines:
         print(f"  {line}")
@@ -163,8 +163,6 @@ def error_line(program, error):
 def run(main, program):
     """`absl.app.run(main)` with the shared start-up and error handling."""
     quiet_startup()
-    from absl import app, flags
-    from absl import logging as absl_logging
 
     def parse_flags(argv):
         if any(a in ("--help", "-h", "--helpshort", "-?") for a in argv[1:]):
@@ -204,8 +202,6 @@ def define_masking_flags(defaults, schemes=MASKING_SCHEMES, masking_help=None,
     `defaults`: any object with the flags' names as attributes (a settings dataclass).
     `schemes`: the --masking choices (create_pretraining_data.py adds "none").
     """
-    from absl import flags
-
     flags.DEFINE_enum("masking", defaults.masking, list(schemes), masking_help or
                       "span: SpanBERT; whole_word / token: the paper's BERT ablations.")
     flags.DEFINE_float("masked_lm_prob", defaults.masked_lm_prob,

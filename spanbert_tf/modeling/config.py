@@ -234,3 +234,23 @@ def load_config(name_or_path):
     """Loads a `SpanBertConfig` by name ("tiny", "base", "large") or from a JSON path."""
     path = config_path(name_or_path)
     return SpanBertConfig.from_dict(read_json_file(path), source=str(path))
+
+
+@dataclasses.dataclass
+class ModelDirInfo:
+    """What `model_dir.read_model_dir` (or `preset_dir.read_preset_dir`) found.
+
+    Defined here, below both readers, so that neither imports the other.
+
+    `checkpoint_path` is a checkpoint prefix (".../ckpt-N"), or None when
+    `read_model_dir(..., require_checkpoint=False)` found no checkpoint.
+    `task` is the optional "task" object written by fine-tuning programs (`task_entry`):
+    its family under "kind", its name under "name" (older spellings are normalised).
+    """
+
+    config: SpanBertConfig
+    vocab_file: str
+    do_lower_case: bool
+    checkpoint_path: str = None
+    task: dict = None
+    model_dir: str = None

@@ -25,13 +25,13 @@ restore_backbone(backbone, info.checkpoint_path)
 ```
 """
 
-import dataclasses
 import json
 import os
 import pathlib
 
 from spanbert_tf.io_utils import copy_file_atomic, write_text_atomic
-from spanbert_tf.modeling.config import SpanBertConfig, read_json_file
+from spanbert_tf.modeling import preset_dir
+from spanbert_tf.modeling.config import ModelDirInfo, SpanBertConfig, read_json_file  # noqa: F401  (ModelDirInfo: part of this API)
 
 CONFIG_FILE = "config.json"
 VOCAB_FILE = "vocab.txt"
@@ -74,24 +74,6 @@ def _normalize_task(task):
     if task.get(TASK_KIND_KEY) == "coref" and TASK_NAME_KEY not in task:
         task[TASK_NAME_KEY] = "coref"
     return task
-
-
-@dataclasses.dataclass
-class ModelDirInfo:
-    """What `read_model_dir` found.
-
-    `checkpoint_path` is a checkpoint prefix (".../ckpt-N"), or None when
-    `read_model_dir(..., require_checkpoint=False)` found no checkpoint.
-    `task` is the optional "task" object written by fine-tuning programs (`task_entry`):
-    its family under "kind", its name under "name" (older spellings are normalised).
-    """
-
-    config: SpanBertConfig
-    vocab_file: str
-    do_lower_case: bool
-    checkpoint_path: str = None
-    task: dict = None
-    model_dir: str = None
 
 
 def write_model_dir_metadata(model_dir, config, vocab_file, do_lower_case=False, task=None):
@@ -183,8 +165,6 @@ def read_model_dir(path, require_checkpoint=True):
         `ModelDirInfo(config, vocab_file, do_lower_case, checkpoint_path, task, model_dir)`.
     """
     path = str(path)
-    from spanbert_tf.modeling import preset_dir
-
     if preset_dir.is_preset_dir(path):  # a keras-hub preset: checkpoint_path = its model.weights.h5
         return preset_dir.read_preset_dir(path)
     if _is_checkpoint_prefix(path):
@@ -265,8 +245,6 @@ def restore_backbone(backbone, checkpoint_path):
 
     if not backbone.weights:
         raise ValueError("restore_backbone: the backbone has no variables yet (build it first)")
-    from spanbert_tf.modeling import preset_dir
-
     if preset_dir.is_preset_dir(str(checkpoint_path)):  # a keras-hub preset dir
         checkpoint_path = preset_dir.read_preset_dir(str(checkpoint_path)).checkpoint_path
     if str(checkpoint_path).endswith(preset_dir.WEIGHTS_SUFFIX):  # a keras-hub preset's weights

@@ -26,7 +26,8 @@ if is_preset_dir("presets/spanbert_base"):
 
 import os
 
-from spanbert_tf.modeling.config import ModelConfig, OptimizerConfig, SpanBertConfig, read_json_file
+from spanbert_tf.modeling.config import (ModelConfig, ModelDirInfo, OptimizerConfig, SpanBertConfig,
+                                         read_json_file)
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -66,8 +67,6 @@ def read_preset_dir(path):
     `hidden_act="gelu_approximate"`, the tanh GeLU it was trained with).
     Raises ValueError / FileNotFoundError naming the file and field.
     """
-    from spanbert_tf.modeling.model_dir import ModelDirInfo
-
     path = str(path)
     config_file = os.path.join(path, CONFIG_FILE)
     data = read_json_file(config_file, what="preset config")

@@ -37,7 +37,7 @@ from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.tasks.classification import model as classification
 from spanbert_tf.tasks.classification import glue
 from spanbert_tf.tasks.classification import tacred
-from spanbert_tf.tokenization import truncated_pair_lengths
+from spanbert_tf.tokenization import BertWordpieceTokenizer, truncated_pair_lengths
 
 
 def _keep_first(ragged, lengths):
@@ -192,8 +192,6 @@ def _signatures(module, meta):
 
 def load_classifier(model_dir):
     """(model, tokenizer, task metadata) of a fine-tuned classifier model dir."""
-    from spanbert_tf.tokenization import BertWordpieceTokenizer
-
     info = model_dir_lib.read_model_dir(model_dir)
     meta = info.task
     if not meta or model_dir_lib.task_kind(meta) != "classification":

@@ -35,6 +35,7 @@ from spanbert_tf.io_utils import read_jsonl, write_jsonl_atomic, write_text_atom
 from spanbert_tf.tasks.classification import glue
 from spanbert_tf.tasks.classification import tacred
 from spanbert_tf.tasks.classification.metrics import compute_metrics
+from spanbert_tf.tokenization import BertWordpieceTokenizer
 
 TACRED = "tacred"
 TACRED_METRICS = ("precision", "recall", "f1", "accuracy")
@@ -308,8 +309,6 @@ def run_classifier(opts):
             found = info.task and info.task.get("name")
             raise ValueError(f"{info.model_dir}: not a model fine-tuned on {task_name} "
                              f"(its config.json task is {found})")
-    from spanbert_tf.tokenization import BertWordpieceTokenizer
-
     tokenizer = BertWordpieceTokenizer(info.vocab_file, do_lower_case=info.do_lower_case)
     markers = None
     if opts.do_train:

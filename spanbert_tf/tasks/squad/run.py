@@ -27,7 +27,20 @@ import os
 import sys
 import time
 
+import numpy as np
+
+# TensorFlow-free modules only at the top (run_squad.py --help stays fast); the model,
+# the Trainer and the export import TensorFlow and are imported where they are used.
 from spanbert_tf.errors import InputError
+from spanbert_tf.modeling import model_dir
+from spanbert_tf.modeling.model_dir import (restore_model, task_entry, task_kind,
+                                            write_model_dir_metadata)
+from spanbert_tf.tasks.squad import metrics as squad_metrics
+from spanbert_tf.tasks.squad import predict as squad_predict
+from spanbert_tf.tasks.squad import reader as squad
+from spanbert_tf.tasks.squad.features import convert_examples_to_features
+from spanbert_tf.tasks.squad.predict import write_json_atomic
+from spanbert_tf.tokenization import BertWordpieceTokenizer
 
 SQUAD_TASK_NAME = "squad"
 
@@ -88,8 +101,6 @@ def _log(message):
 
 
 def _read(settings, path, is_training):
-    from spanbert_tf.tasks.squad import reader as squad
-
     try:
         examples, stats = squad.read_examples(
             path, is_training=is_training,
@@ -107,8 +118,6 @@ def _read(settings, path, is_training):
 
 
 def _features(settings, examples, tokenizer, is_training):
-    from spanbert_tf.tasks.squad.features import convert_examples_to_features
-
     return convert_examples_to_features(
         examples, tokenizer, settings.max_seq_length, settings.doc_stride,
         settings.max_query_length, is_training=is_training, progress=settings.show_progress)
@@ -134,8 +143,6 @@ def _check(settings):
 
 def task_metadata(settings):
     """The "task" entry of the output dir's config.json."""
-    from spanbert_tf.modeling.model_dir import task_entry
-
     return task_entry(
         SQUAD_TASK_NAME, SQUAD_TASK_NAME,
         version_2_with_negative=settings.version_2_with_negative,
@@ -146,8 +153,6 @@ def task_metadata(settings):
 
 
 def load_model_info(path):
-    from spanbert_tf.modeling import model_dir
-
     try:
         return model_dir.read_model_dir(path)
     except (FileNotFoundError, ValueError) as e:
@@ -156,7 +161,6 @@ def load_model_info(path):
 
 def train(settings, info, tokenizer, strategy):
     """Fine-tunes; returns (trainer, summary)."""
-    from spanbert_tf.modeling.model_dir import write_model_dir_metadata
     from spanbert_tf.tasks.squad.model import SquadTask, train_dataset_fn
     from spanbert_tf.training.trainer import Trainer
 
@@ -188,9 +192,6 @@ def train(settings, info, tokenizer, strategy):
 
 def load_finetuned_model(info):
     """A SQuAD model restored whole from a fine-tuned model dir."""
-    import numpy as np
-
-    from spanbert_tf.modeling.model_dir import restore_model, task_kind
     from spanbert_tf.tasks.squad.model import SquadTask
 
     if task_kind(info) != SQUAD_TASK_NAME:
@@ -208,10 +209,7 @@ def load_finetuned_model(info):
 
 def predict(settings, model, tokenizer, trainer=None):
     """Writes the prediction files (and eval_results.json with gold answers)."""
-    from spanbert_tf.tasks.squad import reader as squad
-    from spanbert_tf.tasks.squad import metrics as squad_metrics
     from spanbert_tf.tasks.squad import model as squad_model
-    from spanbert_tf.tasks.squad import predict as squad_predict
 
     examples, _ = _read(settings, settings.predict_file, is_training=False)
     features = _features(settings, examples, tokenizer, is_training=False)
@@ -266,7 +264,6 @@ def run_squad(settings):
         if inherited:
             _log(f"from {info.model_dir}/config.json: {inherited}")
             settings = dataclasses.replace(settings, **inherited)
-    from spanbert_tf.tokenization import BertWordpieceTokenizer
     from spanbert_tf.training import distribute
 
     if settings.max_seq_length > info.config.model.max_position_embeddings:
@@ -296,7 +293,6 @@ def run_squad(settings):
             settings.doc_stride, settings.max_query_length, settings.n_best_size,
             settings.max_answer_length, settings.version_2_with_negative,
             settings.null_score_diff_threshold)
-    from spanbert_tf.tasks.squad.predict import write_json_atomic
 
     write_json_atomic(os.path.join(settings.output_dir, "run_summary.json"),
                       json.loads(json.dumps(summary, default=str)))
