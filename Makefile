@@ -11,7 +11,7 @@ TEST_STAMP := $(VENV)/.spanbert-test-installed
 DEMO_STAMP := $(VENV)/.spanbert-demo-installed
 DEMO_DIR ?= runs/demo
 
-.PHONY: install test test-fast demo demo-finetune bench clean
+.PHONY: install test test-fast test-benchmark demo demo-finetune bench clean
 
 $(STAMP): setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,13 +29,19 @@ $(DEMO_STAMP): $(STAMP)
 
 install: $(STAMP)
 
-## The whole test suite (CI runs exactly this).
+## The whole test suite (CI runs exactly this), one pytest-xdist worker per CPU core; each test
+## file (tests/export and tests/presets: each directory) runs whole in one worker.
+TEST_WORKERS ?= auto
 test: $(TEST_STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests
 
 ## Everything but the tests marked slow.
 test-fast: $(TEST_STAMP)
-	$(PY) -m pytest -q -m "not slow" tests
+	$(PY) -m pytest -q -m "not slow and not benchmark" tests
+
+## The tests too slow for `make test` (marked benchmark: the 300-step demo learning check, ...).
+test-benchmark: $(TEST_STAMP)
+	$(PY) -m pytest -q -m benchmark tests
 
 ## End to end on the embedded default data: span-masked TFRecords -> pretraining (tiny
 ## config, 300 steps) -> SavedModels -> fill a masked span through the reloaded exports.

@@ -46,6 +46,8 @@ setup(
     extras_require={
         "test": [
             "pytest",
+            # `make test` runs the suite on one worker per CPU core (tests/conftest.py groups it).
+            "pytest-xdist",
             "scikit-learn",
             "scipy",
             # Parity checks against the reference tokenizer / model (CPU wheel), and

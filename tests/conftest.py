@@ -103,3 +103,18 @@ def cased_vocab():
 @pytest.fixture(scope="session")
 def wikitext_corpus():
     return str(RESOURCES / "wikitext-2-raw-test.txt")
+
+
+# Directories whose test files share expensive session-scoped fixtures (exported SavedModels,
+# converted checkpoints): under pytest-xdist they run in one worker, built once.
+_SHARED_FIXTURE_DIRS = ("export", "presets")
+
+
+def pytest_collection_modifyitems(config, items):
+    """`make test` runs the suite on pytest-xdist workers with `--dist loadgroup`: every test
+    file is one group (its module-scoped fixtures are built once), except the directories
+    above, which are one group each."""
+    for item in items:
+        rel = pathlib.Path(str(item.fspath)).resolve().relative_to(REPO_ROOT / "tests")
+        group = rel.parts[0] if rel.parts[0] in _SHARED_FIXTURE_DIRS else str(rel)
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -62,12 +62,36 @@ def _params(records, model_dir, config, **kw):
                              show_progress=False, **kw)
 
 
+def _run_without_args(records, cwd, *extra):
+    """`python run_pretraining.py` in a directory holding ./tfrecords (the defaults)."""
+    os.symlink(records, cwd / "tfrecords")
+    return subprocess.run([sys.executable, str(REPO / "run_pretraining.py"), "--log_every=1",
+                           *extra], cwd=cwd, env=_env(), capture_output=True, text=True,
+                          timeout=900)
+
+
 @pytest.mark.slow
+def test_no_args_reads_tfrecords_and_writes_runs_pretrain(wikitext_records, tmp_path):
+    """The defaults (tiny config, ./tfrecords → runs/pretrain) for 10 steps; the whole 300-step
+    demo run and its learning check are `test_no_args_learns_on_wikitext` (benchmark marker:
+    `make demo` runs the same job)."""
+    proc = _run_without_args(wikitext_records, tmp_path, "--num_train_steps=10")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    model_dir = tmp_path / "runs" / "pretrain"
+    assert f"checkpoint  {model_dir / 'ckpt-10'}" in proc.stdout
+    assert json.loads(proc.stdout.splitlines()[-1])["step"] == 10
+    log = read_train_log(model_dir)
+    assert [r["step"] for r in log] == list(range(1, 11)) and LOG_KEYS <= set(log[0])
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["name"] == "tiny" and config["do_lower_case"] is False
+    assert config["optimizer"]["train_batch_size"] == load_config("tiny").optimizer.train_batch_size
+    assert (model_dir / "vocab.txt").stat().st_size > 100_000
+
+
+@pytest.mark.benchmark  # ~2 min on 2 cores: the `make demo` job
 def test_no_args_learns_on_wikitext(wikitext_records, tmp_path):
     """Tiny config, 300 steps: MLM and SBO losses each fall by >= 2 nats."""
-    os.symlink(wikitext_records, tmp_path / "tfrecords")
-    proc = subprocess.run([sys.executable, str(REPO / "run_pretraining.py"), "--log_every=1"],
-                          cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=900)
+    proc = _run_without_args(wikitext_records, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     model_dir = tmp_path / "runs" / "pretrain"
     assert f"checkpoint  {model_dir / 'ckpt-300'}" in proc.stdout
