@@ -42,6 +42,7 @@ import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 
 import tensorflow as tf
 
+from spanbert_tf.export.serving_ops import check_serving_ops
 from spanbert_tf.tokenization import truncated_pair_lengths
 
 EXPORTS = ("encoder", "preprocessor", "pretrainer")
@@ -279,7 +280,8 @@ class PretrainerModule(tf.Module):
 def _save_atomically(module, signatures, export_base, version, overwrite):
     """Saves to a hidden temp dir next to `<export_base>/<version>`, then renames.
 
-    TF Serving polls for numeric version dirs, so it never sees a partial export.
+    TF Serving polls for numeric version dirs, so it never sees a partial export, nor
+    one with ops its model server lacks (`serving_ops.check_serving_ops`).
     """
     export_base = pathlib.Path(export_base)
     export_base.mkdir(parents=True, exist_ok=True)
@@ -290,6 +292,7 @@ def _save_atomically(module, signatures, export_base, version, overwrite):
     tmp = tempfile.mkdtemp(dir=export_base, prefix=f".tmp-{version}-")
     try:
         tf.saved_model.save(module, tmp, signatures=signatures)
+        check_serving_ops(tmp, name=str(final))
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
