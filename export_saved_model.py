@@ -1,7 +1,7 @@
-"""Exports a model dir as SavedModels for TF Serving: encoder, preprocessor, pretrainer.
+"""Exports a model dir as SavedModels for TF Serving: encoder, preprocessor, pretrainer, text_embedding.
 
     python export_saved_model.py --model_dir=runs/pretrain --export_dir=runs/export
-    # -> runs/export/{encoder,preprocessor,pretrainer}/1/ (saved_model.pb + variables/)
+    # -> runs/export/{encoder,preprocessor,pretrainer,text_embedding}/1/ (saved_model.pb + variables/)
 
 Each is a TF Serving model base path; `saved_model_cli show --all --dir
 runs/export/encoder/1` lists the signatures.
@@ -19,10 +19,14 @@ flags.DEFINE_string("checkpoint", None,
                     "latest in --model_dir.")
 flags.DEFINE_string("export_dir", None, "Writes <export_dir>/<model>/<version>/.")
 flags.DEFINE_integer("version", 1, "TF Serving version directory number.")
-flags.DEFINE_integer("seq_length", 128, "Output length of the preprocessor (<= max positions).")
-flags.DEFINE_list("models", ["encoder", "preprocessor", "pretrainer"],
+flags.DEFINE_integer("seq_length", 128,
+                     "Output length of the preprocessor and of text_embedding: any length from 3 "
+                     "to the model's max_position_embeddings.")
+flags.DEFINE_list("models", ["encoder", "preprocessor", "pretrainer", "text_embedding"],
                   "Which SavedModels to write (pretrainer needs a checkpoint with the MLM and "
-                  "SBO heads; a fine-tuned model dir exports encoder,preprocessor).")
+                  "SBO heads; a fine-tuned model dir exports encoder,preprocessor,text_embedding).")
+flags.DEFINE_integer("top_k", 5, "Predictions per masked position of the pretrainer's top_k "
+                     "signature (ids, tokens, log-probs).")
 flags.DEFINE_bool("overwrite", False, "Replace an existing <model>/<version> directory.")
 flags.mark_flags_as_required(["model_dir", "export_dir"])
 
@@ -34,7 +38,8 @@ def main(argv):
     paths = export_saved_models(
         FLAGS.model_dir, FLAGS.export_dir, checkpoint=FLAGS.checkpoint,
         version=FLAGS.version, seq_length=FLAGS.seq_length, exports=FLAGS.models,
-        overwrite=FLAGS.overwrite, progress=lambda line: print(line, flush=True))
+        overwrite=FLAGS.overwrite, progress=lambda line: print(line, flush=True),
+        top_k=FLAGS.top_k)
     for name, path in paths.items():
         print(f"{name}: {path}")
 

@@ -26,6 +26,11 @@ setup(
     # spanbert_tf.resources holds data only (vocabulary, corpus, attribution): a package
     # listed here so that setuptools installs it without warnings.
     packages=find_packages(include=["spanbert_tf", "spanbert_tf.*"]) + ["spanbert_tf.resources"],
+    # The packages and programs sit at the repository root. Saying so (the root as the
+    # package directory of "") makes `pip install -e .` use a plain .pth file, as
+    # `setup.py develop` did; left implicit, setuptools installs a meta path finder and
+    # prints an "Editable installation" notice (InformationOnly, a SetuptoolsWarning).
+    package_dir={"": "."},
     py_modules=list(PROGRAMS),
     package_data={"spanbert_tf.resources": ["*.txt", "*.md", "LICENSE-*"]},
     include_package_data=True,

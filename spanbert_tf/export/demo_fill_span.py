@@ -102,27 +102,32 @@ def fill_span(export_dir, text, span, version=1, top_k=5, verbose=False):
     ids = [cls_id] + before + [mask_id] * len(target) + after + [sep_id]
     first = 1 + len(before)
     positions = list(range(first, first + len(target)))
-    instance = {
+    # The pretrainer's top_k signature: the span by its first and last position; the
+    # answer holds the export's k best wordpieces per position, not the whole vocabulary.
+    body = {"signature_name": "top_k", "instances": [{
         "input_word_ids": ids,
         "input_mask": [1] * len(ids),
         "input_type_ids": [0] * len(ids),
-        "masked_lm_positions": positions,
-        "span_left_positions": [first - 1] * len(target),
-        "span_right_positions": [first + len(target)] * len(target),
-        "span_relative_positions": list(range(len(target))),
-    }
+        "span_start": positions[0],
+        "span_end": positions[-1],
+    }]}
     if verbose:
-        print("POST pretrainer:predict", json.dumps({"instances": [instance]}))
-    prediction = _post(client, pretrainer, {"instances": [instance]}, "pretrainer")["predictions"][0]
+        print("POST pretrainer:predict", json.dumps(body))
+    prediction = _post(client, pretrainer, body, "pretrainer", "top_k")["predictions"][0]
+    exported_k = len(prediction["mlm_top_tokens"][0])
+    if top_k > exported_k:
+        _fail(f"--top_k={top_k} but the export returns {exported_k} predictions per position "
+              "(export_saved_model.py --top_k)")
     result = {
         "tokens": [vocab[i] for i in ids],
         "span_tokens": [vocab[i] for i in target],
     }
     for head in ("mlm", "sbo"):
-        log_probs = np.asarray(prediction[f"{head}_log_probs"], np.float32)
-        best = np.argsort(-log_probs, axis=-1)[:, :top_k]
+        tokens = prediction[f"{head}_top_tokens"]
+        log_probs = np.asarray(prediction[f"{head}_top_log_probs"], np.float32)
         result[head] = [
-            [(vocab[j], float(np.exp(log_probs[p, j]))) for j in best[p]] for p in range(len(target))
+            [(tokens[p][j], float(np.exp(log_probs[p, j]))) for j in range(top_k)]
+            for p in range(len(target))
         ]
     return result
 
@@ -133,7 +138,8 @@ def main(argv=None):
     parser.add_argument("--text", required=True, help="a raw sentence")
     parser.add_argument("--span", required=True, help="the words of --text to mask and predict")
     parser.add_argument("--version", type=int, default=1, help="SavedModel version directory")
-    parser.add_argument("--top_k", type=int, default=5, help="predictions shown per wordpiece")
+    parser.add_argument("--top_k", type=int, default=5,
+                        help="predictions shown per wordpiece (at most the export's --top_k)")
     parser.add_argument("--verbose", action="store_true", help="print the REST request bodies")
     args = parser.parse_args(argv)
     result = fill_span(args.export_dir, args.text, args.span, args.version, args.top_k, args.verbose)

@@ -1,6 +1,6 @@
 """SavedModels for TF Serving and TensorFlow programs without our code.
 
-Three exports, each in TF Serving's layout `<export_dir>/<name>/<version>/`:
+Four exports, each in TF Serving's layout `<export_dir>/<name>/<version>/`:
 
 - **encoder** — `serving_default(input_word_ids, input_mask, input_type_ids)`
   (int32 `[batch, seq]`, any `seq` ≤ `max_position_embeddings`) →
@@ -8,28 +8,30 @@ Three exports, each in TF Serving's layout `<export_dir>/<name>/<version>/`:
   (the TF Hub BERT encoder convention).
 - **preprocessor** — `serving_default(text_a)` and `pair(text_a, text_b)`
   (string `[batch]`) → `input_word_ids`, `input_mask`, `input_type_ids` (int32
-  `[batch, seq_length]`): BERT WordPiece in the graph (tensorflow-text), then
-  `[CLS] a [SEP] (b [SEP])`, the longer segment trimmed first, zero-padded.
-  Only core TensorFlow ops plus the three tensorflow-text ops the TF Serving
-  model server links (RegexSplitWithOffsets, WordpieceTokenizeWithOffsets,
-  NormalizeUTF8) are used.
+  `[batch, seq_length]`, any `seq_length` ≤ `max_position_embeddings`): BERT
+  WordPiece in the graph (tensorflow-text), then `[CLS] a [SEP] (b [SEP])`, the
+  longer segment trimmed first, zero-padded. Only core TensorFlow ops plus the
+  classic tensorflow-text ops the TF Serving model server links
+  (RegexSplitWithOffsets, WordpieceTokenizeWithOffsets, NormalizeUTF8) are used.
   The vocabulary is shipped as `assets/vocab.txt`.
-- **pretrainer** — `serving_default(input_word_ids, input_mask, input_type_ids,
-  masked_lm_positions, span_left_positions, span_right_positions,
-  span_relative_positions)` (int32; the last four `[batch, num_predictions]`) →
-  `mlm_log_probs`, `sbo_log_probs` `[batch, num_predictions, vocab]`: the MLM and
-  Span Boundary Objective predictions, i.e. "fill in this span from its
-  boundaries".
+- **pretrainer** — `serving_default` (MLM and SBO log-probabilities over the whole
+  vocabulary at given positions) and `top_k(..., span_start, span_end)` (the k best
+  ids, tokens and log-probabilities at every position of a masked span): "fill in
+  this span from its boundaries". See `pretrainer_serving.py`.
+- **text_embedding** — the preprocessor and the encoder in one graph:
+  `serving_default(text_a)`, `pair(text_a, text_b)` → `pooled_output`,
+  `sequence_output`, `input_mask`. See `text_embedding.py`.
 
 Bad requests (sequence longer than the position table, ids outside the
 vocabulary, positions outside the sequence, mismatched shapes) fail inside the
 graph with an `InvalidArgumentError` naming the input; dtype and rank are
-checked by the signature itself.
+checked by the signature itself. Every export is checked against the model
+server's op set before it is published (`serving_ops.check_serving_ops`).
 
 Example:
 ```python
 paths = export_saved_models("runs/pretrain", "runs/export")
-# runs/export/encoder/1, runs/export/preprocessor/1, runs/export/pretrainer/1
+# runs/export/encoder/1, .../preprocessor/1, .../pretrainer/1, .../text_embedding/1
 ```
 """
 
@@ -42,43 +44,13 @@ import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 
 import tensorflow as tf
 
+from spanbert_tf.export.pretrainer_serving import DEFAULT_TOP_K, PretrainerModule
+from spanbert_tf.export.serving_inputs import check_encoder_inputs, ids_spec
+from spanbert_tf.export.serving_ops import check_serving_ops
+from spanbert_tf.export.text_embedding import TextEmbeddingModule
 from spanbert_tf.tokenization import truncated_pair_lengths
 
-EXPORTS = ("encoder", "preprocessor", "pretrainer")
-PRETRAINER_INPUTS = (
-    "masked_lm_positions",
-    "span_left_positions",
-    "span_right_positions",
-    "span_relative_positions",
-)
-
-
-def _ids_spec(name):
-    return tf.TensorSpec([None, None], tf.int32, name=name)
-
-
-def _check_inputs(input_word_ids, input_mask, input_type_ids, max_positions, vocab_size, type_vocab_size):
-    """Graph-side validation of the three encoder inputs; returns the assert ops."""
-    seq = tf.shape(input_word_ids)[1]
-    return [
-        tf.debugging.assert_equal(
-            tf.shape(input_mask), tf.shape(input_word_ids),
-            message="input_mask must have the shape of input_word_ids"),
-        tf.debugging.assert_equal(
-            tf.shape(input_type_ids), tf.shape(input_word_ids),
-            message="input_type_ids must have the shape of input_word_ids"),
-        tf.debugging.assert_less_equal(
-            seq, tf.constant(max_positions, tf.int32),
-            message=f"sequence length exceeds the position table ({max_positions} positions)"),
-        tf.debugging.assert_non_negative(input_word_ids, message="input_word_ids must be >= 0"),
-        tf.debugging.assert_less(
-            input_word_ids, tf.constant(vocab_size, tf.int32),
-            message=f"input_word_ids must be < vocab_size ({vocab_size})"),
-        tf.debugging.assert_non_negative(input_type_ids, message="input_type_ids must be >= 0"),
-        tf.debugging.assert_less(
-            input_type_ids, tf.constant(type_vocab_size, tf.int32),
-            message=f"input_type_ids must be < type_vocab_size ({type_vocab_size})"),
-    ]
+EXPORTS = ("encoder", "preprocessor", "pretrainer", "text_embedding")
 
 
 class EncoderModule(tf.Module):
@@ -100,11 +72,11 @@ class EncoderModule(tf.Module):
 
     @tf.function(
         input_signature=[
-            _ids_spec("input_word_ids"), _ids_spec("input_mask"), _ids_spec("input_type_ids")
+            ids_spec("input_word_ids"), ids_spec("input_mask"), ids_spec("input_type_ids")
         ]
     )
     def serve(self, input_word_ids, input_mask, input_type_ids):
-        checks = _check_inputs(
+        checks = check_encoder_inputs(
             input_word_ids, input_mask, input_type_ids,
             self._max_positions, self._vocab_size, self._type_vocab_size)
         with tf.control_dependencies(checks):
@@ -198,88 +170,11 @@ class PreprocessorModule(tf.Module):
             return self._pack([self._tokenize(text_a), self._tokenize(text_b)])
 
 
-class PretrainerModule(tf.Module):
-    """MLM + SBO log-probabilities at given positions (span filling).
-
-    Example:
-    ```python
-    module = PretrainerModule(pretrainer)
-    out = module.serve(input_word_ids=ids, input_mask=mask, input_type_ids=types,
-                       masked_lm_positions=pos, span_left_positions=left,
-                       span_right_positions=right, span_relative_positions=rel)
-    out["sbo_log_probs"]   # [batch, num_predictions, vocab]
-    ```
-    """
-
-    def __init__(self, pretrainer):
-        super().__init__(name="spanbert_pretrainer")
-        self.pretrainer = pretrainer
-        backbone = pretrainer.backbone
-        self._max_positions = int(backbone.max_sequence_length)
-        self._vocab_size = int(backbone.vocabulary_size)
-        self._type_vocab_size = int(backbone.num_segments)
-        self._max_pair_targets = int(pretrainer.max_pair_targets)
-
-    @tf.function(
-        input_signature=[_ids_spec(n) for n in ("input_word_ids", "input_mask", "input_type_ids")]
-        + [_ids_spec(n) for n in PRETRAINER_INPUTS]
-    )
-    def serve(self, input_word_ids, input_mask, input_type_ids, masked_lm_positions,
-              span_left_positions, span_right_positions, span_relative_positions):
-        seq = tf.shape(input_word_ids)[1]
-        checks = _check_inputs(
-            input_word_ids, input_mask, input_type_ids,
-            self._max_positions, self._vocab_size, self._type_vocab_size)
-        for name, value in (
-            ("masked_lm_positions", masked_lm_positions),
-            ("span_left_positions", span_left_positions),
-            ("span_right_positions", span_right_positions),
-        ):
-            checks += [
-                tf.debugging.assert_equal(
-                    tf.shape(value), tf.shape(masked_lm_positions),
-                    message=f"{name} must have the shape of masked_lm_positions"),
-                tf.debugging.assert_equal(
-                    tf.shape(value)[0], tf.shape(input_word_ids)[0],
-                    message=f"{name} must have the batch size of input_word_ids"),
-                tf.debugging.assert_non_negative(value, message=f"{name} must be >= 0"),
-                tf.debugging.assert_less(value, seq, message=f"{name} must be < the sequence length"),
-            ]
-        checks += [
-            tf.debugging.assert_equal(
-                tf.shape(span_relative_positions), tf.shape(masked_lm_positions),
-                message="span_relative_positions must have the shape of masked_lm_positions"),
-            tf.debugging.assert_non_negative(
-                span_relative_positions, message="span_relative_positions must be >= 0"),
-            tf.debugging.assert_less(
-                span_relative_positions, tf.constant(self._max_pair_targets, tf.int32),
-                message=f"span_relative_positions must be < max_pair_targets ({self._max_pair_targets})"),
-        ]
-        with tf.control_dependencies(checks):
-            ones = tf.ones(tf.shape(masked_lm_positions), tf.float32)
-            features = {
-                "input_ids": tf.identity(input_word_ids),
-                "input_mask": input_mask,
-                "segment_ids": input_type_ids,
-                "masked_lm_positions": masked_lm_positions,
-                "masked_lm_ids": tf.zeros_like(masked_lm_positions),
-                "masked_lm_weights": ones,
-                "span_left_positions": span_left_positions,
-                "span_right_positions": span_right_positions,
-                "span_relative_positions": span_relative_positions,
-                "sbo_weights": ones,
-            }
-            outputs = self.pretrainer(features, training=False)
-        return {
-            "mlm_log_probs": tf.nn.log_softmax(tf.cast(outputs["mlm_logits"], tf.float32)),
-            "sbo_log_probs": tf.nn.log_softmax(tf.cast(outputs["sbo_logits"], tf.float32)),
-        }
-
-
 def _save_atomically(module, signatures, export_base, version, overwrite):
     """Saves to a hidden temp dir next to `<export_base>/<version>`, then renames.
 
-    TF Serving polls for numeric version dirs, so it never sees a partial export.
+    TF Serving polls for numeric version dirs, so it never sees a partial export, nor
+    one with ops its model server lacks (`serving_ops.check_serving_ops`).
     """
     export_base = pathlib.Path(export_base)
     export_base.mkdir(parents=True, exist_ok=True)
@@ -290,6 +185,7 @@ def _save_atomically(module, signatures, export_base, version, overwrite):
     tmp = tempfile.mkdtemp(dir=export_base, prefix=f".tmp-{version}-")
     try:
         tf.saved_model.save(module, tmp, signatures=signatures)
+        check_serving_ops(tmp, name=str(final))
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -316,15 +212,30 @@ def export_preprocessor(tokenizer, export_base, seq_length=128, version=1, overw
     return _save_atomically(module, signatures, export_base, version, overwrite)
 
 
-def export_pretrainer(pretrainer, export_base, version=1, overwrite=False):
-    """Writes the MLM + SBO SavedModel to `<export_base>/<version>`; returns its path."""
-    module = PretrainerModule(pretrainer)
-    return _save_atomically(
-        module, {"serving_default": module.serve.get_concrete_function()}, export_base, version, overwrite)
+def export_pretrainer(pretrainer, export_base, vocab_file, top_k=DEFAULT_TOP_K, version=1,
+                      overwrite=False):
+    """Writes the MLM + SBO SavedModel (`serving_default` + `top_k`); returns its path."""
+    module = PretrainerModule(pretrainer, vocab_file, top_k)
+    signatures = {
+        "serving_default": module.serve.get_concrete_function(),
+        "top_k": module.top_k.get_concrete_function(),
+    }
+    return _save_atomically(module, signatures, export_base, version, overwrite)
+
+
+def export_text_embedding(backbone, tokenizer, export_base, seq_length=128, version=1,
+                          overwrite=False):
+    """Writes the one-step text → embedding SavedModel (`serving_default` + `pair`)."""
+    module = TextEmbeddingModule(PreprocessorModule(tokenizer, seq_length), EncoderModule(backbone))
+    signatures = {
+        "serving_default": module.single.get_concrete_function(),
+        "pair": module.pair.get_concrete_function(),
+    }
+    return _save_atomically(module, signatures, export_base, version, overwrite)
 
 
 def export_saved_models(model_dir, export_dir, checkpoint=None, version=1, seq_length=128,
-                        exports=EXPORTS, overwrite=False, progress=None):
+                        exports=EXPORTS, overwrite=False, progress=None, top_k=DEFAULT_TOP_K):
     """Exports a model dir's checkpoint as SavedModels; returns {name: path}.
 
     Args:
@@ -332,10 +243,12 @@ def export_saved_models(model_dir, export_dir, checkpoint=None, version=1, seq_l
         export_dir: base directory; writes `<export_dir>/<name>/<version>/`.
         checkpoint: checkpoint prefix; default the latest in `model_dir`.
         version: TF Serving version number (positive int).
-        seq_length: the preprocessor's output length (≤ max_position_embeddings).
-        exports: any of "encoder", "preprocessor", "pretrainer".
+        seq_length: the output length of the preprocessor and of text_embedding (any
+            length in [3, max_position_embeddings]).
+        exports: any of "encoder", "preprocessor", "pretrainer", "text_embedding".
         overwrite: replace an existing `<name>/<version>`.
         progress: optional callable given one line per step (e.g. `print`).
+        top_k: predictions per position of the pretrainer's `top_k` signature.
     """
     progress = progress or (lambda line: None)
     from spanbert_tf.modeling import model_dir as model_dir_lib
@@ -353,12 +266,17 @@ def export_saved_models(model_dir, export_dir, checkpoint=None, version=1, seq_l
         raise ValueError(
             f"seq_length must be in [3, {max_positions}] (max_position_embeddings of "
             f"{info.model_dir}/config.json), got {seq_length}")
+    vocab_size = info.config.model.vocab_size
+    if "pretrainer" in exports and not 1 <= top_k <= vocab_size:
+        raise ValueError(f"top_k must be in [1, {vocab_size}] (vocab_size of "
+                         f"{info.model_dir}/config.json), got {top_k}")
     for name in exports:
         existing = os.path.join(export_dir, name, str(version))
         if os.path.exists(existing) and not overwrite:
             raise FileExistsError(f"{existing} exists; choose another --version or pass --overwrite")
     paths = {}
-    if "encoder" in exports or "pretrainer" in exports:
+    tokenizer = BertWordpieceTokenizer(info.vocab_file, info.do_lower_case)
+    if {"encoder", "pretrainer", "text_embedding"} & set(exports):
         model = build_pretrainer(info.config, dtype="float32")
         checkpoint = checkpoint or info.checkpoint_path
         progress(f"restoring {checkpoint}")
@@ -371,12 +289,17 @@ def export_saved_models(model_dir, export_dir, checkpoint=None, version=1, seq_l
             paths["encoder"] = export_encoder(
                 model.backbone, os.path.join(export_dir, "encoder"), version, overwrite)
         if "pretrainer" in exports:
-            progress("writing pretrainer")
+            progress(f"writing pretrainer (top_k={top_k})")
             paths["pretrainer"] = export_pretrainer(
-                model, os.path.join(export_dir, "pretrainer"), version, overwrite)
+                model, os.path.join(export_dir, "pretrainer"), info.vocab_file, top_k, version,
+                overwrite)
+        if "text_embedding" in exports:
+            progress(f"writing text_embedding (seq_length={seq_length})")
+            paths["text_embedding"] = export_text_embedding(
+                model.backbone, tokenizer, os.path.join(export_dir, "text_embedding"), seq_length,
+                version, overwrite)
     if "preprocessor" in exports:
         progress(f"writing preprocessor (seq_length={seq_length}, do_lower_case={info.do_lower_case})")
-        tokenizer = BertWordpieceTokenizer(info.vocab_file, info.do_lower_case)
         paths["preprocessor"] = export_preprocessor(
             tokenizer, os.path.join(export_dir, "preprocessor"), seq_length, version, overwrite)
     write_model_server_config(export_dir)

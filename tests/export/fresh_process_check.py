@@ -4,8 +4,9 @@ Used by tests/export/test_saved_model.py (not a test module itself):
 
     python tests/export/fresh_process_check.py job.json
 
-job.json: {"export_dir", "inputs" (npz of signature inputs, keys "<model>/<input>"),
-"texts_a", "texts_b", "rest": [{"model", "signature", "body"}], "output_npz", "output_json"}.
+job.json: {"export_dir", "inputs" (npz of signature inputs, keys "<model>/<input>" for
+serving_default, "<model>:<signature>/<input>" for another signature), "texts_a", "texts_b",
+"rest": [{"model", "signature", "body"}], "output_npz", "output_json"}.
 Writes every signature's outputs to output_npz ("<model>/<signature>/<output>") and
 REST responses, saved_model_cli listings, direct-call errors and the imported
 modules to output_json.
@@ -34,28 +35,39 @@ def load_client():
     return module
 
 
+def _storable(array):
+    """String outputs as fixed-width bytes (loadable without pickle)."""
+    return array.astype(bytes) if array.dtype == object else array
+
+
 def main(job_file):
     with open(job_file) as f:
         job = json.load(f)
     client = load_client()
     models = {
         name: tf.saved_model.load(os.path.join(job["export_dir"], name, "1"))
-        for name in ("encoder", "preprocessor", "pretrainer")
+        for name in ("encoder", "preprocessor", "pretrainer", "text_embedding")
     }
     inputs = dict(np.load(job["inputs"]))
     outputs, report = {}, {"rest": [], "cli": {}, "direct_errors": {}}
-    for name in ("encoder", "pretrainer"):
-        feed = {k.split("/", 1)[1]: tf.constant(v) for k, v in inputs.items() if k.startswith(name + "/")}
-        for key, value in models[name].signatures["serving_default"](**feed).items():
-            outputs[f"{name}/serving_default/{key}"] = value.numpy()
-    pre = models["preprocessor"]
-    for key, value in pre.signatures["serving_default"](text_a=tf.constant(job["texts_a"])).items():
-        outputs[f"preprocessor/serving_default/{key}"] = value.numpy()
-    pair = pre.signatures["pair"](text_a=tf.constant(job["texts_a"]), text_b=tf.constant(job["texts_b"]))
-    for key, value in pair.items():
-        outputs[f"preprocessor/pair/{key}"] = value.numpy()
+    feeds = {}
+    for key, value in inputs.items():
+        target, input_name = key.split("/", 1)
+        model, _, signature = target.partition(":")
+        feeds.setdefault((model, signature or "serving_default"), {})[input_name] = tf.constant(value)
+    for (name, signature), feed in feeds.items():
+        for key, value in models[name].signatures[signature](**feed).items():
+            outputs[f"{name}/{signature}/{key}"] = _storable(value.numpy())
+    for name in ("preprocessor", "text_embedding"):
+        text = models[name].signatures["serving_default"](text_a=tf.constant(job["texts_a"]))
+        pair = models[name].signatures["pair"](text_a=tf.constant(job["texts_a"]),
+                                               text_b=tf.constant(job["texts_b"]))
+        for signature, result in (("serving_default", text), ("pair", pair)):
+            for key, value in result.items():
+                outputs[f"{name}/{signature}/{key}"] = value.numpy()
     for request in job["rest"]:
         response = client.predict_rest(models[request["model"]], request["body"])
+        report.setdefault("rest_bytes", []).append(len(json.dumps(response)))
         report["rest"].append(response)
     # Direct calls with a wrong dtype / rank must raise, not kill the process.
     encoder = models["encoder"].signatures["serving_default"]

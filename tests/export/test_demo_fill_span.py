@@ -34,3 +34,12 @@ def test_demo_rejects_a_span_not_in_the_text(exported):
     assert proc.returncode == 1
     assert "demo_fill_span: error: --span 'xyz' does not occur in --text 'abc'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_demo_top_k_above_the_exported_k_is_a_clear_error(exported):
+    proc = _run(f"--export_dir={exported[0]}", "--text=The tower was designed by Gustave Eiffel .",
+                "--span=Gustave Eiffel", "--top_k=9")
+    assert proc.returncode == 1
+    assert ("demo_fill_span: error: --top_k=9 but the export returns 5 predictions per position "
+            "(export_saved_model.py --top_k)") in proc.stderr
+    assert "Traceback" not in proc.stderr

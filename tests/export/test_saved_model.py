@@ -51,6 +51,16 @@ def _pretrainer_inputs():
     }
 
 
+# The pretrainer's top_k signature: row 0 predicts the span 3..5, row 1 the span 2..2
+# (padded to the longest span of the batch).
+TOP_K_SPANS = {"span_start": np.array([3, 2], np.int32), "span_end": np.array([5, 2], np.int32)}
+
+
+def _top_k_inputs():
+    pt = _pretrainer_inputs()
+    return dict({k: pt[k] for k in ("input_word_ids", "input_mask", "input_type_ids")}, **TOP_K_SPANS)
+
+
 def _body(**kwargs):
     return json.dumps(kwargs)
 
@@ -86,6 +96,9 @@ def _rest_requests():
             {"text_a": a, "text_b": b} for a, b in zip(TEXTS_A, TEXTS_B)]), GOOD),
         ("pretrainer_row", "pretrainer", _body(instances=[
             {k: v[0].tolist() for k, v in one.items()}]), GOOD),
+        ("pretrainer_top_k_row", "pretrainer", _body(signature_name="top_k", instances=[
+            {k: v[0].tolist() for k, v in _top_k_inputs().items()}]), GOOD),
+        ("text_embedding_row", "text_embedding", _body(instances=TEXTS_A[:2]), GOOD),
         ("float_ids", "encoder", _body(inputs=dict(col(ids), input_word_ids=(ids + 0.5).tolist())), BAD),
         ("wrong_rank", "encoder", _body(inputs=dict(col(ids), input_word_ids=ids[0].tolist())), BAD),
         ("too_long", "encoder", _body(inputs=col(too_long)), BAD),
@@ -94,6 +107,10 @@ def _rest_requests():
         ("ragged", "encoder", _body(inputs=dict(col(ids), input_word_ids=[[1, 2], [3]])), BAD),
         ("text_not_string", "preprocessor", _body(instances=[{"text_a": 5}]), BAD),
         ("position_outside", "pretrainer", _body(inputs={k: v.tolist() for k, v in bad_position.items()}), BAD),
+        ("span_at_cls", "pretrainer", _body(signature_name="top_k", inputs={
+            k: v.tolist() for k, v in dict(_top_k_inputs(), span_start=np.array([0, 2], np.int32)).items()}), BAD),
+        ("span_past_end", "pretrainer", _body(signature_name="top_k", inputs={
+            k: v.tolist() for k, v in dict(_top_k_inputs(), span_end=np.array([9, 2], np.int32)).items()}), BAD),
         ("not_json", "encoder", "{instances: ", BAD),
         ("still_alive", "encoder", _body(instances=_encoder_row(ids, mask, types)), GOOD),
     ]
@@ -106,6 +123,7 @@ def fresh(exported, fresh_process, tmp_path_factory):
     ids, mask, types = _encoder_inputs()
     inputs = {"encoder/input_word_ids": ids, "encoder/input_mask": mask, "encoder/input_type_ids": types}
     inputs.update({f"pretrainer/{k}": v for k, v in _pretrainer_inputs().items()})
+    inputs.update({f"pretrainer:top_k/{k}": v for k, v in _top_k_inputs().items()})
     np.savez(os.path.join(tmp, "inputs.npz"), **inputs)
     requests = _rest_requests()
     job = {
@@ -127,7 +145,7 @@ def _keras_encoder(model, ids, mask, types):
 
 def test_tf_serving_layout(exported):
     export_dir, paths = exported
-    for name in ("encoder", "preprocessor", "pretrainer"):
+    for name in ("encoder", "preprocessor", "pretrainer", "text_embedding"):
         path = os.path.join(export_dir, name, "1")
         assert paths[name] == path
         assert os.path.isfile(os.path.join(path, "saved_model.pb"))
@@ -135,9 +153,10 @@ def test_tf_serving_layout(exported):
     assert sorted(os.listdir(os.path.join(export_dir, "encoder"))) == ["1"]  # no temp dirs left
     with open(os.path.join(export_dir, "models.config")) as f:
         config = f.read()
-    for name in ("encoder", "preprocessor", "pretrainer"):
+    for name in ("encoder", "preprocessor", "pretrainer", "text_embedding"):
         assert f'config {{ name: "{name}" base_path: "/models/{name}" model_platform: "tensorflow" }}' in config
-    assert os.listdir(os.path.join(export_dir, "preprocessor", "1", "assets")) == ["vocab.txt"]
+    for name in ("preprocessor", "pretrainer", "text_embedding"):
+        assert os.listdir(os.path.join(export_dir, name, "1", "assets")) == ["vocab.txt"]
 
 
 def test_fresh_process_imports_only_tensorflow(fresh):
@@ -175,6 +194,98 @@ def test_pretrainer_matches_keras(fresh, pretrained_model_dir):
         assert got.shape == (2, 3, 28996)
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
         np.testing.assert_allclose(np.exp(got).sum(-1), 1.0, atol=1e-4)
+
+
+def _keras_span_log_probs(model, inputs, start, end):
+    """Keras MLM / SBO log-probs [n, vocab] at positions start..end of row 0 of `inputs`."""
+    import tensorflow as tf
+
+    n = end - start + 1
+    row = lambda a: a[:1]  # noqa: E731
+    features = {
+        "input_ids": row(inputs["input_word_ids"]), "input_mask": row(inputs["input_mask"]),
+        "segment_ids": row(inputs["input_type_ids"]),
+        "masked_lm_positions": np.arange(start, end + 1, dtype=np.int32)[None],
+        "span_left_positions": np.full([1, n], start - 1, np.int32),
+        "span_right_positions": np.full([1, n], end + 1, np.int32),
+        "span_relative_positions": np.arange(n, dtype=np.int32)[None],
+    }
+    out = model(features, training=False)
+    return {head: tf.nn.log_softmax(out[f"{head}_logits"]).numpy()[0] for head in ("mlm", "sbo")}
+
+
+def test_pretrainer_top_k_matches_keras(fresh, pretrained_model_dir, cased_vocab):
+    outputs, _, _ = fresh
+    vocab = np.array(open(cased_vocab, encoding="utf-8").read().splitlines())
+    inputs = _top_k_inputs()
+    got = {k.split("/")[-1]: v for k, v in outputs.items() if k.startswith("pretrainer/top_k/")}
+    np.testing.assert_array_equal(got["positions"], [[3, 4, 5], [2, -1, -1]])
+    for row, (start, end) in enumerate(zip(TOP_K_SPANS["span_start"], TOP_K_SPANS["span_end"])):
+        rows = {k: v[row:row + 1] for k, v in inputs.items()}
+        want = _keras_span_log_probs(pretrained_model_dir[1], rows, int(start), int(end))
+        n = int(end - start + 1)
+        for head in ("mlm", "sbo"):
+            ids, scores = got[f"{head}_top_ids"][row], got[f"{head}_top_log_probs"][row]
+            tokens = got[f"{head}_top_tokens"][row]
+            assert ids.shape == (3, 5) and ids.dtype == np.int32
+            # The k best, best first (tie-robust: the scores of the returned ids, and the values).
+            expected = -np.sort(-want[head], axis=-1)[:, :5]
+            np.testing.assert_allclose(scores[:n], expected, rtol=0, atol=1e-5)
+            np.testing.assert_allclose(np.take_along_axis(want[head], ids[:n], -1), scores[:n],
+                                       rtol=0, atol=1e-5)
+            assert [[t.decode() for t in r] for r in tokens[:n]] == vocab[ids[:n]].tolist()
+            # Padding slots of the shorter span.
+            assert (ids[n:] == -1).all() and (tokens[n:] == b"").all() and (scores[n:] == 0).all()
+
+
+def test_top_k_answers_are_small_and_k_is_set_at_export(fresh, pretrained_model_dir, cased_vocab):
+    import tensorflow as tf
+
+    from spanbert_tf.export.pretrainer_serving import PretrainerModule
+
+    _, report, responses = fresh
+    sizes = dict(zip([r[0] for r in _rest_requests()], report["rest_bytes"]))
+    # One row: a span of 3 positions, k=5 (vs the whole vocabulary for 1 position).
+    assert sizes["pretrainer_top_k_row"] < 5_000 < 100_000 < sizes["pretrainer_row"]
+    prediction = responses["pretrainer_top_k_row"][0]["predictions"][0]
+    assert len(prediction["sbo_top_tokens"]) == 3 and len(prediction["sbo_top_tokens"][0]) == 5
+    assert isinstance(prediction["sbo_top_tokens"][0][0], str)
+    module = PretrainerModule(pretrained_model_dir[1], cased_vocab, top_k=2)
+    out = module.top_k(**{k: tf.constant(v) for k, v in _top_k_inputs().items()})
+    assert out["mlm_top_ids"].shape == (2, 3, 2)
+    with pytest.raises(ValueError, match=r"top_k must be in \[1, 28996\]"):
+        PretrainerModule(pretrained_model_dir[1], cased_vocab, top_k=0)
+
+
+def test_text_embedding_is_preprocessor_then_encoder(fresh, pretrained_model_dir):
+    outputs, _, responses = fresh
+    for signature in ("serving_default", "pair"):
+        pre = {k: outputs[f"preprocessor/{signature}/{k}"]
+               for k in ("input_word_ids", "input_mask", "input_type_ids")}
+        want = _keras_encoder(pretrained_model_dir[1], pre["input_word_ids"], pre["input_mask"],
+                              pre["input_type_ids"])
+        got = {k: outputs[f"text_embedding/{signature}/{k}"]
+               for k in ("pooled_output", "sequence_output", "input_mask")}
+        assert got["sequence_output"].shape == (len(TEXTS_A), SEQ_LENGTH, 32)
+        np.testing.assert_array_equal(got["input_mask"], pre["input_mask"])
+        for key in ("pooled_output", "sequence_output"):
+            np.testing.assert_allclose(got[key], want[key], rtol=0, atol=1e-5)
+    row = responses["text_embedding_row"][0]["predictions"]
+    np.testing.assert_allclose(row[1]["pooled_output"], outputs["text_embedding/serving_default/pooled_output"][1],
+                               rtol=0, atol=1e-6)
+
+
+def test_preprocessor_length_up_to_the_position_table(cased_vocab):
+    import tensorflow as tf
+
+    from spanbert_tf.export.saved_model import PreprocessorModule
+    from spanbert_tf.tokenization import BertWordpieceTokenizer
+
+    module = PreprocessorModule(BertWordpieceTokenizer(cased_vocab), seq_length=MAX_POSITIONS)
+    long_text = " ".join(["word"] * 100)
+    out = module.pair(text_a=tf.constant([long_text]), text_b=tf.constant(["short"]))
+    assert out["input_word_ids"].shape == (1, MAX_POSITIONS)
+    assert int(out["input_mask"].numpy().sum()) == MAX_POSITIONS  # trimmed to fill it exactly
 
 
 def _truncate_seq_pair(a, b, budget):
@@ -254,6 +365,8 @@ def test_rest_bodies_row_and_columnar(fresh, pretrained_model_dir):
     ("ragged", "ragged"),
     ("text_not_string", "is not a string"),
     ("position_outside", "masked_lm_positions must be < the sequence length"),
+    ("span_at_cls", "span_start must be >= 1"),
+    ("span_past_end", "span_end must be < the sequence length - 1"),
     ("not_json", "not valid JSON"),
 ])
 def test_bad_requests_fail_clearly(fresh, name, needle):
@@ -277,13 +390,21 @@ def test_saved_model_cli_lists_signatures(fresh):
     for name in ("masked_lm_positions", "span_left_positions", "span_right_positions",
                  "span_relative_positions", "mlm_log_probs", "sbo_log_probs"):
         assert f"['{name}']" in cli["pretrainer"]
+    assert "signature_def['top_k']" in cli["pretrainer"]
+    for name in ("span_start", "span_end", "positions", "mlm_top_ids", "mlm_top_tokens",
+                 "mlm_top_log_probs", "sbo_top_ids", "sbo_top_tokens", "sbo_top_log_probs"):
+        assert f"['{name}']" in cli["pretrainer"]
+    assert "signature_def['pair']" in cli["text_embedding"]
+    assert "['pooled_output']" in cli["text_embedding"] and "['text_a']" in cli["text_embedding"]
 
 
-def test_only_ops_the_model_server_has(fresh):
-    """TF Serving links the classic tensorflow-text ops only (no `TFText>...` ops)."""
+def test_only_ops_the_model_server_has(fresh, exported):
+    """TF Serving's model server has TF core + tensorflow-text 2.12.1's ops (serving_ops)."""
+    from spanbert_tf.export.serving_ops import ops_outside_model_server
+
     ops = fresh[1]["ops"]
-    for name in ("encoder", "preprocessor", "pretrainer"):
-        assert not [op for op in ops[name] if ">" in op], ops[name]
+    for name in ("encoder", "preprocessor", "pretrainer", "text_embedding"):
+        assert ops_outside_model_server(exported[1][name]) == [], name
     assert {"RegexSplitWithOffsets", "WordpieceTokenizeWithOffsets"} <= set(ops["preprocessor"])
 
 

@@ -33,6 +33,7 @@ import spanbert_tf  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
 import numpy as np
 import tensorflow as tf
 
+from spanbert_tf.export.serving_ops import check_serving_ops
 from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.tasks.classification import model as classification
 from spanbert_tf.tasks.classification import glue
@@ -212,7 +213,8 @@ def export_classifier(model_dir, export_dir):
 
     Signatures: "serving_default" (text -> probabilities, label, label_id; STS-B:
     score) and "encode" (text -> token_ids, segment_ids, padding_mask).
-    Returns `export_dir`.
+    Returns `export_dir`. Raises `serving_ops.UnservableOpsError` (and writes nothing)
+    when the graph uses ops that TF Serving's model server lacks.
     """
     model, tokenizer, meta = load_classifier(model_dir)
     module = ClassifierServingModule(model, tokenizer, meta)
@@ -224,6 +226,7 @@ def export_classifier(model_dir, export_dir):
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(export_dir)}.", dir=parent)
     try:
         tf.saved_model.save(module, tmp, signatures=signatures)
+        check_serving_ops(tmp, name=export_dir)
         if os.path.exists(export_dir):
             old = tempfile.mkdtemp(prefix=f".{os.path.basename(export_dir)}.old.", dir=parent)
             os.rename(export_dir, os.path.join(old, "x"))

@@ -51,6 +51,7 @@ import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from spanbert_tf.export.serving_ops import check_serving_ops
 from spanbert_tf.tasks.squad.features import max_context_score, window_layout
 
 WHITESPACE_PATTERN = r"[ \t\r\n\x{202F}]+"
@@ -234,7 +235,11 @@ class SquadQAModule(tf.Module):
 def export_qa_saved_model(model, tokenizer, export_dir, max_seq_length=384, doc_stride=128,
                           max_query_length=64, n_best_size=20, max_answer_length=30,
                           version_2_with_negative=False, null_score_diff_threshold=0.0):
-    """Writes the QA SavedModel to `export_dir` (atomically: temp dir + rename)."""
+    """Writes the QA SavedModel to `export_dir` (atomically: temp dir + rename).
+
+    Raises `serving_ops.UnservableOpsError` (and writes nothing) when the graph uses ops
+    that TF Serving's model server lacks.
+    """
     module = SquadQAModule(model, tokenizer, max_seq_length, doc_stride, max_query_length,
                            n_best_size, max_answer_length, version_2_with_negative,
                            null_score_diff_threshold)
@@ -246,6 +251,7 @@ def export_qa_saved_model(model, tokenizer, export_dir, max_seq_length=384, doc_
         tf.saved_model.save(module, tmp, signatures={
             "serving_default": module.serve,
             "serve_with_threshold": module.serve_with_threshold})
+        check_serving_ops(tmp, name=export_dir)
         if os.path.exists(export_dir):
             shutil.rmtree(export_dir)
         os.replace(tmp, export_dir)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from spanbert_tf.export.serving_ops import ops_outside_model_server
 from spanbert_tf.modeling.config import load_config
 from spanbert_tf.modeling.model_dir import write_model_dir_metadata
 from spanbert_tf.tasks.classification import model as classification
@@ -79,6 +80,8 @@ def test_exports_match_python_in_a_fresh_process(tmp_path, shared_data, cased_vo
         logits = model({k: feats[k] for k in classification.MODEL_INPUTS})["logits"].numpy()
         expected[name] = (feats, logits, meta)
         assert export_classifier(str(tmp_path / name), str(tmp_path / f"{name}_export"))
+        # Servable by TF Serving's model server (TF core + tensorflow-text 2.12.1 ops).
+        assert ops_outside_model_server(str(tmp_path / f"{name}_export")) == [], name
     assert expected["tacred"][0]["num_truncated"] == 2
     assert expected["sts-b"][0]["num_truncated"] > 0
 

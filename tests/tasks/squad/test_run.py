@@ -221,7 +221,11 @@ def _threshold_in_widest_gap(values):
 
 @pytest.mark.slow
 def test_saved_model_matches_python_prediction_path(trained, shared_data):
+    from spanbert_tf.export.serving_ops import ops_outside_model_server
+
     root, _ = trained
+    # Servable by TF Serving's model server (TF core + tensorflow-text 2.12.1 ops).
+    assert ops_outside_model_server(str(root / "out" / "saved_model")) == []
     preds = json.loads((root / "out" / "predictions.json").read_text())
     nbest = json.loads((root / "out" / "nbest_predictions.json").read_text())
     odds = json.loads((root / "out" / "null_odds.json").read_text())
