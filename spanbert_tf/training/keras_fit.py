@@ -27,10 +27,8 @@ summary = train_with_keras_fit(config, dataset_fn, "runs/jax", vocab_file, False
 """
 
 import dataclasses
-import glob
 import math
 import os
-import re
 import shutil
 import time
 
@@ -40,11 +38,11 @@ from keras import ops
 
 from spanbert_tf.modeling.model_dir import CHECKPOINT_NAME
 from spanbert_tf.modeling.pretrainer import SpanBertPretrainer
+from spanbert_tf.training.backends import KERAS_CHECKPOINT_SUFFIX as WEIGHTS_SUFFIX
+from spanbert_tf.training.backends import keras_checkpoints
 from spanbert_tf.training.precision import mixed_precision_policy
 
-WEIGHTS_SUFFIX = ".weights.h5"
 PRESET_DIR = "preset"
-_CHECKPOINT_RE = re.compile(rf"^{CHECKPOINT_NAME}-(\d+){re.escape(WEIGHTS_SUFFIX)}$")
 
 
 @dataclasses.dataclass
@@ -67,13 +65,8 @@ class FitSettings:
 
 # ------------------------------------------------------------------ checkpoints
 def checkpoints(model_dir):
-    """[(step, prefix)] of the Keras checkpoints `ckpt-N.weights.h5` in `model_dir`, oldest first."""
-    found = []
-    for path in glob.glob(os.path.join(str(model_dir), f"{CHECKPOINT_NAME}-*{WEIGHTS_SUFFIX}")):
-        match = _CHECKPOINT_RE.match(os.path.basename(path))
-        if match:
-            found.append((int(match.group(1)), path[:-len(WEIGHTS_SUFFIX)]))
-    return sorted(found)
+    """[(step, prefix)] of the `ckpt-N.weights.h5` checkpoints in `model_dir`, oldest first."""
+    return keras_checkpoints(model_dir)
 
 
 def latest_checkpoint(model_dir):

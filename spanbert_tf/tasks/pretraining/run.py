@@ -16,12 +16,11 @@ devices (`spanbert_tf.training.keras_fit`); the backend is chosen before keras i
 """
 
 import dataclasses
-import glob
 import os
 
 from spanbert_tf.errors import InputError
 from spanbert_tf.io_utils import sha256_file
-from spanbert_tf.training import memory
+from spanbert_tf.training import backends, memory
 
 # input_pipeline, shard_check, distribute and the task import TensorFlow: they are imported
 # inside the functions that use them, so that `run_pretraining.py --help` (which reads the
@@ -105,59 +104,10 @@ def effective_config(params):
     return config
 
 
-BACKENDS = ("tensorflow", "jax")
-
-
-def select_backend(backend=None, cpu_devices=None):
-    """Sets KERAS_BACKEND (`backend`, else $KERAS_BACKEND, else tensorflow) before keras is
-    imported and returns it; on JAX `cpu_devices` splits the host CPU into N XLA devices."""
-    import sys
-
-    name = backend or os.environ.get("KERAS_BACKEND") or "tensorflow"
-    if name not in BACKENDS:
-        raise InputError(f"--backend={name}: pretraining runs on {' or '.join(BACKENDS)} (the "
-                         "model itself also runs on torch: bench/pretraining_step.py)")
-    if "keras" in sys.modules:
-        current = sys.modules["keras"].backend.backend()
-        if current != name:
-            raise InputError(f"--backend={name}: keras is already imported on the {current} "
-                             f"backend (set KERAS_BACKEND={name} before importing keras)")
-        return name
-    os.environ["KERAS_BACKEND"] = name
-    if name == "jax" and cpu_devices:
-        if "jax" in sys.modules:
-            raise InputError("--cpu_devices: jax is already imported; set XLA_FLAGS="
-                             f"--xla_force_host_platform_device_count={cpu_devices} instead")
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_"
-                                   f"platform_device_count={int(cpu_devices)}").strip()
-    return name
-
-
-def _checkpoint_format(model_dir):
-    """"tensorflow" (tf.train.Checkpoint), "keras" (keras_fit's ckpt-N.weights.h5) or None."""
-    import tensorflow as tf
-
-    if tf.train.latest_checkpoint(model_dir) is not None:
-        return "tensorflow"
-    keras_checkpoints = glob.glob(os.path.join(model_dir, "ckpt-*.weights.h5"))
-    return "keras" if keras_checkpoints else None
-
-
 def _has_checkpoint(model_dir):
-    """Whether `model_dir` holds a checkpoint. A model dir without one (a run that died
-    before its first checkpoint) holds nothing to resume and never blocks a new run."""
-    return _checkpoint_format(model_dir) is not None
-
-
-def _check_checkpoint_backend(model_dir, backend):
-    """A model dir resumes on the backend that wrote its checkpoints."""
-    found = _checkpoint_format(model_dir)
-    wanted = "tensorflow" if backend == "tensorflow" else "keras"
-    if found is not None and found != wanted:
-        other = "tensorflow" if found == "tensorflow" else "jax"
-        raise InputError(f"{model_dir} holds checkpoints written with --backend={other}: resume "
-                         f"it with --backend={other}, or start another --model_dir (from its "
-                         "weights: --init_weights / --init_checkpoint)")
+    """Whether `model_dir` holds a checkpoint (of any backend). A model dir without one (a run
+    that died before its first checkpoint) holds nothing to resume and never blocks a new run."""
+    return backends.checkpoint_format(model_dir) is not None
 
 
 def _vocab_for_model_dir(metadata, model_dir):
@@ -233,7 +183,7 @@ def dynamic_masker(params, metadata, model, vocab_file, do_lower_case):
 
 def run_pretraining(params):
     """Runs (or resumes) one pretraining run; returns the Trainer's summary dict."""
-    backend = select_backend(params.backend, params.cpu_devices)
+    backend = backends.select_backend(params.backend, params.cpu_devices)
     if params.init_weights and params.init_checkpoint:
         raise InputError("give --init_weights (the whole pretrainer) or --init_checkpoint "
                          "(the encoder), not both")
@@ -336,7 +286,7 @@ def _prepare_run(params, replicas, device_kind, is_chief):
         skip_corrupt_records=params.skip_corrupt_records, compression=compression)
     vocab_file, do_lower_case = _vocab_for_model_dir(metadata, params.model_dir)
     masker = dynamic_masker(params, metadata, model, vocab_file, do_lower_case)
-    _check_checkpoint_backend(params.model_dir, select_backend(params.backend))
+    backends.check_checkpoint_backend(params.model_dir, backends.select_backend(params.backend))
     _check_model_dir_config(params.model_dir, config)
 
     global_batch = config.optimizer.train_batch_size
