@@ -63,6 +63,13 @@ flags.DEFINE_integer("seed", _D.seed, "Seed of initialisation, dropout and data 
 flags.DEFINE_bool("skip_corrupt_records", _D.skip_corrupt_records,
                   "Drop and count records of truncated/corrupt shards instead of stopping "
                   "(shards are checked against metadata.json sizes and checksums).")
+flags.DEFINE_enum("backend", _D.backend, ["tensorflow", "jax"],
+                  "Keras backend (default: $KERAS_BACKEND, else tensorflow). jax: Keras fit "
+                  "with DataParallel over all local devices, Keras-format checkpoints and a "
+                  "keras-hub preset in MODEL_DIR/preset (see README, Backends).")
+flags.DEFINE_string("init_weights", _D.init_weights,
+                    "A whole pretrainer's .weights.h5 (e.g. MODEL_DIR/ckpt-N.weights.h5 of a "
+                    "jax run) to start from (ignored when --model_dir has a checkpoint).")
 flags.DEFINE_bool("force", _D.force,
                   "Train even when the step's estimated memory exceeds the device's.")
 flags.DEFINE_integer("log_every", _D.log_every, "Log (train_log.jsonl, TensorBoard) every N steps.")

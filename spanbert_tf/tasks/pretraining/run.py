@@ -11,6 +11,8 @@ summary = run_pretraining(PretrainingSettings(config="tiny", input_files="tfreco
                                             model_dir="runs/pretrain", num_train_steps=300))
 summary["checkpoint"]   # runs/pretrain/ckpt-300
 ```
+With `backend="jax"` (or KERAS_BACKEND=jax) the same run trains with Keras `fit` over all local
+devices (`spanbert_tf.training.keras_fit`); the backend is chosen before keras is imported.
 """
 
 import dataclasses
@@ -18,7 +20,7 @@ import os
 
 from spanbert_tf.errors import InputError
 from spanbert_tf.io_utils import sha256_file
-from spanbert_tf.training import memory
+from spanbert_tf.training import backends, memory
 
 # input_pipeline, shard_check, distribute and the task import TensorFlow: they are imported
 # inside the functions that use them, so that `run_pretraining.py --help` (which reads the
@@ -72,6 +74,11 @@ class PretrainingSettings:
     mask_prob: float = 0.8
     random_prob: float = 0.1
     random_token_source: str = "uniform"
+    # Keras backend: tensorflow (the Trainer, tf.distribute) or jax (Keras fit, DataParallel);
+    # None: $KERAS_BACKEND, else tensorflow.
+    backend: str = None
+    # A whole pretrainer's .weights.h5 (written on any backend) to start from.
+    init_weights: str = None
 
     def masking_config(self):
         from spanbert_tf.data.masking_types import MaskingConfig
@@ -98,11 +105,9 @@ def effective_config(params):
 
 
 def _has_checkpoint(model_dir):
-    """Whether `model_dir` holds a checkpoint. A model dir without one (a run that died
-    before its first checkpoint) holds nothing to resume and never blocks a new run."""
-    import tensorflow as tf
-
-    return tf.train.latest_checkpoint(model_dir) is not None
+    """Whether `model_dir` holds a checkpoint (of any backend). A model dir without one (a run
+    that died before its first checkpoint) holds nothing to resume and never blocks a new run."""
+    return backends.checkpoint_format(model_dir) is not None
 
 
 def _vocab_for_model_dir(metadata, model_dir):
@@ -178,15 +183,94 @@ def dynamic_masker(params, metadata, model, vocab_file, do_lower_case):
 
 def run_pretraining(params):
     """Runs (or resumes) one pretraining run; returns the Trainer's summary dict."""
-    from spanbert_tf.data import input_pipeline, shard_check
+    backend = backends.select_backend(params.backend, params.cpu_devices)
+    if params.init_weights and params.init_checkpoint:
+        raise InputError("give --init_weights (the whole pretrainer) or --init_checkpoint "
+                         "(the encoder), not both")
+    if backend != "tensorflow":
+        return _run_keras_fit(params)
     from spanbert_tf.tasks.pretraining.task import PretrainingTask
     from spanbert_tf.training import distribute
-    from spanbert_tf.modeling.model_dir import write_model_dir_metadata
     from spanbert_tf.training.trainer import Trainer
 
     # First: --cpu_devices must split the CPU before TensorFlow initialises it.
     strategy = distribute.get_strategy(params.strategy, tpu=params.tpu,
                                        num_gpus=params.num_gpus, cpu_devices=params.cpu_devices)
+    run = _prepare_run(params, strategy.num_replicas_in_sync, _device_kind(strategy),
+                       distribute.is_chief(strategy))
+    config = run["config"]
+    trainer = Trainer(
+        PretrainingTask(config, params.sbo_loss_weight), strategy, params.model_dir,
+        config.optimizer, run["dataset_fn"], config.optimizer.num_train_steps,
+        steps_per_loop=params.steps_per_loop, grad_accum_steps=params.grad_accum_steps,
+        save_checkpoints_steps=params.save_checkpoints_steps,
+        keep_checkpoint_max=params.keep_checkpoint_max, log_every=params.log_every,
+        init_checkpoint=params.init_checkpoint, jit_compile=params.jit_compile,
+        seed=params.seed, mixed_precision=params.mixed_precision,
+        show_progress=params.show_progress,
+    )
+    start_step = int(trainer.global_step.numpy())
+    if start_step:
+        print(f"run_pretraining: resuming {params.model_dir} from step {start_step} "
+              f"({trainer.manager.latest_checkpoint})", flush=True)
+    elif params.init_weights:
+        _load_init_weights(trainer.model, params.init_weights)
+    summary = _train_naming_corrupt_shards(trainer.train, run["files"], run["compression"])
+    summary["resumed_from_step"] = start_step
+    summary.update(strategy=params.strategy, num_replicas=strategy.num_replicas_in_sync)
+    return _finish_summary(summary, params, run)
+
+
+def _run_keras_fit(params):
+    """The run on JAX: Keras `fit` with DataParallel over all local devices (keras_fit.py)."""
+    import tensorflow as tf
+
+    tf.config.set_visible_devices([], "GPU")  # tf.data only: the accelerators are JAX's
+    import keras
+
+    from spanbert_tf.training import keras_fit
+
+    tf_only = {"--strategy": params.strategy != "default", "--tpu": bool(params.tpu),
+               "--grad_accum_steps": params.grad_accum_steps != 1,
+               "--jit_compile": params.jit_compile}
+    refused = [flag for flag, given in tf_only.items() if given]
+    if refused:
+        raise InputError(f"{', '.join(refused)}: TensorFlow-only; on --backend="
+                         f"{keras.backend.backend()} training runs one jitted step over all "
+                         "local devices (keras.distribution.DataParallel; --num_gpus limits "
+                         "them, --cpu_devices splits the CPU)")
+    devices = keras.distribution.list_devices()[:params.num_gpus or None]
+    kind = devices[0].split(":")[0].upper()
+    run = _prepare_run(params, len(devices), "GPU" if kind == "CUDA" else kind, True)
+    settings = keras_fit.FitSettings(**{
+        f.name: getattr(params, f.name) for f in dataclasses.fields(keras_fit.FitSettings)
+        if hasattr(params, f.name)})
+    settings.num_train_steps = run["config"].optimizer.num_train_steps
+    settings.num_devices = len(devices)
+    summary = _train_naming_corrupt_shards(
+        lambda: keras_fit.train_with_keras_fit(run["config"], run["dataset_fn"],
+                                               params.model_dir, run["vocab_file"],
+                                               run["do_lower_case"], settings),
+        run["files"], run["compression"])
+    summary["strategy"] = f"{keras.backend.backend()} DataParallel"
+    return _finish_summary(summary, params, run)
+
+
+def _load_init_weights(model, path):
+    try:
+        model.load_weights(path)
+    except (ValueError, KeyError, FileNotFoundError, OSError) as e:
+        raise InputError(f"--init_weights={path} does not hold this pretrainer's weights "
+                         f"(a .weights.h5 of the same config): {str(e).splitlines()[0][:300]}"
+                         ) from None
+
+
+def _prepare_run(params, replicas, device_kind, is_chief):
+    """Config, input files checked against it, vocabulary, masking, model dir metadata and
+    the dataset function: everything both backends do before training."""
+    from spanbert_tf.data import input_pipeline, shard_check
+    from spanbert_tf.modeling.model_dir import write_model_dir_metadata
+
     config = effective_config(params)
     files, metadata = input_pipeline.find_pretraining_files(params.input_files)
     model = config.model
@@ -202,17 +286,17 @@ def run_pretraining(params):
         skip_corrupt_records=params.skip_corrupt_records, compression=compression)
     vocab_file, do_lower_case = _vocab_for_model_dir(metadata, params.model_dir)
     masker = dynamic_masker(params, metadata, model, vocab_file, do_lower_case)
+    backends.check_checkpoint_backend(params.model_dir, backends.select_backend(params.backend))
     _check_model_dir_config(params.model_dir, config)
 
-    replicas = strategy.num_replicas_in_sync
     global_batch = config.optimizer.train_batch_size
     if global_batch % (replicas * params.grad_accum_steps):
         raise ValueError(
             f"--train_batch_size {global_batch} is not divisible by replicas ({replicas}) x "
             f"--grad_accum_steps ({params.grad_accum_steps})"
         )
-    _check_step_memory(params, config, metadata, strategy)
-    if distribute.is_chief(strategy):
+    _check_step_memory(params, config, metadata, replicas, device_kind)
+    if is_chief:
         write_model_dir_metadata(params.model_dir, config, vocab_file, do_lower_case)
     dataset_fn = input_pipeline.make_pretraining_dataset_fn(
         files, metadata, global_batch // params.grad_accum_steps,
@@ -220,30 +304,21 @@ def run_pretraining(params):
         grad_accum_steps=params.grad_accum_steps,
         skip_corrupt_records=params.skip_corrupt_records,
     )
-    trainer = Trainer(
-        PretrainingTask(config, params.sbo_loss_weight), strategy, params.model_dir,
-        config.optimizer, dataset_fn, config.optimizer.num_train_steps,
-        steps_per_loop=params.steps_per_loop, grad_accum_steps=params.grad_accum_steps,
-        save_checkpoints_steps=params.save_checkpoints_steps,
-        keep_checkpoint_max=params.keep_checkpoint_max, log_every=params.log_every,
-        init_checkpoint=params.init_checkpoint, jit_compile=params.jit_compile,
-        seed=params.seed, mixed_precision=params.mixed_precision,
-        show_progress=params.show_progress,
-    )
-    start_step = int(trainer.global_step.numpy())
-    if start_step:
-        print(f"run_pretraining: resuming {params.model_dir} from step {start_step} "
-              f"({trainer.manager.latest_checkpoint})", flush=True)
-    summary = _train_naming_corrupt_shards(trainer, files, compression)
-    summary["resumed_from_step"] = start_step
+    return dict(config=config, files=files, metadata=metadata, compression=compression,
+                shard_report=shard_report, vocab_file=vocab_file, do_lower_case=do_lower_case,
+                masker=masker, dataset_fn=dataset_fn)
+
+
+def _finish_summary(summary, params, run):
     if summary.get("checkpoint"):
         summary["checkpoint"] = os.path.abspath(summary["checkpoint"])
     summary.update(
-        strategy=params.strategy, num_replicas=replicas, train_batch_size=global_batch,
-        max_seq_length=metadata["max_seq_length"], model_dir=os.path.abspath(params.model_dir),
-        input_files=len(files), dynamic_masking=masker is not None,
-        dropped_records=shard_report["dropped_records"],
-        corrupt_shards=[c["path"] for c in shard_report["corrupt_shards"]],
+        train_batch_size=run["config"].optimizer.train_batch_size,
+        max_seq_length=run["metadata"]["max_seq_length"],
+        model_dir=os.path.abspath(params.model_dir), input_files=len(run["files"]),
+        dynamic_masking=run["masker"] is not None,
+        dropped_records=run["shard_report"]["dropped_records"],
+        corrupt_shards=[c["path"] for c in run["shard_report"]["corrupt_shards"]],
     )
     return summary
 
@@ -258,9 +333,8 @@ def _device_kind(strategy):
     return "TPU" if "TPU" in devices else "GPU" if "GPU" in devices else "CPU"
 
 
-def _check_step_memory(params, config, metadata, strategy):
+def _check_step_memory(params, config, metadata, replicas, device_kind):
     """Prints batch, length, parameters and the step's memory; stops when it cannot fit."""
-    replicas = strategy.num_replicas_in_sync
     global_batch = config.optimizer.train_batch_size
     L, P = metadata["max_seq_length"], metadata["max_predictions_per_seq"]
 
@@ -269,7 +343,7 @@ def _check_step_memory(params, config, metadata, strategy):
                                 params.mixed_precision)
 
     plan = plan_for(params.grad_accum_steps)
-    available, where = memory.available_memory_bytes(_device_kind(strategy))
+    available, where = memory.available_memory_bytes(device_kind)
     need = plan["step_bytes"] / memory.GB
     line = (f"run_pretraining: global batch {global_batch} ({plan['micro_batch']} per replica x "
             f"{params.grad_accum_steps} accumulation step(s) x {replicas} replica(s)), seq {L}, "
@@ -292,8 +366,8 @@ def _check_step_memory(params, config, metadata, strategy):
         "--force tries anyway")
 
 
-def _train_naming_corrupt_shards(trainer, files, compression):
-    """`trainer.train()`; a DataLossError becomes an InputError naming the bad shard.
+def _train_naming_corrupt_shards(train, files, compression):
+    """`train()`; a DataLossError becomes an InputError naming the bad shard.
 
     Nothing is saved on the way out: the last checkpoint written stays the latest.
     """
@@ -302,7 +376,7 @@ def _train_naming_corrupt_shards(trainer, files, compression):
     from spanbert_tf.data import shard_check
 
     try:
-        return trainer.train()
+        return train()
     except tf.errors.DataLossError as e:
         found = shard_check.find_corrupt_shard(files, compression)
         if found:
