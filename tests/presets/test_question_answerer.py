@@ -145,3 +145,21 @@ def test_preprocessor_windows_and_labels_in_tf_data(squad_run, shared_data):
     assert (want.start_positions > 0).sum() >= 24   # every answer lands in some window
     with pytest.raises(ValueError, match="outside its context"):
         preprocessor((["Q?"], ["short"]), (["far away"], [100]))
+
+
+def test_fit_on_raw_squad_questions_lowers_the_loss(squad_run, shared_data):
+    """`fit` on raw (question, context) + (answer text, offset): the preprocessor runs in tf.data."""
+    _, _, preset, _ = squad_run
+    keras.utils.set_random_seed(5)
+    answerer = SpanBertQuestionAnswerer.from_preset(preset)
+    examples, _ = squad_reader.read_squad_json(str(shared_data / V1_FILE), is_training=True,
+                                               version_2_with_negative=False,
+                                               first_answer_only=True)
+    examples = examples[:16]
+    x = (np.array([e.question_text for e in examples]), np.array([e.context_text for e in examples]))
+    y = (np.array([e.answers[0]["text"] for e in examples]),
+         np.array([e.answers[0]["answer_start"] for e in examples]))
+    # jit_compile=False: XLA compilation costs more than these few CPU steps.
+    answerer.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=False)
+    history = answerer.fit(x, y, batch_size=8, epochs=3, verbose=0).history["loss"]
+    assert history[-1] < 0.5 * history[0], history
