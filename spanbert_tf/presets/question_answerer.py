@@ -115,6 +115,9 @@ class SpanBertQuestionAnswererPreprocessor(keras_hub.models.Preprocessor):
     `sample_weight` per question is repeated over its windows. An answer whose
     text is not at its offset (run_squad.py skips those too) drops its
     question, counted in `skipped_answers` and logged.
+
+    Call it as `preprocessor(x, y)` or `preprocessor(x, y=None)`: keras-hub
+    layers read a lone 2-tuple argument as `(x, y)`.
     """
 
     backbone_cls = SpanBertBackbone

@@ -13,56 +13,23 @@ import keras_hub
 import spanbert_tf.presets  # noqa: F401  (registers the keras-hub siblings)
 from spanbert_tf.presets import SpanBertQuestionAnswerer, SpanBertQuestionAnswererPreprocessor
 from spanbert_tf.tasks.squad import reader as squad_reader
+from tests.presets.conftest import SQUAD_SETTINGS
 
 V2_FILE = "squad/squad-v2.0-dev-subset_haystack-small.json"
 V1_FILE = "squad/DERIVED_squad-v1.1-format_from_haystack-small_answerable.json"
-SETTINGS = dict(version_2_with_negative=True, max_seq_length=128, doc_stride=64,
-                max_query_length=32, n_best_size=20, max_answer_length=30,
-                null_score_diff_threshold=0.5)
-
-
-def _tiny_squad_model_dir(path, cased_vocab):
-    """A run_squad.py model dir (config.json "task" + checkpoint) of a tiny random QA model."""
-    import tensorflow as tf
-
-    from spanbert_tf.modeling.config import ModelConfig, OptimizerConfig, SpanBertConfig
-    from spanbert_tf.modeling.model_dir import CHECKPOINT_NAME, write_model_dir_metadata
-    from spanbert_tf.tasks.squad.model import SquadTask
-    from spanbert_tf.tasks.squad.run import SquadSettings, task_metadata
-
-    keras.utils.set_random_seed(3)
-    config = SpanBertConfig("tiny-qa", ModelConfig(
-        hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
-        max_position_embeddings=128), OptimizerConfig())
-    model = SquadTask(config.model).build_model()
-    dummy = np.zeros([1, 8], np.int32)
-    model({"token_ids": dummy, "segment_ids": dummy, "padding_mask": dummy + 1})
-    rng = np.random.default_rng(3)   # spread logits, so that answers differ between questions
-    for v in model.weights:
-        scale = 1.0 if "qa_outputs" in v.path else 0.1
-        v.assign((scale * rng.standard_normal(v.shape) + (1.0 if "gamma" in v.path else 0.0))
-                 .astype(v.dtype))
-    write_model_dir_metadata(path, config, cased_vocab, do_lower_case=False,
-                             task=task_metadata(SquadSettings(**SETTINGS)))
-    tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(path), 1,
-                               checkpoint_name=CHECKPOINT_NAME).save()
-    return model
 
 
 @pytest.fixture(scope="module")
-def squad_run(tmp_path_factory, shared_data, cased_vocab):
+def squad_run(tiny_squad_preset, tmp_path_factory, shared_data):
     """(model dir, run_squad.py prediction dir, QA task preset, conversion report)."""
-    from spanbert_tf.export.convert import convert_checkpoint
     from spanbert_tf.tasks.squad.run import SquadSettings, run_squad
 
-    root = tmp_path_factory.mktemp("qa")
-    _tiny_squad_model_dir(root / "model_dir", cased_vocab)
-    run_squad(SquadSettings(init_checkpoint=str(root / "model_dir"), output_dir=str(root / "out"),
-                            do_predict=True, predict_file=str(shared_data / V2_FILE),
-                            predict_batch_size=32, show_progress=False, **SETTINGS))
-    report = convert_checkpoint("keras", str(root / "model_dir"), "keras_hub_preset",
-                                str(root / "preset"))
-    return root / "model_dir", root / "out", str(root / "preset"), report
+    model_dir, preset, report = tiny_squad_preset
+    out = tmp_path_factory.mktemp("qa") / "out"
+    run_squad(SquadSettings(init_checkpoint=model_dir, output_dir=str(out), do_predict=True,
+                            predict_file=str(shared_data / V2_FILE), predict_batch_size=32,
+                            show_progress=False, **SQUAD_SETTINGS))
+    return model_dir, out, preset, report
 
 
 def test_squad_model_dir_converts_to_a_question_answerer_preset(squad_run):
