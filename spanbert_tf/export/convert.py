@@ -198,6 +198,17 @@ def convert_checkpoint(input_format, input_path, output_format, output_dir, voca
             report.num_weights = len(classifier.weights)
             report.do_lower_case, report.do_lower_case_source = info.do_lower_case, "model dir config.json"
             return report
+        if model_dir_lib.task_kind(info) == "squad":
+            # A run_squad.py model dir: a SpanBertQuestionAnswerer task preset.
+            from spanbert_tf.presets.preset_io import save_preset
+            from spanbert_tf.presets.question_answerer import question_answerer_from_model_dir
+
+            answerer = question_answerer_from_model_dir(str(input_path))
+            save_preset(output_dir, answerer.backbone, answerer.preprocessor.tokenizer,
+                        task=answerer)
+            report.num_weights = len(answerer.weights)
+            report.do_lower_case, report.do_lower_case_source = info.do_lower_case, "model dir config.json"
+            return report
     config, weights, model, vocab_file = _read_input(
         input_format, str(input_path), vocab_file, do_lower_case, report, seed)
     if model is None:

@@ -3,7 +3,8 @@
 Importing this package registers, with `backbone_cls = SpanBertBackbone`:
 `SpanBertTokenizer`, `SpanBertTextClassifierPreprocessor` +
 `SpanBertTextClassifier`, `SpanBertMaskedLMPreprocessor` + `SpanBertMaskedLM`
-(span masking and the SBO head), so that keras-hub's generic
+(span masking and the SBO head), `SpanBertQuestionAnswererPreprocessor` +
+`SpanBertQuestionAnswerer` (extractive QA, `run_squad.py`'s model and rules), so that keras-hub's generic
 `Backbone / Tokenizer / TextClassifier / MaskedLM .from_preset(dir)` return ours for a
 SpanBERT preset. `import spanbert_tf` does it too when keras_hub is already
 imported. Presets are written by `convert_checkpoint.py
@@ -25,6 +26,8 @@ import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 from spanbert_tf.modeling.backbone import SpanBertBackbone
 from spanbert_tf.presets.masked_lm import SpanBertMaskedLM, SpanBertMaskedLMPreprocessor
 from spanbert_tf.presets.preset_io import build_tokenizer, save_preset, save_pretrainer_preset
+from spanbert_tf.presets.question_answerer import (SpanBertQuestionAnswerer,
+                                                   SpanBertQuestionAnswererPreprocessor)
 from spanbert_tf.presets.registration import register_backbone_alias
 from spanbert_tf.presets.text_classifier import (SpanBertTextClassifier,
                                                  SpanBertTextClassifierPreprocessor)
@@ -36,6 +39,8 @@ __all__ = [
     "SpanBertBackbone",
     "SpanBertMaskedLM",
     "SpanBertMaskedLMPreprocessor",
+    "SpanBertQuestionAnswerer",
+    "SpanBertQuestionAnswererPreprocessor",
     "SpanBertTextClassifier",
     "SpanBertTextClassifierPreprocessor",
     "SpanBertTokenizer",

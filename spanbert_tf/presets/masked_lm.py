@@ -5,9 +5,12 @@ so `keras_hub.models.MaskedLMPreprocessor.from_preset` finds it) applies
 SpanBERT's span masking (§3.1: geometric span lengths in whole words, 15%
 budget, 80/10/10 replacement per span; `spanbert_tf.data.masking.Masker`, the
 algorithm `create_pretraining_data.py` uses) to raw strings and produces the
-SBO targets (§3.2). The masker is numpy code run through `tf.numpy_function`
-(so it runs in a `tf.data` map, not inside a SavedModel); each call draws from
-the preprocessor's own seeded generator, so a run is reproducible given `seed`.
+SBO targets (§3.2). Masking is pure TensorFlow (`spanbert_tf.data.dynamic_masking.
+DynamicMasker`, equal to the numpy `Masker` fed the same draws), so the
+preprocessor runs in graph / `tf.data` / TPU input pipelines. The draws of row
+r of the n-th call are keyed by (seed, n, r) (stateless random ops), so a
+sequence of calls is reproducible given `seed`; every call masks anew. (Under a
+parallel `tf.data` map, which batch gets which call number is up to tf.data.)
 
 One string → `[CLS] wordpieces [SEP]` (cut to `sequence_length`), segment 0.
 Outputs `(x, y, sample_weight)`:
@@ -40,7 +43,8 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
-from spanbert_tf.data.masking import Masker, MaskingConfig
+from spanbert_tf.data.dynamic_masking import DynamicMasker
+from spanbert_tf.data.masking import MaskingConfig
 from spanbert_tf.modeling.backbone import SpanBertBackbone
 from spanbert_tf.modeling.pretrainer import SpanBertPretrainer
 from spanbert_tf.presets.registration import register, relabel_preset_files
@@ -64,7 +68,7 @@ class SpanBertMaskedLMPreprocessor(keras_hub.models.MaskedLMPreprocessor):
         max_pair_targets, mask_prob, random_prob: the `MaskingConfig` of
             `create_pretraining_data.py` (defaults: SpanBERT's 0.15, 80, 0.2,
             10, 15, 0.8, 0.1).
-        seed: int or None, seeds the masking generator.
+        seed: int or None (a random one), keys the masking draws.
     """
 
     backbone_cls = SpanBertBackbone
@@ -83,79 +87,69 @@ class SpanBertMaskedLMPreprocessor(keras_hub.models.MaskedLMPreprocessor):
             max_span_length=max_span_length, replacement="span",
             max_pair_targets=max_pair_targets, mask_prob=mask_prob, random_prob=random_prob)
         self.seed = seed
-        self._rng = np.random.default_rng(seed)
-        self._span_masker = None
+        self.draw_seed = int(np.random.SeedSequence(seed).generate_state(1)[0] >> 1)
+        # Calls so far: the "epoch" of the draw keys, so every call masks anew.
+        self.calls = tf.Variable(0, dtype=tf.int64, trainable=False, name="masking_calls")
+        self._span_maskers = {}
 
     def build(self, input_shape):
         # Not MaskedLMPreprocessor.build: its token masker and packer are not used.
         self.built = True
 
     def span_masker(self):
-        """The numpy `Masker` for this tokenizer's vocabulary (built on first use)."""
-        if self._span_masker is None:
+        """The in-graph `DynamicMasker` for this tokenizer and `sequence_length` (built on first use).
+
+        Its `reference` is the numpy `Masker` of `create_pretraining_data.py`.
+        """
+        length = int(self.sequence_length)
+        if length not in self._span_maskers:
             vocab = self.tokenizer.get_vocabulary()
             special = {self.tokenizer.token_to_id(t) for t in ("[CLS]", "[SEP]", "[MASK]", "[PAD]", "[UNK]")}
             candidates = np.array([i for i, t in enumerate(vocab)
                                    if i not in special and not _UNUSED.match(t)], np.int32)
             word_starts = np.array([not t.startswith("##") for t in vocab], bool)
-            self._span_masker = Masker(self.masking_config, self.tokenizer.mask_token_id, word_starts,
-                                  candidates)
-        return self._span_masker
+            self._span_maskers[length] = DynamicMasker(
+                self.masking_config, length, self.tokenizer.mask_token_id, word_starts, candidates)
+        return self._span_maskers[length]
 
-    def _mask_numpy(self, flat_ids, row_splits):
-        length, slots = self.sequence_length, self.masking_config.max_predictions_per_seq
-        cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
-        blocks = [np.concatenate([[cls_id], flat_ids[s:e], [sep_id]]).astype(np.int32)
-                  for s, e in zip(row_splits[:-1], row_splits[1:])]
-        batch = self.span_masker().mask_many([(blocks, self._rng)], check_ids=False)
-        n = len(blocks)
-        token_ids = np.full((n, length), self.tokenizer.pad_token_id, np.int32)
-        per_slot = {k: np.zeros((n, slots), np.int32) for k in
-                    ("positions", "ids", "left", "right", "relative")}
-        mlm_weights, sbo_weights = np.zeros((n, slots), np.float32), np.zeros((n, slots), np.float32)
-        starts = np.cumsum(batch.input_lengths) - batch.input_lengths
-        slot_starts = np.cumsum(batch.num_masked) - batch.num_masked
-        for i in range(n):
-            size = batch.input_lengths[i]
-            token_ids[i, :size] = batch.input_ids[starts[i]:starts[i] + size]
-            m, a = int(batch.num_masked[i]), int(slot_starts[i])
-            for key, source in (("positions", batch.masked_positions), ("ids", batch.masked_ids),
-                                ("left", batch.span_left_positions),
-                                ("right", batch.span_right_positions),
-                                ("relative", batch.span_relative_positions)):
-                per_slot[key][i, :m] = source[a:a + m]
-            mlm_weights[i, :m] = 1.0
-            sbo_weights[i, :m] = batch.sbo_weights[a:a + m]
-        return (token_ids, per_slot["positions"], per_slot["ids"], per_slot["left"],
-                per_slot["right"], per_slot["relative"], mlm_weights, sbo_weights)
+    def draws(self, masker, call, rows):
+        """The draws of `rows` examples of call number `call`: keyed (draw_seed, call, row)."""
+        return tf.map_fn(lambda row: masker.draw(self.draw_seed, call, row),
+                         tf.range(rows, dtype=tf.int64),
+                         fn_output_signature={k: tf.int64 for k in masker.layout.sizes()})
 
     def call(self, x, y=None, sample_weight=None):
+        length = int(self.sequence_length)
+        masker = self.span_masker()
         with tf.device("cpu"):
             x = tf.convert_to_tensor(x, dtype=tf.string)
             pieces = self.tokenizer(x)
             if not isinstance(pieces, tf.RaggedTensor):  # eager keras-hub tokenizers give lists
                 pieces = tf.ragged.constant(pieces, dtype=tf.int32, ragged_rank=1)
-            pieces = tf.cast(pieces[:, : self.sequence_length - 2], tf.int32)
-            outputs = tf.numpy_function(
-                self._mask_numpy, [pieces.flat_values, pieces.row_splits],
-                [tf.int32] * 6 + [tf.float32] * 2, stateful=True)
-            slots = self.masking_config.max_predictions_per_seq
-            shapes = [(None, self.sequence_length)] + [(None, slots)] * 7
-            token_ids, positions, ids, left, right, relative, mlm_w, sbo_w = [
-                tf.ensure_shape(t, s) for t, s in zip(outputs, shapes)]
-            padding_mask = tf.sequence_mask(tf.cast(pieces.row_lengths(), tf.int32) + 2,
-                                            self.sequence_length)
+            pieces = tf.cast(pieces[:, : length - 2], tf.int32)
+            rows = pieces.nrows()
+            cls = tf.fill([rows, 1], tf.cast(self.tokenizer.cls_token_id, tf.int32))
+            sep = tf.fill([rows, 1], tf.cast(self.tokenizer.sep_token_id, tf.int32))
+            blocks = tf.concat([cls, pieces, sep], axis=1)
+            input_ids = blocks.to_tensor(default_value=self.tokenizer.pad_token_id,
+                                         shape=[None, length])
+            padding_mask = tf.sequence_mask(tf.cast(blocks.row_lengths(), tf.int32), length)
+            call = self.calls.assign_add(1) - 1
+            masked = masker.apply(input_ids, tf.cast(padding_mask, tf.int32),
+                                  self.draws(masker, call, tf.cast(rows, tf.int64)))
             features = {
-                "token_ids": token_ids,
-                "segment_ids": tf.zeros_like(token_ids),
+                "token_ids": masked["input_ids"],
+                "segment_ids": tf.zeros_like(input_ids),
                 "padding_mask": padding_mask,
-                "mask_positions": positions,
-                "span_left_positions": left,
-                "span_right_positions": right,
-                "span_relative_positions": relative,
+                "mask_positions": masked["masked_lm_positions"],
+                "span_left_positions": masked["span_left_positions"],
+                "span_right_positions": masked["span_right_positions"],
+                "span_relative_positions": masked["span_relative_positions"],
             }
+            ids = masked["masked_lm_ids"]
             return keras.utils.pack_x_y_sample_weight(
-                features, {MLM: ids, SBO: ids}, {MLM: mlm_w, SBO: sbo_w})
+                features, {MLM: ids, SBO: ids},
+                {MLM: masked["masked_lm_weights"], SBO: masked["sbo_weights"]})
 
     def get_config(self):
         # Preprocessor's config, not MaskedLMPreprocessor's (whose names differ).

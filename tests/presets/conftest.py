@@ -1,4 +1,4 @@
-"""Fixtures of the preset tests: a real converted checkpoint and a tiny cased preset."""
+"""Fixtures of the preset tests: a real converted checkpoint, a tiny cased preset, a tiny SQuAD model dir."""
 
 import os
 
@@ -6,6 +6,11 @@ import numpy as np
 import pytest
 
 import spanbert_tf  # noqa: F401
+
+# run_squad.py settings of the tiny QA model dir (v2.0, short windows, a non-zero threshold).
+SQUAD_SETTINGS = dict(version_2_with_negative=True, max_seq_length=128, doc_stride=64,
+                      max_query_length=32, n_best_size=20, max_answer_length=30,
+                      null_score_diff_threshold=0.5)
 
 
 def mrpc_pairs(shared_data, count):
@@ -16,6 +21,47 @@ def mrpc_pairs(shared_data, count):
     examples = examples[:count]
     return ([e.text_a for e in examples], [e.text_b for e in examples],
             np.array([int(e.label) for e in examples], np.int32))
+
+
+def tiny_squad_model_dir(path, cased_vocab):
+    """A run_squad.py model dir (config.json "task" + checkpoint) of a tiny random QA model."""
+    import keras
+    import tensorflow as tf
+
+    from spanbert_tf.modeling.config import ModelConfig, OptimizerConfig, SpanBertConfig
+    from spanbert_tf.modeling.model_dir import CHECKPOINT_NAME, write_model_dir_metadata
+    from spanbert_tf.tasks.squad.model import SquadTask
+    from spanbert_tf.tasks.squad.run import SquadSettings, task_metadata
+
+    keras.utils.set_random_seed(3)
+    config = SpanBertConfig("tiny-qa", ModelConfig(
+        hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
+        max_position_embeddings=128), OptimizerConfig())
+    model = SquadTask(config.model).build_model()
+    dummy = np.zeros([1, 8], np.int32)
+    model({"token_ids": dummy, "segment_ids": dummy, "padding_mask": dummy + 1})
+    rng = np.random.default_rng(3)   # spread logits, so that answers differ between questions
+    for v in model.weights:
+        scale = 1.0 if "qa_outputs" in v.path else 0.1
+        v.assign((scale * rng.standard_normal(v.shape) + (1.0 if "gamma" in v.path else 0.0))
+                 .astype(v.dtype))
+    write_model_dir_metadata(path, config, cased_vocab, do_lower_case=False,
+                             task=task_metadata(SquadSettings(**SQUAD_SETTINGS)))
+    tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(path), 1,
+                               checkpoint_name=CHECKPOINT_NAME).save()
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_squad_preset(tmp_path_factory, cased_vocab):
+    """A tiny random run_squad.py model dir and its QA task preset: (model dir, preset, report)."""
+    from spanbert_tf.export.convert import convert_checkpoint
+
+    root = tmp_path_factory.mktemp("tiny_squad")
+    tiny_squad_model_dir(root / "model_dir", cased_vocab)
+    report = convert_checkpoint("keras", str(root / "model_dir"), "keras_hub_preset",
+                                str(root / "preset"))
+    return str(root / "model_dir"), str(root / "preset"), report
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""`SpanBertMaskedLM`: span masking on raw strings (our masker), the pretrainer's heads, fit learns."""
+"""`SpanBertMaskedLM`: span masking on raw strings (our in-graph masker), the pretrainer's heads, fit learns."""
 
 import numpy as np
 import tensorflow as tf
@@ -7,7 +7,9 @@ import keras
 import keras_hub
 
 import spanbert_tf.presets  # noqa: F401
+from spanbert_tf.data.dynamic_masking import DynamicMasker
 from spanbert_tf.data.masking import Masker
+from spanbert_tf.data.masking_draws import mask_with_draws
 from spanbert_tf.presets import SpanBertMaskedLM, SpanBertMaskedLMPreprocessor
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 
@@ -48,8 +50,14 @@ def test_preprocessor_masks_as_create_pretraining_data(tiny_cased_preset, wikite
     ours = BertWordpieceTokenizer(cased_vocab, do_lower_case=False)
     blocks = [np.array([ours.cls_id] + list(ids[:62]) + [ours.sep_id], np.int32)
               for ids in ours.tokenize_to_ids(lines)]
-    reference = preprocessor.span_masker().mask_many([(blocks, np.random.default_rng(7))])
-    assert isinstance(preprocessor.span_masker(), Masker)
+    # Pure TF masking (no numpy_function): the draws of this first call, fed to the Masker code
+    # create_pretraining_data.py runs, give the same masks.
+    masker = preprocessor.span_masker()
+    assert isinstance(masker, DynamicMasker) and isinstance(masker.reference, Masker)
+    draws = preprocessor.draws(masker, 0, len(lines))
+    draws = [{k: v[i] for k, v in draws.items()} for i in range(len(lines))]
+    reference = mask_with_draws(masker.reference, blocks, [{k: np.asarray(v) for k, v in d.items()}
+                                                           for d in draws])
     positions = np.asarray(x["mask_positions"])
     weights = np.asarray(w["mlm"])
     num_masked = weights.sum(axis=1).astype(int)
@@ -84,3 +92,20 @@ def test_fit_on_raw_wikitext_lowers_mlm_and_sbo_losses(tiny_cased_preset, wikite
     for name in ("mlm_loss", "sbo_loss"):
         assert history[name][-1] < 0.9 * history[name][0], (name, history[name])
     assert history["mlm_loss"][0] > 5.0  # a per-slot mean cross-entropy over 28996 tokens
+
+
+def test_preprocessor_is_pure_tensorflow(tiny_cased_preset):
+    """No Python inside the traced preprocessor (it runs in graph / tf.data / TPU pipelines)."""
+    preprocessor = keras_hub.models.MaskedLMPreprocessor.from_preset(
+        tiny_cased_preset[0], sequence_length=32, seed=1)
+    fn = tf.function(lambda texts: preprocessor(texts))
+    graph = fn.get_concrete_function(tf.TensorSpec([None], tf.string)).graph
+    ops = {op.type for op in graph.get_operations()}
+    for g in graph._functions.values():   # the bodies of while loops and map_fn
+        ops |= {node.op for node in g.definition.node_def}
+    assert not ops & {"PyFunc", "PyFuncStateless", "EagerPyFunc"}, ops
+    texts = tf.constant(["A first line of text here.", "A second, longer line of text."])
+    _, _, w = fn(texts)
+    fn(texts)
+    assert np.asarray(w["mlm"]).sum() > 0
+    assert int(preprocessor.calls.numpy()) == 2   # each call masks anew (new draw keys)
