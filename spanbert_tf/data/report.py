@@ -86,8 +86,13 @@ def shard_file_entries(paths, records):
              "records": int(n)} for p, n in zip(paths, records)]
 
 
-def build_metadata(config, tokenizer, shard_writer, stats, vocab_sha256, unigram_counts=None):
-    """The metadata.json dict: settings, vocab, special ids, feature spec, counts, shard sizes."""
+def build_metadata(config, tokenizer, shard_writer, stats, vocab_sha256, unigram_counts=None,
+                   shard_files=None):
+    """The metadata.json dict: settings, vocab, special ids, feature spec, counts, shard sizes.
+
+    `shard_files` (the Beam pipeline, which hashes shards as it writes them) replaces
+    reading back the shards at `shard_writer.paths`.
+    """
     settings = dataclasses.asdict(config)
     settings.pop("progress", None)
     unmasked = config.masking == "none"
@@ -108,7 +113,8 @@ def build_metadata(config, tokenizer, shard_writer, stats, vocab_sha256, unigram
                              config.max_seq_length, config.max_predictions_per_seq)),
         "compression": config.compression,
         "shards": list(shard_writer.names),
-        "shard_files": shard_file_entries(shard_writer.paths, shard_writer.records),
+        "shard_files": (shard_files if shard_files is not None
+                        else shard_file_entries(shard_writer.paths, shard_writer.records)),
         "counts": {"instances": stats["instances"],
                    "instances_per_shard": stats["instances_per_shard"],
                    "documents": stats["documents"], "tokens": stats["tokens"],
