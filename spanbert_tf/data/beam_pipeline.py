@@ -29,7 +29,9 @@ stats = beam_pipeline.create_pretraining_data_beam(
 import dataclasses
 import hashlib
 import json
+import logging
 import os
+import tempfile
 import time
 import types
 import typing
@@ -45,11 +47,15 @@ INSTALL_HINT = ("--runner=beam needs Apache Beam, an optional extra: "
                 "pip install 'spanbert-tf[beam]' (or pip install -e '.[beam]')")
 METRICS_NAMESPACE = "spanbert_tf.create_pretraining_data"
 
+_root_logger, _level = logging.getLogger(), logging.getLogger().level
+_root_logger.setLevel(logging.ERROR)  # Beam warns at import about absent GCP client libraries
 try:
     import apache_beam as beam
     from apache_beam.pvalue import AsList, AsSingleton, TaggedOutput
 except ImportError:
     raise errors.InputError(INSTALL_HINT) from None
+finally:
+    _root_logger.setLevel(_level)
 
 
 def pipeline_options(beam_options):
@@ -58,11 +64,24 @@ def pipeline_options(beam_options):
 
     args = [a if a.startswith("--") else f"--{a}" for a in (beam_options or []) if a.strip()]
     options = PipelineOptions(args)
-    runner = None
-    if not options.view_as(StandardOptions).runner:
-        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-        runner = FnApiRunner()  # here, in this process: no Prism download
-    return options, runner
+    if options.view_as(StandardOptions).runner:
+        return options, None
+    return options, _fn_api_runner(options)
+
+
+def _fn_api_runner(options):
+    """Beam's FnApiRunner (here, no Prism download); its worker processes log errors only."""
+    from google.protobuf import struct_pb2
+    from apache_beam.options.pipeline_options import WorkerOptions
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+
+    level = options.view_as(WorkerOptions).default_sdk_harness_log_level or "ERROR"
+    worker_options = struct_pb2.Struct()
+    worker_options.update({"beam:option:default_sdk_harness_log_level:v1": level})
+    return fn_runner.FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(
+        beam_provision_api_pb2.ProvisionInfo(retrieval_token="unused-retrieval-token",
+                                             pipeline_options=worker_options)))
 
 
 def _is_local(path):
@@ -152,12 +171,17 @@ def _globalize(element, offsets):
 class _TaskFn(beam.DoFn):
     """Base of the DoFns running `instances` functions: the worker state built in setup."""
 
-    def __init__(self, settings):
+    def __init__(self, settings, vocab_bytes):
         super().__init__()
-        self.settings = settings
+        self.settings, self.vocab_bytes = settings, vocab_bytes
 
     def setup(self):
-        instances.init_worker(self.settings)  # tokenizer, masker: once per worker
+        # The vocabulary travels with the DoFn: a worker need not see the launcher's path.
+        fd, vocab_file = tempfile.mkstemp(prefix="spanbert_tf_vocab_", suffix=".txt")
+        with os.fdopen(fd, "wb") as f:
+            f.write(self.vocab_bytes)
+        instances.init_worker(dict(self.settings, vocab_file=vocab_file))  # once per worker
+        os.remove(vocab_file)
 
 
 class _CountTask(_TaskFn):
@@ -277,8 +301,8 @@ class _Finalize:
         return stats
 
 
-def build_pipeline(root, config, settings, sources, token_info, vocab_sha256,
-                   candidates, start, num_workers):
+def build_pipeline(root, config, settings, vocab_bytes, sources, token_info, candidates,
+                   start, num_workers):
     """Adds the stages to the Beam pipeline `root`; returns the PCollection of the stats."""
     read = (root | "Inputs" >> beam.Create(list(enumerate(sources)))
             | "SpreadInputs" >> beam.Reshuffle()
@@ -289,13 +313,13 @@ def build_pipeline(root, config, settings, sources, token_info, vocab_sha256,
     tasks = (read.tasks | "GlobalIndices" >> beam.Map(_globalize, AsSingleton(offsets))
              | "SpreadTasks" >> beam.Reshuffle())
     if config.random_token_source == "unigram":
-        unigram = (tasks | "CountPieces" >> beam.ParDo(_CountTask(settings))
+        unigram = (tasks | "CountPieces" >> beam.ParDo(_CountTask(settings, vocab_bytes))
                    | "SumCounts" >> beam.CombineGlobally(_sum_arrays))
     else:
         unigram = root | "NoUnigram" >> beam.Create([None])
     probs = unigram | "Weights" >> beam.Map(_unigram_weights, candidates)
     processed = tasks | "MaskAndSerialize" >> beam.ParDo(
-        _ProcessTask(settings), AsSingleton(probs)).with_output_types(
+        _ProcessTask(settings, vocab_bytes), AsSingleton(probs)).with_output_types(
             typing.Tuple[int, typing.Any]).with_outputs("stats", main="records")
     totals = processed.stats | "SumStats" >> beam.CombineGlobally(_MergeStats(settings))
     every_shard = root | "EveryShard" >> beam.Create(
@@ -306,7 +330,8 @@ def build_pipeline(root, config, settings, sources, token_info, vocab_sha256,
               | "WriteShards" >> beam.Map(_WriteShard(config, token)))
     return (root | "Once" >> beam.Create([None])
             | "Finalize" >> beam.Map(
-                _Finalize(config, token_info, vocab_sha256, start, num_workers),
+                _Finalize(config, token_info, hashlib.sha256(vocab_bytes).hexdigest(), start,
+                          num_workers),
                 AsList(shards), AsSingleton(totals), AsSingleton(counts),
                 AsSingleton(unigram)))
 
@@ -324,7 +349,6 @@ def create_pretraining_data_beam(config, beam_options=(), dedicated_process=Fals
     Raises the local run's one-line errors (bad path or setting, missing vocab,
     Beam not installed) before the pipeline starts.
     """
-    from spanbert_tf.tokenization import BertWordpieceTokenizer
     from apache_beam.options.pipeline_options import DirectOptions
 
     start = time.time()
@@ -332,7 +356,7 @@ def create_pretraining_data_beam(config, beam_options=(), dedicated_process=Fals
     if config.masking == "none":
         config = dataclasses.replace(config, dupe_factor=1)
     sources = [config.tfds_name] if config.tfds_name else _resolve_inputs(config)
-    tokenizer = BertWordpieceTokenizer(config.vocab_file, config.do_lower_case)
+    tokenizer, vocab_bytes = _load_vocab(config)
     token_info = {k: getattr(tokenizer, k) for k in
                   ("vocab_size", "cls_id", "sep_id", "mask_id", "unk_id", "pad_id")}
     candidates = instances.random_token_candidates(tokenizer)
@@ -341,14 +365,32 @@ def create_pretraining_data_beam(config, beam_options=(), dedicated_process=Fals
     num_workers = options.view_as(DirectOptions).direct_num_workers or 1
     if _is_local(config.output_dir):
         os.makedirs(config.output_dir, exist_ok=True)
-    from spanbert_tf.io_utils import sha256_file
-
-    vocab_sha256 = sha256_file(config.vocab_file)
     root = beam.Pipeline(runner=runner, options=options)
-    build_pipeline(root, config, settings, sources, token_info, vocab_sha256,
-                   candidates, start, num_workers)
+    build_pipeline(root, config, settings, vocab_bytes, sources, token_info, candidates,
+                   start, num_workers)
     root.run().wait_until_finish()
     import tensorflow as tf
 
     with tf.io.gfile.GFile(f"{config.output_dir.rstrip('/')}/stats.json") as f:
         return json.load(f)
+
+
+def _load_vocab(config):
+    """(tokenizer, vocabulary file bytes); the local run's errors for a missing/bad file."""
+    from spanbert_tf.tokenization import BertWordpieceTokenizer
+
+    if _is_local(config.vocab_file):
+        tokenizer = BertWordpieceTokenizer(config.vocab_file, config.do_lower_case)
+        with open(config.vocab_file, "rb") as f:
+            return tokenizer, f.read()
+    import tensorflow as tf
+
+    if not tf.io.gfile.exists(config.vocab_file):
+        raise FileNotFoundError(f"vocab file not found: {config.vocab_file}")
+    with tf.io.gfile.GFile(config.vocab_file, "rb") as f:
+        data = f.read()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "vocab.txt")
+        with open(path, "wb") as f:
+            f.write(data)
+        return BertWordpieceTokenizer(path, config.do_lower_case), data
