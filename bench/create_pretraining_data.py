@@ -13,6 +13,9 @@ create_pretraining_data.py, its tokenization.py beside it) the same corpus is ru
 through it side by side, from a temporary copy patched only to
 `import tensorflow.compat.v1 as tf`; without it that row is skipped.
 
+`--beam_workers=2` adds the same job as an Apache Beam pipeline on the FnApiRunner
+with 2 processes (`--runner=beam`; needs the [beam] extra).
+
 Usage:
     python bench/create_pretraining_data.py \
         --reference_script=/path/to/bert/create_pretraining_data.py
@@ -118,6 +121,9 @@ def main():
     parser.add_argument("--max_seq_length", type=int, default=512)
     parser.add_argument("--max_predictions_per_seq", type=int, default=80)
     parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--beam_workers", type=int, default=0,
+                        help="also run --runner=beam on the FnApiRunner with this many "
+                             "processes (multi_processing; needs the [beam] extra); 0 = skip")
     parser.add_argument("--reference_script", default="",
                         help="google-research/bert create_pretraining_data.py (optional)")
     parser.add_argument("--reference_repeat", type=int, default=0,
@@ -146,6 +152,12 @@ def main():
                 "--noprogress"] + common
         plan = [(f"spanbert_tf, {w} worker(s)", args.repeat, ours + [f"--num_workers={w}"])
                 for w in [int(w) for w in args.workers.split(",")]]
+        if args.beam_workers:
+            plan.append((f"spanbert_tf --runner=beam, {args.beam_workers} process(es)",
+                         args.repeat, ours + [
+                             "--runner=beam", "--beam_pipeline_options="
+                             f"--direct_num_workers={args.beam_workers},"
+                             "--direct_running_mode=multi_processing"]))
         if args.rss_check:
             plan.append(("spanbert_tf, 1 worker, corpus x1 (RSS check)", 1,
                          ours + ["--num_workers=1"]))
@@ -194,9 +206,20 @@ def main():
         if one and two:
             results["speedup_2_vs_1_workers"] = round(
                 two["tokens_per_second"] / one["tokens_per_second"], 2)
+            results["cpu_2_vs_1_workers"] = round(two["cpu_seconds"] / one["cpu_seconds"], 2)
+            results["main_process_cpu_share_2_workers"] = round(
+                two["main_process_cpu_seconds"] / two["cpu_seconds"], 3)
+        beam = runs.get(f"spanbert_tf --runner=beam, {args.beam_workers} process(es)")
+        local = runs.get(f"spanbert_tf, {args.beam_workers} worker(s)")
+        if beam and local:
+            results["beam_vs_local_throughput"] = round(
+                beam["tokens_per_second"] / local["tokens_per_second"], 2)
+            results["beam_vs_local_cpu"] = round(beam["cpu_seconds"] / local["cpu_seconds"], 2)
         results["machine"]["load_average_end"] = list(os.getloadavg())
         for key in ("speedup_1_worker_vs_reference", "cpu_efficiency_1_worker_vs_reference",
-                    "speedup_2_vs_1_workers"):
+                    "speedup_2_vs_1_workers", "cpu_2_vs_1_workers",
+                    "main_process_cpu_share_2_workers", "beam_vs_local_throughput",
+                    "beam_vs_local_cpu"):
             if key in results:
                 print(f"{key}: {results[key]}x")
         os.makedirs(os.path.dirname(args.output), exist_ok=True)

@@ -369,9 +369,13 @@ def create_pretraining_data_beam(config, beam_options=(), dedicated_process=Fals
     build_pipeline(root, config, settings, vocab_bytes, sources, token_info, candidates,
                    start, num_workers)
     root.run().wait_until_finish()
+    stats_path = f"{config.output_dir.rstrip('/')}/stats.json"
+    if _is_local(stats_path):  # no TensorFlow start-up in the launcher for local output
+        with open(stats_path, encoding="utf-8") as f:
+            return json.load(f)
     import tensorflow as tf
 
-    with tf.io.gfile.GFile(f"{config.output_dir.rstrip('/')}/stats.json") as f:
+    with tf.io.gfile.GFile(stats_path) as f:
         return json.load(f)
 
 
