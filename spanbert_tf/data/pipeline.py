@@ -290,13 +290,17 @@ def create_pretraining_data(config, dedicated_process=False):
                 instances.merge_stats(totals, result["stats"])
                 bar.update(size)
                 bar.set_postfix(instances=totals["instances"], refresh=False)
+        # The shards' sha256 for metadata.json, by the workers (not this process).
+        shard_files = report.shard_file_entries(shard_writer.paths, shard_writer.records,
+                                                map if pool is None else pool.map)
     bar.close()
     wall = time.time() - start
 
     stats = report.build_stats(totals, input_stats, shard_writer, config, wall,
                                num_workers, unigram_counts)
     metadata = report.build_metadata(config, tokenizer, shard_writer, stats,
-                                     sha256_file(config.vocab_file), unigram_counts)
+                                     sha256_file(config.vocab_file), unigram_counts,
+                                     shard_files=shard_files)
     write_json_atomic(os.path.join(config.output_dir, "stats.json"), stats)
     write_json_atomic(os.path.join(config.output_dir, "metadata.json"), metadata)
     return stats
