@@ -204,15 +204,11 @@ def _sum_arrays(arrays):
     return total
 
 
-class _MergeStats:
-    def __init__(self, settings):
-        self.settings = settings
-
-    def __call__(self, parts):
-        total = instances._new_stats(self.settings)
-        for part in parts:
-            instances.merge_stats(total, part)
-        return total
+def _merge_stats(parts, settings):
+    total = instances._new_stats(settings)
+    for part in parts:
+        instances.merge_stats(total, part)
+    return total
 
 
 def _unigram_weights(counts, candidates):
@@ -239,25 +235,25 @@ class _WriteShard:
         config = self.config
         name = writer.shard_name(shard, config.num_shards, config.compression)
         tmp = _tmp_name(config.output_dir, name, self.token)
-        digest, size, records = hashlib.sha256(), 0, 0
+        digest, size = hashlib.sha256(), 0
         packer = (zlib.compressobj(6, zlib.DEFLATED, 31) if config.compression == "GZIP"
-                  else None)
+                  else None)  # the local ShardWriter's GZIP stream
+        pieces = sorted((p for p in pieces if p is not None), key=lambda p: p[0])
         with tf.io.gfile.GFile(tmp, "wb") as f:
-            for _, framed, count in sorted((p for p in pieces if p is not None),
-                                           key=lambda p: p[0]):
-                data = packer.compress(framed) if packer else framed
-                for chunk in (data,) if data else ():
-                    f.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-                records += count
-            if packer:
-                tail = packer.flush()
-                f.write(tail)
-                digest.update(tail)
-                size += len(tail)
+            for chunk in self._chunks(pieces, packer):
+                f.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+        records = sum(count for _, _, count in pieces)
         return {"shard": shard, "name": name, "tmp": tmp, "bytes": size,
                 "sha256": digest.hexdigest(), "records": records}
+
+    @staticmethod
+    def _chunks(pieces, packer):
+        for _, framed, _ in pieces:
+            yield packer.compress(framed) if packer else framed
+        if packer:
+            yield packer.flush()
 
 
 class _Finalize:
@@ -321,7 +317,7 @@ def build_pipeline(root, config, settings, vocab_bytes, sources, token_info, can
     processed = tasks | "MaskAndSerialize" >> beam.ParDo(
         _ProcessTask(settings, vocab_bytes), AsSingleton(probs)).with_output_types(
             typing.Tuple[int, typing.Any]).with_outputs("stats", main="records")
-    totals = processed.stats | "SumStats" >> beam.CombineGlobally(_MergeStats(settings))
+    totals = processed.stats | "SumStats" >> beam.CombineGlobally(_merge_stats, settings)
     every_shard = root | "EveryShard" >> beam.Create(
         [(s, None) for s in range(config.num_shards)])
     token = uuid.uuid4().hex[:12]
