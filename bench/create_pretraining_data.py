@@ -4,13 +4,17 @@ Throughput = input wordpieces x dupe_factor / whole-process wall time (python st
 to exit, TensorFlow import included), on the shared WikiText-2 test corpus repeated
 `--repeat` times (10 copies of its 62 documents ≈ 2.8 M wordpieces), at
 max_seq_length 512, max_predictions_per_seq 80, dupe_factor 5, with 1 and 2
-workers. Also reported: CPU seconds of the whole process tree and tokens per CPU
-second (less sensitive to other users of a shared machine than wall time). Peak RSS
+workers. Also reported: CPU seconds of the whole process tree, of the main process
+alone, and tokens per CPU second (less sensitive to other users of a shared machine
+than wall time). Peak RSS
 is the largest summed RSS of the process tree (sampled every 50 ms). `--rss_check` also runs 1 worker on the unrepeated corpus: peak RSS must
 not grow with corpus size. With `--reference_script` (google-research/bert's
 create_pretraining_data.py, its tokenization.py beside it) the same corpus is run
 through it side by side, from a temporary copy patched only to
 `import tensorflow.compat.v1 as tf`; without it that row is skipped.
+
+`--beam_workers=2` adds the same job as an Apache Beam pipeline on the FnApiRunner
+with 2 processes (`--runner=beam`; needs the [beam] extra).
 
 Usage:
     python bench/create_pretraining_data.py \
@@ -43,30 +47,46 @@ def make_corpus(path, repeat):
 
 
 def run_measured(cmd, log_path):
-    """Runs cmd (output to log_path); returns (wall s, CPU s of the tree, peak RSS MiB)."""
+    """Runs cmd (output to log_path).
+
+    Returns (wall s, CPU s of the tree, peak RSS MiB, CPU s of the main process alone).
+    The tree's CPU is the larger of the reaped children's rusage and the sum of the last
+    CPU times sampled (every 50 ms) of every process of the tree: worker pools forked
+    from a forkserver are not children of the program, and the program need not reap
+    its forkserver.
+    """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                 env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-        peak = 0
+        peak, last_cpu = 0, {}
         ps = psutil.Process(proc.pid)
         while proc.poll() is None:
             try:
-                rss = ps.memory_info().rss + sum(
-                    c.memory_info().rss for c in ps.children(recursive=True))
-                peak = max(peak, rss)
+                tree = [ps] + ps.children(recursive=True)
             except psutil.Error:
-                pass
+                tree = []
+            rss = 0
+            for p in tree:
+                try:
+                    with p.oneshot():
+                        rss += p.memory_info().rss
+                        times = p.cpu_times()
+                    last_cpu[p.pid] = times.user + times.system
+                except psutil.Error:
+                    pass
+            peak = max(peak, rss)
             time.sleep(0.05)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu = max(cpu, sum(last_cpu.values()))
     if proc.returncode:
         with open(log_path, "rb") as f:
             tail = f.read()[-2000:].decode(errors="replace")
         sys.exit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd)}\n{tail}")
-    return wall, cpu, peak / 2**20
+    return wall, cpu, peak / 2**20, last_cpu.get(proc.pid, 0.0)
 
 
 def count_wordpieces(path):
@@ -101,6 +121,9 @@ def main():
     parser.add_argument("--max_seq_length", type=int, default=512)
     parser.add_argument("--max_predictions_per_seq", type=int, default=80)
     parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--beam_workers", type=int, default=0,
+                        help="also run --runner=beam on the FnApiRunner with this many "
+                             "processes (multi_processing; needs the [beam] extra); 0 = skip")
     parser.add_argument("--reference_script", default="",
                         help="google-research/bert create_pretraining_data.py (optional)")
     parser.add_argument("--reference_repeat", type=int, default=0,
@@ -129,6 +152,12 @@ def main():
                 "--noprogress"] + common
         plan = [(f"spanbert_tf, {w} worker(s)", args.repeat, ours + [f"--num_workers={w}"])
                 for w in [int(w) for w in args.workers.split(",")]]
+        if args.beam_workers:
+            plan.append((f"spanbert_tf --runner=beam, {args.beam_workers} process(es)",
+                         args.repeat, ours + [
+                             "--runner=beam", "--beam_pipeline_options="
+                             f"--direct_num_workers={args.beam_workers},"
+                             "--direct_running_mode=multi_processing"]))
         if args.rss_check:
             plan.append(("spanbert_tf, 1 worker, corpus x1 (RSS check)", 1,
                          ours + ["--num_workers=1"]))
@@ -152,16 +181,18 @@ def main():
                              f"--output_file={os.path.join(out_dir, 'ref.tfrecord')}"]
             else:
                 cmd = cmd + [f"--input_file={path}", f"--output_dir={out_dir}"]
-            wall, cpu, rss = run_measured(cmd, os.path.join(tmp, "log.txt"))
+            wall, cpu, rss, main_cpu = run_measured(cmd, os.path.join(tmp, "log.txt"))
             row = {"name": name, "corpus_copies": repeat, "wordpieces": tokens,
                    "wall_seconds": round(wall, 2), "cpu_seconds": round(cpu, 2),
                    "tokens_per_second": round(tokens * args.dupe_factor / wall),
                    "tokens_per_cpu_second": round(tokens * args.dupe_factor / cpu),
-                   "peak_rss_mib": round(rss, 1)}
+                   "peak_rss_mib": round(rss, 1),
+                   "main_process_cpu_seconds": round(main_cpu, 2)}
             results["runs"].append(row)
             print(f"{name:46s} {tokens:>9,} wp x{args.dupe_factor} {wall:7.2f} s wall "
                   f"{cpu:7.2f} s CPU {row['tokens_per_second']:>10,} tok/s "
-                  f"({row['tokens_per_cpu_second']:>10,} /CPU s) peak RSS {rss:6.0f} MiB",
+                  f"({row['tokens_per_cpu_second']:>10,} /CPU s) peak RSS {rss:6.0f} MiB "
+                  f"main process {main_cpu:5.2f} CPU s",
                   flush=True)
         runs = {r["name"]: r for r in results["runs"]}
         one = runs.get("spanbert_tf, 1 worker(s)")
@@ -175,9 +206,20 @@ def main():
         if one and two:
             results["speedup_2_vs_1_workers"] = round(
                 two["tokens_per_second"] / one["tokens_per_second"], 2)
+            results["cpu_2_vs_1_workers"] = round(two["cpu_seconds"] / one["cpu_seconds"], 2)
+            results["main_process_cpu_share_2_workers"] = round(
+                two["main_process_cpu_seconds"] / two["cpu_seconds"], 3)
+        beam = runs.get(f"spanbert_tf --runner=beam, {args.beam_workers} process(es)")
+        local = runs.get(f"spanbert_tf, {args.beam_workers} worker(s)")
+        if beam and local:
+            results["beam_vs_local_throughput"] = round(
+                beam["tokens_per_second"] / local["tokens_per_second"], 2)
+            results["beam_vs_local_cpu"] = round(beam["cpu_seconds"] / local["cpu_seconds"], 2)
         results["machine"]["load_average_end"] = list(os.getloadavg())
         for key in ("speedup_1_worker_vs_reference", "cpu_efficiency_1_worker_vs_reference",
-                    "speedup_2_vs_1_workers"):
+                    "speedup_2_vs_1_workers", "cpu_2_vs_1_workers",
+                    "main_process_cpu_share_2_workers", "beam_vs_local_throughput",
+                    "beam_vs_local_cpu"):
             if key in results:
                 print(f"{key}: {results[key]}x")
         os.makedirs(os.path.dirname(args.output), exist_ok=True)

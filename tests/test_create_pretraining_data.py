@@ -135,6 +135,11 @@ def test_same_output_whatever_the_number_of_workers(wikitext_run, tmp_path):
         pipeline.TASK_BYTES = saved
     assert stats2["timing"]["num_workers"] == 2
     assert _without_timing(stats1) == _without_timing(stats2)
+    shard_files = [json.load(open(os.path.join(d, "metadata.json")))["shard_files"]
+                   for d in (out1, out2)]  # hashed by the workers with 2
+    assert shard_files[0] == shard_files[1]
+    assert shard_files[1][0]["sha256"] == hashlib.sha256(
+        open(os.path.join(out2, shard_files[1][0]["name"]), "rb").read()).hexdigest()
     for name in json.load(open(os.path.join(out1, "metadata.json")))["shards"]:
         with open(os.path.join(out1, name), "rb") as a, open(os.path.join(out2, name), "rb") as b:
             assert a.read() == b.read(), name

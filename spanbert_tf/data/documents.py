@@ -124,6 +124,11 @@ def resolve_input_files(input_file):
 
 
 def _open_binary(path):
+    if "://" in path:  # gs://, s3://, ... (the Beam pipeline's workers): TensorFlow's gfile
+        import tensorflow as tf
+
+        f = tf.io.gfile.GFile(path, "rb")
+        return gzip.GzipFile(fileobj=f, mode="rb") if path.endswith(".gz") else f
     if path.endswith(".gz"):
         return gzip.open(path, "rb")
     return open(path, "rb")

@@ -93,16 +93,19 @@ def merge_stats(total, part):
     return total
 
 
-def process_task(parts, random_token_probs=None):
+def process_task(parts, random_token_probs=None, by_part=False):
     """Tokenizes, packs, masks and serializes a list of document parts.
 
     Args:
         parts: list of (doc_index, part_index, global_part_index, lines).
         random_token_probs: None (uniform random tokens), or the unigram weights
             of the candidates (from the counting pass).
+        by_part: key the output by (shard, global_part_index) instead of shard
+            (the Beam pipeline sorts each shard's pieces by part).
 
     Returns:
-        dict(shards={shard: (framed bytes, num_records)}, stats=worker stats).
+        dict(shards={shard: (framed bytes, num_records)}, stats=worker stats);
+        with `by_part`, shards={(shard, global_part_index): (framed, num_records)}.
     """
     current = _STATE["random_token_probs"]
     unmasked = _STATE["settings"]["masking"] is None
@@ -123,7 +126,7 @@ def process_task(parts, random_token_probs=None):
     cls = np.array([tokenizer.cls_id], np.int32)
     sep = np.array([tokenizer.sep_id], np.int32)
 
-    groups, shard_of = [], []
+    groups, shard_of, part_of = [], [], []
     first_line = 0
     for doc_index, part_index, global_part, part_lines in parts:
         part_splits = splits[first_line:first_line + len(part_lines) + 1]
@@ -143,10 +146,12 @@ def process_task(parts, random_token_probs=None):
             groups.append((block_ids, (global_part << EXAMPLE_ID_SHIFT)
                            + np.arange(len(block_ids), dtype=np.int64)))
             shard_of += [global_part % num_shards] * len(block_ids)
+            part_of += [global_part] * len(block_ids)
             continue
         for dupe in range(dupe_factor):
             groups.append((block_ids, np.random.default_rng([seed, doc_index, part_index, dupe])))
             shard_of += [(global_part * dupe_factor + dupe) % num_shards] * len(block_ids)
+            part_of += [global_part] * len(block_ids)
 
     shards = {}
     if not groups:
@@ -161,8 +166,9 @@ def process_task(parts, random_token_probs=None):
         records = serialize_batch(batch, max_len, max_pred)
         _batch_stats(stats, batch)
     by_shard = {}
-    for shard, record in zip(shard_of, records):
-        by_shard.setdefault(shard, []).append(record)
+    keys = zip(shard_of, part_of) if by_part else shard_of
+    for key, record in zip(keys, records):
+        by_shard.setdefault(key, []).append(record)
     for shard, recs in by_shard.items():
         shards[shard] = (writer.frame_records(recs), len(recs))
     return {"shards": shards, "stats": stats}

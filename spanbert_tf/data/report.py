@@ -79,15 +79,22 @@ def build_stats(totals, input_stats, shard_writer, config, wall_seconds, num_wor
     return stats
 
 
-def shard_file_entries(paths, records):
+def shard_file_entries(paths, records, map_fn=map):
     """metadata.json's `shard_files`: name, bytes, sha256 and records of each written shard
-    (checked by `shard_check` before training)."""
-    return [{"name": os.path.basename(p), "bytes": os.path.getsize(p), "sha256": sha256_file(p),
-             "records": int(n)} for p, n in zip(paths, records)]
+    (checked by `shard_check` before training). `map_fn` (e.g. a worker pool's `map`)
+    computes the sha256 of the shards."""
+    digests = list(map_fn(sha256_file, paths))
+    return [{"name": os.path.basename(p), "bytes": os.path.getsize(p), "sha256": digest,
+             "records": int(n)} for p, n, digest in zip(paths, records, digests)]
 
 
-def build_metadata(config, tokenizer, shard_writer, stats, vocab_sha256, unigram_counts=None):
-    """The metadata.json dict: settings, vocab, special ids, feature spec, counts, shard sizes."""
+def build_metadata(config, tokenizer, shard_writer, stats, vocab_sha256, unigram_counts=None,
+                   shard_files=None):
+    """The metadata.json dict: settings, vocab, special ids, feature spec, counts, shard sizes.
+
+    `shard_files` (from `shard_file_entries`, or the Beam pipeline, which hashes shards
+    as it writes them) replaces reading back the shards at `shard_writer.paths` here.
+    """
     settings = dataclasses.asdict(config)
     settings.pop("progress", None)
     unmasked = config.masking == "none"
@@ -108,7 +115,8 @@ def build_metadata(config, tokenizer, shard_writer, stats, vocab_sha256, unigram
                              config.max_seq_length, config.max_predictions_per_seq)),
         "compression": config.compression,
         "shards": list(shard_writer.names),
-        "shard_files": shard_file_entries(shard_writer.paths, shard_writer.records),
+        "shard_files": (shard_files if shard_files is not None
+                        else shard_file_entries(shard_writer.paths, shard_writer.records)),
         "counts": {"instances": stats["instances"],
                    "instances_per_shard": stats["instances_per_shard"],
                    "documents": stats["documents"], "tokens": stats["tokens"],

@@ -1,0 +1,396 @@
+"""`create_pretraining_data` as an Apache Beam pipeline: the local run's shards, at scale.
+
+The same stages as `pipeline.create_pretraining_data`, from the same functions:
+read files into document parts (`documents.py`, one file per element), number
+the parts globally (per-file counts -> prefix sums, a side input), tokenize,
+pack, mask and serialize tasks of parts (`instances.process_task`, the
+tokenizer built once per worker in `DoFn.setup`), then group the framed
+records by shard, sort them by global part inside the shard and write each
+shard under a temporary name; a last step renames them all and writes
+`stats.json` and `metadata.json`. Every record is a function of its keys
+(document, part, dupe pass), so the output is the local run's, byte for byte
+(decompressed for GZIP), whatever runner or worker count; a retried step
+rewrites the same temporary file.
+
+Without a `--runner` in `beam_options` the pipeline runs here on the
+FnApiRunner (never the Prism binary download of the default DirectRunner);
+`--direct_num_workers=N` and `--direct_running_mode=multi_processing` apply.
+Paths may be on any filesystem TensorFlow's `tf.io.gfile` reads (gs://, ...).
+
+Example:
+```python
+from spanbert_tf.data import beam_pipeline, pipeline
+stats = beam_pipeline.create_pretraining_data_beam(
+    pipeline.PretrainingDataConfig(output_dir="tfrecords", max_seq_length=128),
+    ["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
+```
+"""
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+import types
+import typing
+import uuid
+import zlib
+
+import numpy as np
+
+from spanbert_tf import errors
+from spanbert_tf.data import documents, instances, pipeline, report, writer
+
+INSTALL_HINT = ("--runner=beam needs Apache Beam, an optional extra: "
+                "pip install 'spanbert-tf[beam]' (or pip install -e '.[beam]')")
+METRICS_NAMESPACE = "spanbert_tf.create_pretraining_data"
+
+_root_logger, _level = logging.getLogger(), logging.getLogger().level
+_root_logger.setLevel(logging.ERROR)  # Beam warns at import about absent GCP client libraries
+try:
+    import apache_beam as beam
+    from apache_beam.pvalue import AsList, AsSingleton, TaggedOutput
+except ImportError:
+    raise errors.InputError(INSTALL_HINT) from None
+finally:
+    _root_logger.setLevel(_level)
+
+
+def pipeline_options(beam_options):
+    """The list flag's entries ("--x=y" or "x=y") → (PipelineOptions, runner or None)."""
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    args = [a if a.startswith("--") else f"--{a}" for a in (beam_options or []) if a.strip()]
+    options = PipelineOptions(args)
+    if options.view_as(StandardOptions).runner:
+        return options, None
+    return options, _fn_api_runner(options)
+
+
+def _fn_api_runner(options):
+    """Beam's FnApiRunner (here, no Prism download); its worker processes log errors only."""
+    from google.protobuf import struct_pb2
+    from apache_beam.options.pipeline_options import WorkerOptions
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+
+    level = options.view_as(WorkerOptions).default_sdk_harness_log_level or "ERROR"
+    worker_options = struct_pb2.Struct()
+    worker_options.update({"beam:option:default_sdk_harness_log_level:v1": level})
+    return fn_runner.FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(
+        beam_provision_api_pb2.ProvisionInfo(retrieval_token="unused-retrieval-token",
+                                             pipeline_options=worker_options)))
+
+
+def _is_local(path):
+    return "://" not in path
+
+
+def _resolve_inputs(config):
+    """The input files, local (sorted globs as locally) or remote (tf.io.gfile.glob)."""
+    entries = [e.strip() for e in str(config.input_file).split(",") if e.strip()]
+    if all(_is_local(e) for e in entries):
+        return documents.resolve_input_files(config.input_file)
+    import tensorflow as tf
+
+    paths = []
+    for entry in entries:
+        matches = sorted(tf.io.gfile.glob(entry))
+        if not matches:
+            raise documents.InputError(f"input file pattern matches no file: {entry}")
+        paths += [m for m in matches if m not in paths]
+    return paths
+
+
+class _ReadTasks(beam.DoFn):
+    """A file (or the TFDS dataset) → tasks of its parts with per-file indices, and counts."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+
+    def process(self, element):
+        file_index, source = element
+        config, stats = self.config, documents.InputStats()
+        builder = documents._PartBuilder(stats, documents.PART_BYTES, 0)
+        if config.tfds_name:
+            parts = documents.iter_tfds_parts(
+                config.tfds_name, config.tfds_split, config.tfds_text_key,
+                config.tfds_data_dir or None, stats, builder)
+        elif config.input_format == "text":
+            parts = documents.iter_text_file_parts(source, stats, builder)
+        else:
+            parts = documents.iter_jsonl_file_parts(source, stats, builder, config.text_key)
+        task, size, num_parts = [], 0, 0
+        for part in parts:
+            task.append((part.doc_index, part.part_index, num_parts, part.lines))
+            num_parts += 1
+            size += part.num_bytes
+            if size >= pipeline.TASK_BYTES:
+                yield file_index, task
+                task, size = [], 0
+        if task:
+            yield file_index, task
+        for reason, count in stats.skipped.items():
+            beam.metrics.Metrics.counter(METRICS_NAMESPACE, f"skipped_{reason}").inc(count)
+        for name in ("files_read", "documents", "lines", "invalid_utf8_bytes"):
+            beam.metrics.Metrics.counter(METRICS_NAMESPACE, name).inc(getattr(stats, name))
+        yield TaggedOutput("counts", (file_index, stats, builder.doc_index,
+                                                        num_parts))
+
+
+def _offsets(counts):
+    """Per-file (documents, parts) → {file: (first document, first global part)}."""
+    offsets, docs, parts = {}, 0, 0
+    for file_index, _, num_docs, num_parts in sorted(counts, key=lambda c: c[0]):
+        offsets[file_index] = (docs, parts)
+        docs, parts = docs + num_docs, parts + num_parts
+    return offsets
+
+
+def _merged_input_stats(counts):
+    """The per-file `InputStats`, merged in input order (as one sequential reader counts)."""
+    total = documents.InputStats()
+    for _, stats, _, _ in sorted(counts, key=lambda c: c[0]):
+        for name in ("files_read", "bytes_read", "documents", "lines", "invalid_utf8_bytes"):
+            setattr(total, name, getattr(total, name) + getattr(stats, name))
+        total.skipped.update(stats.skipped)
+        total.skipped_examples += stats.skipped_examples
+    total.skipped_examples = total.skipped_examples[:20]
+    return total
+
+
+def _globalize(element, offsets):
+    file_index, task = element
+    docs, parts = offsets[file_index]
+    return [(d + docs, p, g + parts, lines) for d, p, g, lines in task]
+
+
+class _TaskFn(beam.DoFn):
+    """Base of the DoFns running `instances` functions: the worker state built in setup."""
+
+    def __init__(self, settings, vocab_bytes):
+        super().__init__()
+        self.settings, self.vocab_bytes = settings, vocab_bytes
+
+    def setup(self):
+        # The vocabulary travels with the DoFn: a worker need not see the launcher's path.
+        fd, vocab_file = tempfile.mkstemp(prefix="spanbert_tf_vocab_", suffix=".txt")
+        with os.fdopen(fd, "wb") as f:
+            f.write(self.vocab_bytes)
+        instances.init_worker(dict(self.settings, vocab_file=vocab_file))  # once per worker
+        os.remove(vocab_file)
+
+
+class _CountTask(_TaskFn):
+    def process(self, task):
+        yield instances.count_task(task)
+
+
+class _ProcessTask(_TaskFn):
+    def process(self, task, probs):
+        result = instances.process_task(task, probs, by_part=True)
+        for (shard, global_part), (framed, count) in result["shards"].items():
+            yield shard, (global_part, framed, count)
+        yield TaggedOutput("stats", result["stats"])
+
+
+def _sum_arrays(arrays):
+    total = None
+    for a in arrays:
+        total = a.copy() if total is None else total + a
+    return total
+
+
+def _merge_stats(parts, settings):
+    total = instances._new_stats(settings)
+    for part in parts:
+        instances.merge_stats(total, part)
+    return total
+
+
+def _unigram_weights(counts, candidates):
+    if counts is None:
+        return None
+    weights = counts[candidates].astype(np.float64)
+    return weights if weights.sum() > 0 else None
+
+
+def _tmp_name(output_dir, name, token):
+    return f"{output_dir.rstrip('/')}/.{name}.tmp-beam-{token}"
+
+
+class _WriteShard:
+    """(shard, pieces) → the shard under a temporary name, hashed as written."""
+
+    def __init__(self, config, token):
+        self.config, self.token = config, token
+
+    def __call__(self, element):
+        import tensorflow as tf
+
+        shard, pieces = element
+        config = self.config
+        name = writer.shard_name(shard, config.num_shards, config.compression)
+        tmp = _tmp_name(config.output_dir, name, self.token)
+        digest, size = hashlib.sha256(), 0
+        packer = (zlib.compressobj(6, zlib.DEFLATED, 31) if config.compression == "GZIP"
+                  else None)  # the local ShardWriter's GZIP stream
+        pieces = sorted((p for p in pieces if p is not None), key=lambda p: p[0])
+        with tf.io.gfile.GFile(tmp, "wb") as f:
+            for chunk in self._chunks(pieces, packer):
+                f.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+        records = sum(count for _, _, count in pieces)
+        return {"shard": shard, "name": name, "tmp": tmp, "bytes": size,
+                "sha256": digest.hexdigest(), "records": records}
+
+    @staticmethod
+    def _chunks(pieces, packer):
+        for _, framed, _ in pieces:
+            yield packer.compress(framed) if packer else framed
+        if packer:
+            yield packer.flush()
+
+
+class _Finalize:
+    """Renames the shards, removes stale ones, writes stats.json and metadata.json."""
+
+    def __init__(self, config, token_info, vocab_sha256, start, num_workers):
+        self.config, self.token_info = config, token_info
+        self.vocab_sha256, self.start, self.num_workers = vocab_sha256, start, num_workers
+
+    def __call__(self, _, shards, totals, counts, unigram_counts):
+        import tensorflow as tf
+
+        config = self.config
+        shards = sorted(shards, key=lambda s: s["shard"])
+        out = config.output_dir.rstrip("/")
+        for entry in shards:
+            if tf.io.gfile.exists(entry["tmp"]):  # absent when a retry renamed it already
+                tf.io.gfile.rename(entry["tmp"], f"{out}/{entry['name']}", overwrite=True)
+        names = [s["name"] for s in shards]
+        removed = []
+        for path in sorted(tf.io.gfile.glob(f"{out}/pretrain-*-of-*")):
+            name = path.rsplit("/", 1)[-1]
+            if ".tfrecord" in name and name not in names:
+                tf.io.gfile.remove(path)
+                removed.append(name)
+        shard_writer = types.SimpleNamespace(
+            names=names, paths=[f"{out}/{n}" for n in names],
+            records=[s["records"] for s in shards], removed_stale=removed)
+        stats = report.build_stats(totals, _merged_input_stats(counts), shard_writer, config,
+                                   time.time() - self.start, self.num_workers, unigram_counts)
+        shard_files = [{k: s[k] for k in ("name", "bytes", "sha256", "records")}
+                       for s in shards]
+        metadata = report.build_metadata(
+            config, types.SimpleNamespace(**self.token_info), shard_writer, stats,
+            self.vocab_sha256, unigram_counts, shard_files=shard_files)
+        for name, obj in (("stats.json", stats), ("metadata.json", metadata)):
+            tmp = _tmp_name(out, name, uuid.uuid4().hex)
+            with tf.io.gfile.GFile(tmp, "w") as f:
+                f.write(json.dumps(obj, indent=2) + "\n")
+            tf.io.gfile.rename(tmp, f"{out}/{name}", overwrite=True)
+        return stats
+
+
+def build_pipeline(root, config, settings, vocab_bytes, sources, token_info, candidates,
+                   start, num_workers):
+    """Adds the stages to the Beam pipeline `root`; returns the PCollection of the stats."""
+    read = (root | "Inputs" >> beam.Create(list(enumerate(sources)))
+            | "SpreadInputs" >> beam.Reshuffle()
+            | "ReadParts" >> beam.ParDo(_ReadTasks(config)).with_outputs(
+                "counts", main="tasks"))
+    counts = read.counts | "AllCounts" >> beam.combiners.ToList()
+    offsets = counts | "Offsets" >> beam.Map(_offsets)
+    tasks = (read.tasks | "GlobalIndices" >> beam.Map(_globalize, AsSingleton(offsets))
+             | "SpreadTasks" >> beam.Reshuffle())
+    if config.random_token_source == "unigram":
+        unigram = (tasks | "CountPieces" >> beam.ParDo(_CountTask(settings, vocab_bytes))
+                   | "SumCounts" >> beam.CombineGlobally(_sum_arrays))
+    else:
+        unigram = root | "NoUnigram" >> beam.Create([None])
+    probs = unigram | "Weights" >> beam.Map(_unigram_weights, candidates)
+    processed = tasks | "MaskAndSerialize" >> beam.ParDo(
+        _ProcessTask(settings, vocab_bytes), AsSingleton(probs)).with_output_types(
+            typing.Tuple[int, typing.Any]).with_outputs("stats", main="records")
+    totals = processed.stats | "SumStats" >> beam.CombineGlobally(_merge_stats, settings)
+    every_shard = root | "EveryShard" >> beam.Create(
+        [(s, None) for s in range(config.num_shards)])
+    token = uuid.uuid4().hex[:12]
+    shards = ((processed.records, every_shard) | "Pieces" >> beam.Flatten()
+              | "ByShard" >> beam.GroupByKey()
+              | "WriteShards" >> beam.Map(_WriteShard(config, token)))
+    return (root | "Once" >> beam.Create([None])
+            | "Finalize" >> beam.Map(
+                _Finalize(config, token_info, hashlib.sha256(vocab_bytes).hexdigest(), start,
+                          num_workers),
+                AsList(shards), AsSingleton(totals), AsSingleton(counts),
+                AsSingleton(unigram)))
+
+
+def create_pretraining_data_beam(config, beam_options=(), dedicated_process=False):
+    """Runs `create_pretraining_data` on Beam; returns the stats dict (also in stats.json).
+
+    Args:
+        config: a `pipeline.PretrainingDataConfig` (`num_workers` and `progress`
+            are not used: Beam's options say how many workers run).
+        beam_options: Beam pipeline options, e.g. ["--runner=DataflowRunner", ...].
+        dedicated_process: as in `pipeline.create_pretraining_data` (lean
+            TensorFlow import in the workers).
+
+    Raises the local run's one-line errors (bad path or setting, missing vocab,
+    Beam not installed) before the pipeline starts.
+    """
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    start = time.time()
+    config.validate()
+    if config.masking == "none":
+        config = dataclasses.replace(config, dupe_factor=1)
+    sources = [config.tfds_name] if config.tfds_name else _resolve_inputs(config)
+    tokenizer, vocab_bytes = _load_vocab(config)
+    token_info = {k: getattr(tokenizer, k) for k in
+                  ("vocab_size", "cls_id", "sep_id", "mask_id", "unk_id", "pad_id")}
+    candidates = instances.random_token_candidates(tokenizer)
+    settings = pipeline._settings(config, None, dedicated_process)
+    options, runner = pipeline_options(beam_options)
+    num_workers = options.view_as(DirectOptions).direct_num_workers or 1
+    if _is_local(config.output_dir):
+        os.makedirs(config.output_dir, exist_ok=True)
+    root = beam.Pipeline(runner=runner, options=options)
+    build_pipeline(root, config, settings, vocab_bytes, sources, token_info, candidates,
+                   start, num_workers)
+    root.run().wait_until_finish()
+    stats_path = f"{config.output_dir.rstrip('/')}/stats.json"
+    if _is_local(stats_path):  # no TensorFlow start-up in the launcher for local output
+        with open(stats_path, encoding="utf-8") as f:
+            return json.load(f)
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(stats_path) as f:
+        return json.load(f)
+
+
+def _load_vocab(config):
+    """(tokenizer, vocabulary file bytes); the local run's errors for a missing/bad file."""
+    from spanbert_tf.tokenization import BertWordpieceTokenizer
+
+    if _is_local(config.vocab_file):
+        tokenizer = BertWordpieceTokenizer(config.vocab_file, config.do_lower_case)
+        with open(config.vocab_file, "rb") as f:
+            return tokenizer, f.read()
+    import tensorflow as tf
+
+    if not tf.io.gfile.exists(config.vocab_file):
+        raise FileNotFoundError(f"vocab file not found: {config.vocab_file}")
+    with tf.io.gfile.GFile(config.vocab_file, "rb") as f:
+        data = f.read()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "vocab.txt")
+        with open(path, "wb") as f:
+            f.write(data)
+        return BertWordpieceTokenizer(path, config.do_lower_case), data

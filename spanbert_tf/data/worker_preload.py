@@ -1,0 +1,14 @@
+"""Imported once by the forkserver of `create_pretraining_data`'s worker pool.
+
+The pool's workers are forked from a server process that imported TensorFlow (the
+lean way, `lean_tf.py`) and the pipeline modules once, before running any op: N
+workers then pay one TensorFlow start-up, not N, and share its pages copy-on-write.
+Nothing else imports this module.
+"""
+
+from spanbert_tf.data.lean_tf import import_tensorflow_lean
+
+import_tensorflow_lean()
+
+from spanbert_tf import tokenization  # noqa: E402,F401  (imported for the workers)
+from spanbert_tf.data import instances, masking  # noqa: E402,F401
