@@ -410,6 +410,9 @@ def format_summary(summary):
     lines.append(f"  checkpoint  {summary['checkpoint']}")
     lines.append(f"  model dir   {summary['model_dir']} (config.json, vocab.txt, "
                  "train_log.jsonl, TensorBoard train/)")
+    if summary.get("preset"):
+        lines.append(f"  preset      {summary['preset']} (keras-hub; --init_checkpoint of "
+                     "run_squad.py / run_classifier.py)")
     if summary.get("resumed_from_step"):
         lines.append(f"  resumed     from step {summary['resumed_from_step']}")
     return "\n".join(lines)
