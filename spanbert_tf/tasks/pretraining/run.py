@@ -223,6 +223,15 @@ def run_pretraining(params):
 
 def _run_keras_fit(params):
     """The run on JAX: Keras `fit` with DataParallel over all local devices (keras_fit.py)."""
+    tf_only = {"--strategy": params.strategy != "default", "--tpu": bool(params.tpu),
+               "--grad_accum_steps": params.grad_accum_steps != 1,
+               "--jit_compile": params.jit_compile}
+    refused = [flag for flag, given in tf_only.items() if given]
+    if refused:
+        raise InputError(f"{', '.join(refused)}: TensorFlow-only; on --backend="
+                         f"{os.environ['KERAS_BACKEND']} training runs one jitted step over all "
+                         "local devices (keras.distribution.DataParallel; --num_gpus limits "
+                         "them, --cpu_devices splits the CPU)")
     import tensorflow as tf
 
     tf.config.set_visible_devices([], "GPU")  # tf.data only: the accelerators are JAX's
@@ -230,15 +239,6 @@ def _run_keras_fit(params):
 
     from spanbert_tf.training import keras_fit
 
-    tf_only = {"--strategy": params.strategy != "default", "--tpu": bool(params.tpu),
-               "--grad_accum_steps": params.grad_accum_steps != 1,
-               "--jit_compile": params.jit_compile}
-    refused = [flag for flag, given in tf_only.items() if given]
-    if refused:
-        raise InputError(f"{', '.join(refused)}: TensorFlow-only; on --backend="
-                         f"{keras.backend.backend()} training runs one jitted step over all "
-                         "local devices (keras.distribution.DataParallel; --num_gpus limits "
-                         "them, --cpu_devices splits the CPU)")
     devices = keras.distribution.list_devices()[:params.num_gpus or None]
     kind = devices[0].split(":")[0].upper()
     run = _prepare_run(params, len(devices), "GPU" if kind == "CUDA" else kind, True)
@@ -410,6 +410,9 @@ def format_summary(summary):
     lines.append(f"  checkpoint  {summary['checkpoint']}")
     lines.append(f"  model dir   {summary['model_dir']} (config.json, vocab.txt, "
                  "train_log.jsonl, TensorBoard train/)")
+    if summary.get("preset"):
+        lines.append(f"  preset      {summary['preset']} (keras-hub; --init_checkpoint of "
+                     "run_squad.py / run_classifier.py)")
     if summary.get("resumed_from_step"):
         lines.append(f"  resumed     from step {summary['resumed_from_step']}")
     return "\n".join(lines)

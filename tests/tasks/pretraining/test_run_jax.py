@@ -24,8 +24,7 @@ from spanbert_tf.training.train_log import read_train_log
 REPO = pathlib.Path(__file__).resolve().parents[3]
 STEPS = 50
 # Two JAX processes (each imports TensorFlow, JAX and keras-hub) beside two TensorFlow runs,
-# then one more JAX process: about 2 CPU-minutes.
-pytestmark = pytest.mark.slow
+# then one more JAX process: about 2.5 CPU-minutes for the tests marked slow.
 
 
 def _env():
@@ -95,6 +94,7 @@ def runs(tmp_path_factory, shared_data):
     return work, results
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("masking", ["span", "none"])
 def test_jax_losses_follow_tensorflow(runs, masking):
     work, results = runs
@@ -120,6 +120,7 @@ def test_jax_losses_follow_tensorflow(runs, masking):
                                                               "ckpt-50.weights.h5"]
 
 
+@pytest.mark.slow
 def test_resumed_jax_run_continues_step_and_data(runs):
     """ckpt-50 lost (a run killed after ckpt-25): the rerun redoes steps 26-50 exactly, which
     it can only do when the optimizer state, the step and the data stream all continue."""
@@ -140,6 +141,7 @@ def test_resumed_jax_run_continues_step_and_data(runs):
     assert abs(summary["loss"] - first["loss"]) <= 1e-5
 
 
+@pytest.mark.slow
 def test_jax_model_dir_loads_downstream(runs):
     """What run_squad / run_classifier do with --init_checkpoint=MODEL_DIR/preset, on
     TensorFlow: the JAX-trained encoder arrives; the whole pretrainer loads from ckpt-N too."""
@@ -167,6 +169,7 @@ def test_jax_model_dir_loads_downstream(runs):
     assert moved == [w.path for w in trained.weights if "pooled_dense" not in w.path]
 
 
+@pytest.mark.slow
 def test_model_dir_resumes_only_on_its_backend(runs):
     from spanbert_tf.errors import InputError
     from spanbert_tf.training.backends import check_checkpoint_backend
@@ -177,3 +180,14 @@ def test_model_dir_resumes_only_on_its_backend(runs):
     with pytest.raises(InputError, match="--backend=jax"):
         check_checkpoint_backend(str(work / "jax_span"), "tensorflow")
     check_checkpoint_backend(str(work / "jax_span"), "jax")
+
+
+def test_tensorflow_only_flags_are_refused_on_jax_in_one_line():
+    proc = subprocess.run([sys.executable, str(REPO / "run_pretraining.py"), "--backend=jax",
+                           "--grad_accum_steps=2", "--strategy=mirrored"], env=_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "run_pretraining: error: --strategy, --grad_accum_steps: TensorFlow-only; on "
+        "--backend=jax training runs one jitted step over all local devices "
+        "(keras.distribution.DataParallel; --num_gpus limits them, --cpu_devices splits the CPU)"]
