@@ -6,7 +6,8 @@
   `serving_default(sentence1: string[B], sentence2: string[B])` for pairs, or
   `serving_default(sentence: string[B])` (`pair=False`) →
   `logits` float32[B, C], `probabilities` float32[B, C] (softmax of the logits,
-  or the outputs themselves for `activation="softmax"`), `label_id` int32[B];
+  or the outputs themselves for `activation="softmax"`), `label_id` int32[B]
+  (a regression, `num_classes=1`: `score` float32[B], as run_classifier's STS-B export);
   `encode` (same inputs) → the model inputs, to check the tokenization.
 - `SpanBertQuestionAnswerer`: run_squad.py's QA SavedModel
   (`spanbert_tf.tasks.squad.export`, its windowing and answer selection in the
@@ -69,6 +70,8 @@ def export_text_classifier(classifier, export_dir, pair=True):
 
     def serve(*texts):
         outputs = tf.cast(classifier(encode(*texts), training=False), tf.float32)
+        if classifier.num_classes == 1:   # a regression (STS-B)
+            return {"score": outputs[:, 0]}
         probabilities = outputs if softmax_out else tf.nn.softmax(outputs, axis=-1)
         return {"logits": outputs, "probabilities": probabilities,
                 "label_id": tf.argmax(outputs, axis=-1, output_type=tf.int32)}
