@@ -9,7 +9,8 @@ Importing this package registers, with `backbone_cls = SpanBertBackbone`:
 SpanBERT preset. `import spanbert_tf` does it too when keras_hub is already
 imported. Presets are written by `convert_checkpoint.py
 --output_format=keras_hub_preset` (`save_preset` here); a preset dir is
-accepted as `--init_checkpoint` by our programs.
+accepted as `--init_checkpoint` by our programs. `spanbert_tf.presets.export.export_task`
+writes a TextClassifier or QuestionAnswerer as a TF Serving SavedModel (raw strings in).
 
 Example:
 ```python
