@@ -4,7 +4,9 @@ Importing this package registers, with `backbone_cls = SpanBertBackbone`:
 `SpanBertTokenizer`, `SpanBertTextClassifierPreprocessor` +
 `SpanBertTextClassifier`, `SpanBertMaskedLMPreprocessor` + `SpanBertMaskedLM`
 (span masking and the SBO head), `SpanBertQuestionAnswererPreprocessor` +
-`SpanBertQuestionAnswerer` (extractive QA, `run_squad.py`'s model and rules), so that keras-hub's generic
+`SpanBertQuestionAnswerer` (extractive QA, `run_squad.py`'s model and rules),
+`SpanBertRelationClassifierPreprocessor` (TACRED entity markers, for
+`SpanBertTextClassifier`), so that keras-hub's generic
 `Backbone / Tokenizer / TextClassifier / MaskedLM .from_preset(dir)` return ours for a
 SpanBERT preset. `import spanbert_tf` does it too when keras_hub is already
 imported. Presets are written by `convert_checkpoint.py
@@ -30,6 +32,7 @@ from spanbert_tf.presets.preset_io import build_tokenizer, save_preset, save_pre
 from spanbert_tf.presets.question_answerer import (SpanBertQuestionAnswerer,
                                                    SpanBertQuestionAnswererPreprocessor)
 from spanbert_tf.presets.registration import register_backbone_alias
+from spanbert_tf.presets.relation_classifier import SpanBertRelationClassifierPreprocessor
 from spanbert_tf.presets.text_classifier import (SpanBertTextClassifier,
                                                  SpanBertTextClassifierPreprocessor)
 from spanbert_tf.presets.tokenizer import SpanBertTokenizer
@@ -42,6 +45,7 @@ __all__ = [
     "SpanBertMaskedLMPreprocessor",
     "SpanBertQuestionAnswerer",
     "SpanBertQuestionAnswererPreprocessor",
+    "SpanBertRelationClassifierPreprocessor",
     "SpanBertTextClassifier",
     "SpanBertTextClassifierPreprocessor",
     "SpanBertTokenizer",

@@ -118,8 +118,8 @@ def text_classifier_from_model_dir(model_dir):
 
     The model dir's config.json "task" gives the labels and `max_seq_length`
     (the preprocessor's `sequence_length`). A GLUE regression (STS-B, no
-    labels) becomes `num_classes=1` (labels None). TACRED inputs carry entity
-    markers a text preprocessor does not add (ValueError).
+    labels) becomes `num_classes=1` (labels None); TACRED (entity markers)
+    gets a `SpanBertRelationClassifierPreprocessor`.
     Returns `(classifier, labels)`.
     """
     from spanbert_tf.modeling import model_dir as model_dir_lib
@@ -134,9 +134,10 @@ def text_classifier_from_model_dir(model_dir):
                          f"(not a run_classifier.py model dir)")
     labels = task.get("labels")
     name = task.get(model_dir_lib.TASK_NAME_KEY)
-    if name == "tacred" or task.get("markers") is not None:
-        raise ValueError(f"{info.model_dir}: task {name!r} (entity markers) has no keras-hub "
-                         f"TextClassifier form")
+    markers = task.get("markers")
+    if (name == "tacred") != (markers is not None) or (markers is not None and not labels):
+        raise ValueError(f"{info.model_dir}: config.json task {name!r} needs both labels and "
+                         f"entity markers (a run_classifier.py TACRED model dir)")
     regression = False
     if not labels:
         try:
@@ -150,9 +151,15 @@ def text_classifier_from_model_dir(model_dir):
     model = ClassificationTask(info.config.model, num_classes, is_regression=regression,
                                dtype="float32").build_model()
     model_dir_lib.restore_model(model, info.checkpoint_path)
-    preprocessor = SpanBertTextClassifierPreprocessor(
-        build_tokenizer(info.vocab_file, info.do_lower_case),
-        sequence_length=int(task["max_seq_length"]))
+    tokenizer = build_tokenizer(info.vocab_file, info.do_lower_case)
+    if markers is not None:  # TACRED: entity-marker inputs
+        from spanbert_tf.presets.relation_classifier import SpanBertRelationClassifierPreprocessor
+
+        preprocessor = SpanBertRelationClassifierPreprocessor(
+            tokenizer, markers, sequence_length=int(task["max_seq_length"]))
+    else:
+        preprocessor = SpanBertTextClassifierPreprocessor(
+            tokenizer, sequence_length=int(task["max_seq_length"]))
     classifier = SpanBertTextClassifier(model.backbone, num_classes=num_classes,
                                         preprocessor=preprocessor, dropout=info.config.model.dropout)
     for source, target in zip(model.output_dense.weights, classifier.output_dense.weights):

@@ -84,10 +84,50 @@ def test_sts_b_regression_is_a_one_output_text_classifier(tmp_path, cased_vocab,
     assert history[-1] < 0.75 * history[0], history   # at least the mean score is learnt
 
 
-def test_tacred_model_dir_is_refused_with_the_reason(tmp_path, cased_vocab):
-    from spanbert_tf.presets.text_classifier import text_classifier_from_model_dir
+# Hand-made relation mentions in TACRED's layout (TACRED itself is licensed, not in the shared data).
+RELATIONS = [
+    (["Tom", "Thabane", "resigned", "as", "-LRB-", "minister", "-RRB-", "in", "2006", "."],
+     0, 1, "PERSON", 5, 5, "TITLE"),
+    (["He", "lives", "in", "Paris", "with", "Anna", "Schmidt"], 5, 6, "PERSON", 3, 3, "LOCATION"),
+    (["Mayor", "Smith", "spoke"], 1, 1, "PERSON", 0, 0, "TITLE"),
+    (["Acme", "hired", "Bo", "Li", "in", "Oslo", "."], 2, 3, "PERSON", 5, 5, "CITY"),
+]
 
-    _tiny_classifier_model_dir(tmp_path / "tacred", cased_vocab, "tacred", 3,
-                               labels=["no_relation", "per:title", "org:founded"])
-    with pytest.raises(ValueError, match="entity markers"):
-        text_classifier_from_model_dir(str(tmp_path / "tacred"))
+
+def test_tacred_model_dir_converts_with_entity_markers(tmp_path, cased_vocab):
+    """A TACRED model dir → task preset whose preprocessor adds the markers: predict on raw
+    mentions = the run_classifier model on `encode_tacred`'s ids."""
+    from spanbert_tf.export.convert import convert_checkpoint
+    from spanbert_tf.presets import SpanBertRelationClassifierPreprocessor
+    from spanbert_tf.tasks.classification import tacred
+    from spanbert_tf.tasks.classification.model import MODEL_INPUTS
+    from spanbert_tf.tokenization import BertWordpieceTokenizer
+
+    ours = BertWordpieceTokenizer(cased_vocab)
+    examples = [tacred.TacredExample(str(i), t, ss, se, os_, oe, st, ot, None)
+                for i, (t, ss, se, st, os_, oe, ot) in enumerate(RELATIONS)]
+    # "CITY" is left out of the mapping: an unseen type falls back as in run_classifier.
+    markers = tacred.TacredMarkers.build([examples[:3]], ours.vocab)
+    model = _tiny_classifier_model_dir(tmp_path / "tacred", cased_vocab, "tacred", 3,
+                                       labels=["no_relation", "per:title", "org:founded"],
+                                       markers=markers.to_json())
+    convert_checkpoint("keras", str(tmp_path / "tacred"), "keras_hub_preset",
+                       str(tmp_path / "preset"))
+    classifier = keras_hub.models.TextClassifier.from_preset(str(tmp_path / "preset"))
+    assert type(classifier) is SpanBertTextClassifier and classifier.num_classes == 3
+    assert type(classifier.preprocessor) is SpanBertRelationClassifierPreprocessor
+    width = max(len(t) for t, *_ in RELATIONS)
+    x = {"tokens": np.array([t + [""] * (width - len(t)) for t, *_ in RELATIONS]),
+         "subj_start": np.array([r[1] for r in RELATIONS]), "subj_end": np.array([r[2] for r in RELATIONS]),
+         "obj_start": np.array([r[4] for r in RELATIONS]), "obj_end": np.array([r[5] for r in RELATIONS]),
+         "subj_type": np.array([r[3] for r in RELATIONS]), "obj_type": np.array([r[6] for r in RELATIONS])}
+    classifier.compile(jit_compile=False)
+    got = classifier.predict(x, batch_size=4, verbose=0)
+    features = tacred.encode_tacred(examples, ours, markers, 64)
+    ids = classifier.preprocessor(x, y=None)["token_ids"]
+    np.testing.assert_array_equal(np.asarray(ids), features["token_ids"])
+    assert markers.ids(ours)["[SUBJ-PERSON]"] in features["token_ids"][0]
+    want = model({k: features[k] for k in MODEL_INPUTS})["logits"]
+    np.testing.assert_allclose(got, np.asarray(want), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="subj span"):
+        classifier.preprocessor(dict(x, subj_end=x["subj_end"] + 9), y=None)
