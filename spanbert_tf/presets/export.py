@@ -58,8 +58,13 @@ def _write_atomically(export_dir, write):
 
 def export_text_classifier(classifier, export_dir, pair=True):
     """Writes a `SpanBertTextClassifier` (with its preprocessor) as a serving SavedModel."""
-    if classifier.preprocessor is None:
-        raise ValueError("export_text_classifier needs a classifier with a preprocessor")
+    from spanbert_tf.presets.text_classifier import SpanBertTextClassifierPreprocessor
+
+    if not isinstance(classifier.preprocessor, SpanBertTextClassifierPreprocessor):
+        raise ValueError("export_text_classifier needs a classifier with a text preprocessor "
+                         f"(SpanBertTextClassifierPreprocessor), not "
+                         f"{type(classifier.preprocessor).__name__} (TACRED task presets do not "
+                         "export; run_classifier.py --export_dir serves TACRED)")
     preprocessor = classifier.preprocessor
     softmax_out = keras.activations.get(classifier.activation) == keras.activations.softmax
 
