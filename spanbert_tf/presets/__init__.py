@@ -4,12 +4,15 @@ Importing this package registers, with `backbone_cls = SpanBertBackbone`:
 `SpanBertTokenizer`, `SpanBertTextClassifierPreprocessor` +
 `SpanBertTextClassifier`, `SpanBertMaskedLMPreprocessor` + `SpanBertMaskedLM`
 (span masking and the SBO head), `SpanBertQuestionAnswererPreprocessor` +
-`SpanBertQuestionAnswerer` (extractive QA, `run_squad.py`'s model and rules), so that keras-hub's generic
+`SpanBertQuestionAnswerer` (extractive QA, `run_squad.py`'s model and rules),
+`SpanBertRelationClassifierPreprocessor` (TACRED entity markers, for
+`SpanBertTextClassifier`), so that keras-hub's generic
 `Backbone / Tokenizer / TextClassifier / MaskedLM .from_preset(dir)` return ours for a
 SpanBERT preset. `import spanbert_tf` does it too when keras_hub is already
 imported. Presets are written by `convert_checkpoint.py
 --output_format=keras_hub_preset` (`save_preset` here); a preset dir is
-accepted as `--init_checkpoint` by our programs.
+accepted as `--init_checkpoint` by our programs. `spanbert_tf.presets.export.export_task`
+writes a TextClassifier or QuestionAnswerer as a TF Serving SavedModel (raw strings in).
 
 Example:
 ```python
@@ -29,6 +32,7 @@ from spanbert_tf.presets.preset_io import build_tokenizer, save_preset, save_pre
 from spanbert_tf.presets.question_answerer import (SpanBertQuestionAnswerer,
                                                    SpanBertQuestionAnswererPreprocessor)
 from spanbert_tf.presets.registration import register_backbone_alias
+from spanbert_tf.presets.relation_classifier import SpanBertRelationClassifierPreprocessor
 from spanbert_tf.presets.text_classifier import (SpanBertTextClassifier,
                                                  SpanBertTextClassifierPreprocessor)
 from spanbert_tf.presets.tokenizer import SpanBertTokenizer
@@ -41,6 +45,7 @@ __all__ = [
     "SpanBertMaskedLMPreprocessor",
     "SpanBertQuestionAnswerer",
     "SpanBertQuestionAnswererPreprocessor",
+    "SpanBertRelationClassifierPreprocessor",
     "SpanBertTextClassifier",
     "SpanBertTextClassifierPreprocessor",
     "SpanBertTokenizer",

@@ -6,7 +6,8 @@
   `serving_default(sentence1: string[B], sentence2: string[B])` for pairs, or
   `serving_default(sentence: string[B])` (`pair=False`) →
   `logits` float32[B, C], `probabilities` float32[B, C] (softmax of the logits,
-  or the outputs themselves for `activation="softmax"`), `label_id` int32[B];
+  or the outputs themselves for `activation="softmax"`), `label_id` int32[B]
+  (a regression, `num_classes=1`: `score` float32[B], as run_classifier's STS-B export);
   `encode` (same inputs) → the model inputs, to check the tokenization.
 - `SpanBertQuestionAnswerer`: run_squad.py's QA SavedModel
   (`spanbert_tf.tasks.squad.export`, its windowing and answer selection in the
@@ -57,8 +58,13 @@ def _write_atomically(export_dir, write):
 
 def export_text_classifier(classifier, export_dir, pair=True):
     """Writes a `SpanBertTextClassifier` (with its preprocessor) as a serving SavedModel."""
-    if classifier.preprocessor is None:
-        raise ValueError("export_text_classifier needs a classifier with a preprocessor")
+    from spanbert_tf.presets.text_classifier import SpanBertTextClassifierPreprocessor
+
+    if not isinstance(classifier.preprocessor, SpanBertTextClassifierPreprocessor):
+        raise ValueError("export_text_classifier needs a classifier with a text preprocessor "
+                         f"(SpanBertTextClassifierPreprocessor), not "
+                         f"{type(classifier.preprocessor).__name__} (TACRED task presets do not "
+                         "export; run_classifier.py --export_dir serves TACRED)")
     preprocessor = classifier.preprocessor
     softmax_out = keras.activations.get(classifier.activation) == keras.activations.softmax
 
@@ -69,6 +75,8 @@ def export_text_classifier(classifier, export_dir, pair=True):
 
     def serve(*texts):
         outputs = tf.cast(classifier(encode(*texts), training=False), tf.float32)
+        if classifier.num_classes == 1:   # a regression (STS-B)
+            return {"score": outputs[:, 0]}
         probabilities = outputs if softmax_out else tf.nn.softmax(outputs, axis=-1)
         return {"logits": outputs, "probabilities": probabilities,
                 "label_id": tf.argmax(outputs, axis=-1, output_type=tf.int32)}

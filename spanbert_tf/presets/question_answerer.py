@@ -19,11 +19,9 @@ and rules, reused rather than rewritten:
   score, `get_final_text`) from logits of `squad.model.predict_logits`;
   `predict_answers` also returns the n-best lists and null odds.
 
-Window building and answer selection run in Python (NumPy and eager
-tensorflow-text), as in `run_squad.py`; inside a `tf.data` map the
-preprocessor runs through `tf.py_function`. For TF Serving the whole path,
-preprocessing included, exports in-graph: `export_question_answerer`
-(`spanbert_tf.presets.export`).
+Window building and answer selection run in Python, as in `run_squad.py`
+(in a `tf.data` map through `tf.py_function`); the TF Serving export is
+in-graph (`spanbert_tf.presets.export.export_question_answerer`).
 
 Example:
 ```python

@@ -5,6 +5,9 @@ The model is the fine-tuning model of SpanBERT's `run_glue.py`
 `[CLS]` output, dropout, one dense layer with N(0, initializer_range)
 weights. The preprocessor tokenizes raw strings (one text, or a pair as a
 tuple) into `[CLS] a [SEP] b [SEP]`, so `fit` / `predict` take raw strings.
+`num_classes=1` is STS-B's regression (one score, mean squared error), as
+`SpanBertClassifier(num_classes=1)`: keras-hub's TextClassifier carries it,
+only the default loss and metrics change.
 
 Example:
 ```python
@@ -49,7 +52,8 @@ class SpanBertTextClassifier(keras_hub.models.TextClassifier):
 
     Args:
         backbone: a `SpanBertBackbone`.
-        num_classes: int, number of classes (logits are returned).
+        num_classes: int, number of classes (logits are returned); 1 = a
+            regression (STS-B), compiled with mean squared error.
         preprocessor: a `SpanBertTextClassifierPreprocessor` or None (then
             the model takes the packed token dicts).
         activation: None (logits, default) or e.g. "softmax".
@@ -77,11 +81,23 @@ class SpanBertTextClassifier(keras_hub.models.TextClassifier):
         inputs = backbone.input
         pooled = backbone(inputs)["pooled_output"]
         outputs = self.output_dense(self.output_dropout(pooled))
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        compile_now = kwargs.pop("compile", True)
+        super().__init__(inputs=inputs, outputs=outputs, compile=False, **kwargs)
         # === Config ===
         self.num_classes = num_classes
         self.activation = keras.activations.get(activation)
         self.dropout = dropout
+        if compile_now:  # after the config: the defaults depend on num_classes
+            self.compile()
+
+    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
+        """As `TextClassifier.compile`; with `num_classes=1`, "auto" = mean squared error."""
+        if self.num_classes == 1:
+            if loss == "auto":
+                loss = keras.losses.MeanSquaredError()
+            if metrics == "auto":
+                metrics = [keras.metrics.MeanAbsoluteError(name="mean_absolute_error")]
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
     def get_config(self):
         config = super().get_config()
@@ -101,13 +117,14 @@ def text_classifier_from_model_dir(model_dir):
     """A `SpanBertTextClassifier` with the weights of a `run_classifier.py` model dir.
 
     The model dir's config.json "task" gives the labels and `max_seq_length`
-    (the preprocessor's `sequence_length`). Classification only: an STS-B
-    regression has no keras-hub TextClassifier form, and TACRED inputs carry
-    entity markers a text preprocessor does not add (both: ValueError).
+    (the preprocessor's `sequence_length`). A GLUE regression (STS-B, no
+    labels) becomes `num_classes=1` (labels None); TACRED (entity markers)
+    gets a `SpanBertRelationClassifierPreprocessor`.
     Returns `(classifier, labels)`.
     """
     from spanbert_tf.modeling import model_dir as model_dir_lib
     from spanbert_tf.presets.preset_io import build_tokenizer
+    from spanbert_tf.tasks.classification import glue
     from spanbert_tf.tasks.classification.model import ClassificationTask
 
     info = model_dir_lib.read_model_dir(model_dir)
@@ -117,16 +134,34 @@ def text_classifier_from_model_dir(model_dir):
                          f"(not a run_classifier.py model dir)")
     labels = task.get("labels")
     name = task.get(model_dir_lib.TASK_NAME_KEY)
-    if name == "tacred" or task.get("markers") is not None or not labels:
-        raise ValueError(f"{info.model_dir}: task {name!r} (regression or entity "
-                         f"markers) has no keras-hub TextClassifier form")
-    model = ClassificationTask(info.config.model, len(labels), dtype="float32").build_model()
+    markers = task.get("markers")
+    if (name == "tacred") != (markers is not None) or (markers is not None and not labels):
+        raise ValueError(f"{info.model_dir}: config.json task {name!r} needs both labels and "
+                         f"entity markers (a run_classifier.py TACRED model dir)")
+    regression = False
+    if not labels:
+        try:
+            regression = glue.get_glue_task(str(name)).is_regression
+        except ValueError:
+            pass
+    if not labels and not regression:
+        raise ValueError(f"{info.model_dir}: config.json task {name!r} has no labels and is not "
+                         f"a GLUE regression")
+    num_classes = 1 if regression else len(labels)
+    model = ClassificationTask(info.config.model, num_classes, is_regression=regression,
+                               dtype="float32").build_model()
     model_dir_lib.restore_model(model, info.checkpoint_path)
-    preprocessor = SpanBertTextClassifierPreprocessor(
-        build_tokenizer(info.vocab_file, info.do_lower_case),
-        sequence_length=int(task["max_seq_length"]))
-    classifier = SpanBertTextClassifier(model.backbone, num_classes=len(labels),
+    tokenizer = build_tokenizer(info.vocab_file, info.do_lower_case)
+    if markers is not None:  # TACRED: entity-marker inputs
+        from spanbert_tf.presets.relation_classifier import SpanBertRelationClassifierPreprocessor
+
+        preprocessor = SpanBertRelationClassifierPreprocessor(
+            tokenizer, markers, sequence_length=int(task["max_seq_length"]))
+    else:
+        preprocessor = SpanBertTextClassifierPreprocessor(
+            tokenizer, sequence_length=int(task["max_seq_length"]))
+    classifier = SpanBertTextClassifier(model.backbone, num_classes=num_classes,
                                         preprocessor=preprocessor, dropout=info.config.model.dropout)
     for source, target in zip(model.output_dense.weights, classifier.output_dense.weights):
         target.assign(source)
-    return classifier, labels
+    return classifier, (None if regression else labels)
