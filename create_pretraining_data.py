@@ -18,7 +18,7 @@ from absl import flags
 
 from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
 
-from spanbert_tf.data import pipeline
+from spanbert_tf.data import beam_pipeline, pipeline, report
 
 _D = pipeline.PretrainingDataConfig()
 FLAGS = flags.FLAGS
@@ -71,14 +71,11 @@ flags.DEFINE_list("beam_pipeline_options", [],
 
 def main(argv):
     del argv  # cli.run refuses stray arguments
-    from spanbert_tf.data import report
 
     values = {f.name: getattr(FLAGS, f.name)
               for f in dataclasses.fields(pipeline.PretrainingDataConfig)}
     config = pipeline.PretrainingDataConfig(**values)
     if FLAGS.runner == "beam":
-        from spanbert_tf.data import beam_pipeline  # one-line error without the [beam] extra
-
         stats = beam_pipeline.create_pretraining_data_beam(
             config, FLAGS.beam_pipeline_options, dedicated_process=True)
     else:

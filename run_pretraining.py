@@ -15,6 +15,7 @@ from absl import flags
 
 from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
 from spanbert_tf.tasks.pretraining.run import PretrainingSettings  # TensorFlow-free
+from spanbert_tf.tasks.pretraining.run import format_summary, run_pretraining
 
 _D = PretrainingSettings()
 FLAGS = flags.FLAGS
@@ -82,7 +83,6 @@ cli.define_masking_flags(_D)
 
 def main(argv):
     del argv  # cli.run refuses stray arguments
-    from spanbert_tf.tasks.pretraining.run import format_summary, run_pretraining
 
     names = [f.name for f in dataclasses.fields(PretrainingSettings)]
     params = PretrainingSettings(**{n: getattr(FLAGS, n) for n in names if n in FLAGS})

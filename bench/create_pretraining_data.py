@@ -33,6 +33,7 @@ import tempfile
 import time
 
 import psutil
+from spanbert_tf.tokenization import BertWordpieceTokenizer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORPUS = os.path.join(REPO, "spanbert_tf", "resources", "wikitext-2-raw-test.txt")
@@ -91,7 +92,6 @@ def run_measured(cmd, log_path):
 
 def count_wordpieces(path):
     sys.path.insert(0, REPO)
-    from spanbert_tf.tokenization import BertWordpieceTokenizer
 
     tok = BertWordpieceTokenizer(VOCAB)
     with open(path, encoding="utf-8") as f:

@@ -39,9 +39,11 @@ import uuid
 import zlib
 
 import numpy as np
+from google.protobuf import struct_pb2
 
 from spanbert_tf import errors
 from spanbert_tf.data import documents, instances, pipeline, report, writer
+from spanbert_tf.tokenization import BertWordpieceTokenizer
 
 INSTALL_HINT = ("--runner=beam needs Apache Beam, an optional extra: "
                 "pip install 'spanbert-tf[beam]' (or pip install -e '.[beam]')")
@@ -71,7 +73,6 @@ def pipeline_options(beam_options):
 
 def _fn_api_runner(options):
     """Beam's FnApiRunner (here, no Prism download); its worker processes log errors only."""
-    from google.protobuf import struct_pb2
     from apache_beam.options.pipeline_options import WorkerOptions
     from apache_beam.portability.api import beam_provision_api_pb2
     from apache_beam.runners.portability.fn_api_runner import fn_runner
@@ -377,8 +378,6 @@ def create_pretraining_data_beam(config, beam_options=(), dedicated_process=Fals
 
 def _load_vocab(config):
     """(tokenizer, vocabulary file bytes); the local run's errors for a missing/bad file."""
-    from spanbert_tf.tokenization import BertWordpieceTokenizer
-
     if _is_local(config.vocab_file):
         tokenizer = BertWordpieceTokenizer(config.vocab_file, config.do_lower_case)
         with open(config.vocab_file, "rb") as f:

@@ -28,6 +28,8 @@ import numpy as np
 
 from spanbert_tf.data import features, packing, writer
 from spanbert_tf.data.lean_tf import import_tensorflow_lean
+from spanbert_tf.tokenization import BertWordpieceTokenizer
+from spanbert_tf.data.masking import Masker, MaskingConfig
 
 _STATE = {}
 EXAMPLE_ID_SHIFT = 24  # example_id = (global part index << 24) + block index in the part
@@ -45,7 +47,6 @@ def init_worker(settings):
     """Builds the tokenizer and the masker of this process from plain settings."""
     if settings.get("lean_tf_import"):
         import_tensorflow_lean()
-    from spanbert_tf.tokenization import BertWordpieceTokenizer
 
     tokenizer = BertWordpieceTokenizer(settings["vocab_file"], settings["do_lower_case"])
     _STATE.clear()
@@ -56,8 +57,6 @@ def init_worker(settings):
 
 def _set_masker(random_token_probs):
     """(Re)builds this process's masker for these random-token weights (None: uniform)."""
-    from spanbert_tf.data.masking import Masker, MaskingConfig
-
     tokenizer, settings = _STATE["tokenizer"], _STATE["settings"]
     _STATE["masker"] = Masker(MaskingConfig(**settings["masking"]), tokenizer.mask_id,
                               tokenizer.word_start_table, random_token_candidates(tokenizer),

@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 import tensorflow as tf
+from tqdm import tqdm
 
 from spanbert_tf.data import features, input_pipeline, report, writer
 from spanbert_tf.data.dynamic_masking import masker_for_records
@@ -109,8 +110,6 @@ def materialize_masks(input_files, output_dir, epoch, seed, config,
         random_token_source: "uniform" or "unigram" (counts from metadata.json).
         vocab_file: default: the records' vocabulary (checked by sha256).
     """
-    from tqdm import tqdm
-
     start = time.time()
     files, metadata = input_pipeline.find_pretraining_files(input_files)
     input_pipeline.check_metadata(metadata)

@@ -24,16 +24,25 @@ import os
 import sys
 import time
 
+from multiprocessing import forkserver
+
 import numpy as np
+from tqdm import tqdm
 
 from spanbert_tf.data import documents, instances, report, writer
+from spanbert_tf.data.masking import MaskingConfig
 from spanbert_tf.io_utils import sha256_file, write_json_atomic
+from spanbert_tf.tokenization import BertWordpieceTokenizer
 
 RESOURCES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources")
 DEFAULT_INPUT = os.path.join(RESOURCES, "wikitext-2-raw-test.txt")
 DEFAULT_VOCAB = os.path.join(RESOURCES, "bert-base-cased-vocab.txt")
 TASK_BYTES = 1 << 18
 RANDOM_TOKEN_SOURCES = ("uniform", "unigram")
+
+
+# The masking defaults are MaskingConfig's (§3.1), written once.
+_MASKING_DEFAULTS = MaskingConfig()
 
 
 @dataclasses.dataclass
@@ -53,17 +62,17 @@ class PretrainingDataConfig:
     num_shards: int = 10
     compression: str = "none"             # none | GZIP
     max_seq_length: int = 512
-    max_predictions_per_seq: int = 80
+    max_predictions_per_seq: int = _MASKING_DEFAULTS.max_predictions_per_seq
     dupe_factor: int = 10
     random_seed: int = 12345
-    masking: str = "span"                 # span | whole_word | token | none (unmasked)
-    masked_lm_prob: float = 0.15
-    geometric_p: float = 0.2
-    max_span_length: int = 10
-    replacement: str = "span"             # span | token
-    max_pair_targets: int = 15
-    mask_prob: float = 0.8
-    random_prob: float = 0.1
+    masking: str = _MASKING_DEFAULTS.scheme  # span | whole_word | token | none (unmasked)
+    masked_lm_prob: float = _MASKING_DEFAULTS.masked_lm_prob
+    geometric_p: float = _MASKING_DEFAULTS.geometric_p
+    max_span_length: int = _MASKING_DEFAULTS.max_span_length
+    replacement: str = _MASKING_DEFAULTS.replacement  # span | token
+    max_pair_targets: int = _MASKING_DEFAULTS.max_pair_targets
+    mask_prob: float = _MASKING_DEFAULTS.mask_prob
+    random_prob: float = _MASKING_DEFAULTS.random_prob
     random_token_source: str = "uniform"  # uniform | unigram
     long_lines: str = "split"             # split | drop
     num_workers: int = 0                  # 0 = all cores
@@ -111,8 +120,6 @@ class PretrainingDataConfig:
                 f"{2 + math.ceil(2 / p)} or a larger --masked_lm_prob")
 
     def masking_config(self):
-        from spanbert_tf.data.masking import MaskingConfig
-
         return MaskingConfig.from_flags(self)
 
     def resolved_num_workers(self):
@@ -183,8 +190,6 @@ def _workers(num_workers, settings):
 def _stop_forkserver(ctx):
     """Ends (and reaps) the forkserver: it holds a TensorFlow import's memory otherwise."""
     if ctx.get_start_method() == "forkserver":
-        from multiprocessing import forkserver
-
         stop = getattr(forkserver._forkserver, "_stop", None)  # CPython's, since 3.8
         if stop is not None:
             stop()
@@ -209,8 +214,6 @@ def _run_ordered(tasks, fn, pool, args=(), window=None):
 
 
 def _progress(config, desc):
-    from tqdm import tqdm
-
     total = None
     if not config.tfds_name and config.input_format == "text":
         try:
@@ -261,8 +264,6 @@ def create_pretraining_data(config, dedicated_process=False):
     Raises `documents.InputError` / `FileNotFoundError` / `ValueError` with a
     message naming the bad path or setting.
     """
-    from spanbert_tf.tokenization import BertWordpieceTokenizer
-
     start = time.time()
     config.validate()
     if config.masking == "none":  # unmasked blocks are written once, masked in training

@@ -28,7 +28,9 @@ import pathlib
 import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 
 from spanbert_tf.export import convert_hf, convert_tf1, keras_weights
+from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.modeling.config import OptimizerConfig, SpanBertConfig
+from spanbert_tf.tokenization import BertWordpieceTokenizer, load_vocab
 
 INPUT_FORMATS = ("hf", "tf1", "keras")
 OUTPUT_FORMATS = ("keras", "hf", "keras_hub_preset")
@@ -101,8 +103,6 @@ def build_model(model_config, seed=0):
 
 def _read_input(input_format, input_path, vocab_file, do_lower_case, report, seed=0):
     """→ (model_config, canonical weights or None, keras model or None, vocab, lower)."""
-    from spanbert_tf.modeling import model_dir as model_dir_lib
-
     if input_format == "keras":
         info = model_dir_lib.read_model_dir(input_path)
         model = build_model(info.config.model, seed)
@@ -147,7 +147,6 @@ def _read_input(input_format, input_path, vocab_file, do_lower_case, report, see
     else:
         guess = _lower_case_from_folder(input_path)
         report.do_lower_case, report.do_lower_case_source = guess or (False, "default (cased)")
-    from spanbert_tf.tokenization import load_vocab
 
     num_tokens = len(load_vocab(vocab_file))
     if num_tokens > model_config.vocab_size:
@@ -176,8 +175,6 @@ def convert_checkpoint(input_format, input_path, output_format, output_dir, voca
             "uncased" in the folder name), else cased.
         seed: initialises what the input lacks (pooler, heads).
     """
-    from spanbert_tf.modeling import model_dir as model_dir_lib
-
     if output_format not in OUTPUT_FORMATS:
         raise ValueError(f"--output_format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
     existing = {"keras": "checkpoint", "hf": convert_hf.SAFETENSORS_FILE,
@@ -239,7 +236,6 @@ def convert_checkpoint(input_format, input_path, output_format, output_dir, voca
             report.initialised = [x for x in report.initialised if x not in heads]
             report.not_exported += list(heads)
         return report
-    from spanbert_tf.tokenization import BertWordpieceTokenizer
 
     weights = keras_weights.extract_weights(model.backbone, mlm_head=model.mlm_head)
     report.initialised = [x for x in report.initialised if x != "sbo_head"]

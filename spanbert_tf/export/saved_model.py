@@ -49,6 +49,9 @@ from spanbert_tf.export.serving_inputs import check_encoder_inputs, ids_spec
 from spanbert_tf.export.serving_ops import check_serving_ops
 from spanbert_tf.export.text_embedding import TextEmbeddingModule
 from spanbert_tf.tokenization import truncated_pair_lengths
+from spanbert_tf.modeling import model_dir as model_dir_lib
+from spanbert_tf.tokenization import BertWordpieceTokenizer
+from spanbert_tf.io_utils import write_text_atomic
 
 EXPORTS = ("encoder", "preprocessor", "pretrainer", "text_embedding")
 
@@ -251,9 +254,7 @@ def export_saved_models(model_dir, export_dir, checkpoint=None, version=1, seq_l
         top_k: predictions per position of the pretrainer's `top_k` signature.
     """
     progress = progress or (lambda line: None)
-    from spanbert_tf.modeling import model_dir as model_dir_lib
     from spanbert_tf.modeling.pretrainer import build_pretrainer
-    from spanbert_tf.tokenization import BertWordpieceTokenizer
 
     unknown = sorted(set(exports) - set(EXPORTS))
     if unknown or not exports:
@@ -312,8 +313,6 @@ def write_model_server_config(export_dir, mount="/models"):
     Lists every exported model found in `export_dir`, with base paths as seen
     inside a container that mounts `export_dir` at `mount`.
     """
-    from spanbert_tf.io_utils import write_text_atomic
-
     entries = [
         f'  config {{ name: "{name}" base_path: "{mount}/{name}" model_platform: "tensorflow" }}'
         for name in EXPORTS

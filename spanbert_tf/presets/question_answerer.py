@@ -51,6 +51,9 @@ from spanbert_tf.tasks.squad import features as squad_features
 from spanbert_tf.tasks.squad import model as squad_model
 from spanbert_tf.tasks.squad import predict as squad_predict
 from spanbert_tf.tasks.squad import reader as squad_reader
+from spanbert_tf.tokenization import BertWordpieceTokenizer
+from spanbert_tf.modeling import model_dir as model_dir_lib
+from spanbert_tf.tasks.squad.run import load_finetuned_model
 
 START, END = "start_logits", "end_logits"
 _INPUTS = squad_model.INPUT_NAMES
@@ -62,8 +65,6 @@ def wordpiece_tokenizer(tokenizer):
     Same vocabulary; `do_lower_case` = `lowercase`, which in BERT also strips
     accents, so a tokenizer with `lowercase != strip_accents` is refused.
     """
-    from spanbert_tf.tokenization import BertWordpieceTokenizer
-
     lowercase = bool(tokenizer.lowercase)
     if bool(getattr(tokenizer, "strip_accents", lowercase)) != lowercase:
         raise ValueError(f"tokenizer {tokenizer.name!r}: lowercase={lowercase} with "
@@ -388,9 +389,7 @@ def question_answerer_from_model(model, tokenizer, task=None, initializer_range=
 
 def question_answerer_from_model_dir(model_dir):
     """A `SpanBertQuestionAnswerer` with the weights and settings of a `run_squad.py` model dir."""
-    from spanbert_tf.modeling import model_dir as model_dir_lib
     from spanbert_tf.presets.preset_io import build_tokenizer
-    from spanbert_tf.tasks.squad.run import load_finetuned_model
 
     info = model_dir_lib.read_model_dir(model_dir)
     model = load_finetuned_model(info)

@@ -26,6 +26,8 @@ import keras_hub
 from spanbert_tf.modeling.backbone import SpanBertBackbone, normal_initializer
 from spanbert_tf.presets.registration import register, relabel_preset_files
 from spanbert_tf.presets.tokenizer import SpanBertTokenizer
+from spanbert_tf.modeling import model_dir as model_dir_lib
+from spanbert_tf.tasks.classification import glue
 
 
 @register
@@ -122,9 +124,7 @@ def text_classifier_from_model_dir(model_dir):
     gets a `SpanBertRelationClassifierPreprocessor`.
     Returns `(classifier, labels)`.
     """
-    from spanbert_tf.modeling import model_dir as model_dir_lib
     from spanbert_tf.presets.preset_io import build_tokenizer
-    from spanbert_tf.tasks.classification import glue
     from spanbert_tf.tasks.classification.model import ClassificationTask
 
     info = model_dir_lib.read_model_dir(model_dir)

@@ -21,6 +21,7 @@ import sys
 
 from spanbert_tf.errors import InputError
 from spanbert_tf.modeling.model_dir import CHECKPOINT_NAME
+from spanbert_tf.modeling.model_dir import latest_checkpoint
 
 BACKENDS = ("tensorflow", "jax")
 KERAS_CHECKPOINT_SUFFIX = ".weights.h5"
@@ -64,8 +65,6 @@ def keras_checkpoints(model_dir):
 
 def checkpoint_format(model_dir):
     """"tensorflow" (tf.train.Checkpoint), "keras" (ckpt-N.weights.h5) or None (none yet)."""
-    from spanbert_tf.modeling.model_dir import latest_checkpoint
-
     if latest_checkpoint(model_dir) is not None:
         return "tensorflow"
     return "keras" if keras_checkpoints(model_dir) else None

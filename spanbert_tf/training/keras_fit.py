@@ -41,6 +41,8 @@ from spanbert_tf.modeling.pretrainer import SpanBertPretrainer
 from spanbert_tf.training.backends import KERAS_CHECKPOINT_SUFFIX as WEIGHTS_SUFFIX
 from spanbert_tf.training.backends import keras_checkpoints
 from spanbert_tf.training.precision import mixed_precision_policy
+from spanbert_tf.modeling import model_dir as model_dir_lib
+from spanbert_tf.modeling import preset_dir
 
 PRESET_DIR = "preset"
 
@@ -198,9 +200,6 @@ def build_fit_pretrainer(config, sbo_loss_weight, mixed_precision):
 def _restore_backbone(backbone, path):
     """--init_checkpoint on a Keras backend: a keras-hub preset dir, a backbone `.weights.h5`,
     or a model dir trained here (its preset/). TF checkpoints (ckpt-N.index) are TF-only."""
-    from spanbert_tf.modeling import model_dir as model_dir_lib
-    from spanbert_tf.modeling import preset_dir
-
     path = str(path)
     if os.path.isdir(path) and preset_dir.is_preset_dir(os.path.join(path, PRESET_DIR)):
         path = os.path.join(path, PRESET_DIR)

@@ -18,13 +18,21 @@ devices (`spanbert_tf.training.keras_fit`); the backend is chosen before keras i
 import dataclasses
 import os
 
+from spanbert_tf.data.masking_types import MaskingConfig
 from spanbert_tf.errors import InputError
 from spanbert_tf.io_utils import sha256_file
+from spanbert_tf.modeling.config import load_config, read_json_file
+from spanbert_tf.modeling.model_dir import write_model_dir_metadata
+from spanbert_tf.tasks.pretraining.task import PretrainingTask
 from spanbert_tf.training import backends, memory
 
-# input_pipeline, shard_check, distribute and the task import TensorFlow: they are imported
+# input_pipeline, shard_check, distribute and the models import TensorFlow: they are imported
 # inside the functions that use them, so that `run_pretraining.py --help` (which reads the
 # defaults of PretrainingSettings) answers without loading TensorFlow.
+
+
+# The masking defaults are MaskingConfig's (§3.1), written once.
+_MASKING_DEFAULTS = MaskingConfig()
 
 
 @dataclasses.dataclass
@@ -64,15 +72,15 @@ class PretrainingSettings:
     skip_corrupt_records: bool = False
     # Dynamic masking (records written with --masking=none); None: on iff they are unmasked.
     dynamic_masking: bool = None
-    masking: str = "span"
-    masked_lm_prob: float = 0.15
-    max_predictions_per_seq: int = 80
-    geometric_p: float = 0.2
-    max_span_length: int = 10
-    replacement: str = "span"
-    max_pair_targets: int = 15
-    mask_prob: float = 0.8
-    random_prob: float = 0.1
+    masking: str = _MASKING_DEFAULTS.scheme
+    masked_lm_prob: float = _MASKING_DEFAULTS.masked_lm_prob
+    max_predictions_per_seq: int = _MASKING_DEFAULTS.max_predictions_per_seq
+    geometric_p: float = _MASKING_DEFAULTS.geometric_p
+    max_span_length: int = _MASKING_DEFAULTS.max_span_length
+    replacement: str = _MASKING_DEFAULTS.replacement
+    max_pair_targets: int = _MASKING_DEFAULTS.max_pair_targets
+    mask_prob: float = _MASKING_DEFAULTS.mask_prob
+    random_prob: float = _MASKING_DEFAULTS.random_prob
     random_token_source: str = "uniform"
     # Keras backend: tensorflow (the Trainer, tf.distribute) or jax (Keras fit, DataParallel);
     # None: $KERAS_BACKEND, else tensorflow.
@@ -81,15 +89,11 @@ class PretrainingSettings:
     init_weights: str = None
 
     def masking_config(self):
-        from spanbert_tf.data.masking_types import MaskingConfig
-
         return MaskingConfig.from_flags(self)
 
 
 def effective_config(params):
     """The config file with the optimizer flags applied (what model_dir/config.json holds)."""
-    from spanbert_tf.modeling.config import load_config
-
     config = load_config(params.config)
     overrides = {
         name: getattr(params, name)
@@ -133,8 +137,6 @@ def _vocab_for_model_dir(metadata, model_dir):
 
 
 def _check_model_dir_config(model_dir, config):
-    from spanbert_tf.modeling.config import read_json_file
-
     path = os.path.join(model_dir, "config.json")
     if not os.path.isfile(path) or not _has_checkpoint(model_dir):
         return
@@ -189,7 +191,6 @@ def run_pretraining(params):
                          "(the encoder), not both")
     if backend != "tensorflow":
         return _run_keras_fit(params)
-    from spanbert_tf.tasks.pretraining.task import PretrainingTask
     from spanbert_tf.training import distribute
     from spanbert_tf.training.trainer import Trainer
 
@@ -269,7 +270,6 @@ def _prepare_run(params, replicas, device_kind, is_chief):
     """Config, input files checked against it, vocabulary, masking, model dir metadata and
     the dataset function: everything both backends do before training."""
     from spanbert_tf.data import input_pipeline, shard_check
-    from spanbert_tf.modeling.model_dir import write_model_dir_metadata
 
     config = effective_config(params)
     files, metadata = input_pipeline.find_pretraining_files(params.input_files)

@@ -34,6 +34,7 @@ features.input_ids.shape    # (num_windows, 384)
 import dataclasses
 
 import numpy as np
+from tqdm import tqdm
 
 FIRST_UNIQUE_ID = 1000000000
 
@@ -194,7 +195,6 @@ def convert_examples_to_features(examples, tokenizer, max_seq_length=384, doc_st
     unique_id = FIRST_UNIQUE_ID
     iterator = enumerate(examples)
     if progress:
-        from tqdm import tqdm
         iterator = tqdm(iterator, total=len(examples), desc="features", unit="question")
     for example_index, ex in iterator:
         doc = docs[example_doc[example_index]]

