@@ -18,7 +18,7 @@ from absl import flags
 
 from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
 
-from spanbert_tf.data import beam_pipeline, pipeline, report
+from spanbert_tf.data import pipeline, report
 
 _D = pipeline.PretrainingDataConfig()
 FLAGS = flags.FLAGS
@@ -76,6 +76,8 @@ def main(argv):
               for f in dataclasses.fields(pipeline.PretrainingDataConfig)}
     config = pipeline.PretrainingDataConfig(**values)
     if FLAGS.runner == "beam":
+        from spanbert_tf.data import beam_pipeline  # one-line error without the [beam] extra
+
         stats = beam_pipeline.create_pretraining_data_beam(
             config, FLAGS.beam_pipeline_options, dedicated_process=True)
     else:
