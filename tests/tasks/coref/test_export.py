@@ -23,6 +23,7 @@ from spanbert_tf.tasks.coref.run import CONFIG_FILE, word_clusters
 from spanbert_tf.tokenization import basic_tokenize
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 LITBANK_DOC = "158_emma_brat"     # committed in tests/data_files too
 NUM_SENTENCES = 8
 
@@ -82,7 +83,15 @@ def test_export_served_in_fresh_process_equals_python_path(tmp_path, coref_model
         str(shared_data / "coref" / "litbank" / "conll" / f"{LITBANK_DOC}.conll"))[0]
     sentences = [" ".join(words) for words in document.sentences[:NUM_SENTENCES]]
     speakers = ["Narrator" if i % 3 else "" for i in range(len(sentences))]
-    export_dir = export_coref(coref_model_dir, str(tmp_path / "coref" / "1"))
+    # Through the export program (as a user runs it), then the library's overwrite guard.
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO, "export_saved_model.py"),
+         f"--model_dir={coref_model_dir}", f"--export_dir={tmp_path / 'export'}",
+         "--models=coref"], capture_output=True, text=True, cwd=str(tmp_path), timeout=600,
+        env={**os.environ, "PYTHONPATH": REPO})
+    export_dir = str(tmp_path / "export" / "coref" / "1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == f"coref: {export_dir}"
     with pytest.raises(FileExistsError, match="--overwrite"):
         export_coref(coref_model_dir, export_dir)
 
