@@ -44,7 +44,7 @@ Example:
 export_coref("runs/coref", "exports/coref/1")
 coref = tf.saved_model.load("exports/coref/1").signatures["serving_default"]
 out = coref(sentences=tf.constant(["Anna met Tom.", "She liked him."]))
-out["text"], out["cluster_id"]      # [b"Anna", b"She", b"Tom", b"him"], [0, 0, 1, 1]
+out["text"], out["cluster_id"]   # trained: e.g. [b"Anna", b"She", b"Tom", b"him"], [0, 0, 1, 1]
 ```
 """
 

@@ -1,11 +1,12 @@
-"""Cluster decoding: the in-graph twin (`decode_word_clusters`) equals the Python path
-(`predicted_clusters` then `run.word_clusters`) on random model outputs."""
+"""Cluster decoding: the official rule by hand, and its in-graph twin (`decode_word_clusters`)
+equal to the Python path (`predicted_clusters` then `run.word_clusters`) on random outputs."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from spanbert_tf.tasks.coref.clusters import decode_word_clusters, predicted_clusters
+from spanbert_tf.tasks.coref.clusters import (
+    decode_word_clusters, predicted_antecedents, predicted_clusters)
 from spanbert_tf.tasks.coref.layers import NEG_INF
 from spanbert_tf.tasks.coref.run import word_clusters
 
@@ -44,3 +45,19 @@ def test_in_graph_decoding_equals_python(singletons):
                                    tf.constant(subtoken_map), singletons)
         assert list(zip(*(t.numpy().tolist() for t in got))) == want
     assert total_dropped > 10    # repeated word spans (and dropped clusters) were exercised
+
+
+def test_predicted_clusters_hand_checked():
+    outputs = {"top_span_starts": np.array([0, 2, 5, 8, 9]),
+               "top_span_ends": np.array([0, 3, 5, 8, 9]),
+               "top_span_mention_scores": np.array([1.0, 2.0, -1.0, 0.5, 3.0]),
+               "top_antecedents": np.array([[1, 2], [0, 2], [0, 1], [2, 0], [3, 1]]),
+               # best: span0 dummy, span1 -> 0, span2 dummy, span3 -> 2 (col 1), span4 -> 1
+               "top_antecedent_scores": np.array([[0, -1e9, -1e9], [0, 2, -1e9], [0, -1, -2],
+                                                  [0, 4, 1], [0, -3, 5]], np.float32)}
+    assert predicted_antecedents(outputs["top_antecedents"],
+                                 outputs["top_antecedent_scores"]) == [-1, 0, -1, 2, 1]
+    assert predicted_clusters(outputs) == [((0, 0), (2, 3), (9, 9)), ((5, 5), (8, 8))]
+    outputs["top_antecedent_scores"][4] = [0, -3, -5]     # span 4: no antecedent, score 3 > 0
+    assert predicted_clusters(outputs, output_singletons=True) == [
+        ((0, 0), (2, 3)), ((5, 5), (8, 8)), ((9, 9),)]
