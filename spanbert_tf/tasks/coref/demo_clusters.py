@@ -52,10 +52,19 @@ def main(argv=None):
     if not sentences:
         parser.error("--text holds no sentence")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401  (registers the tokenizer ops of the SavedModel)
+    # TensorFlow's start-up lines go to the C-level stderr: off while it loads.
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401  (registers the tokenizer ops of the SavedModel)
 
-    resolve = tf.saved_model.load(args.saved_model).signatures["serving_default"]
+        resolve = tf.saved_model.load(args.saved_model).signatures["serving_default"]
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
     outputs = {k: v.numpy() for k, v in resolve(sentences=tf.constant(sentences)).items()}
     for i, sentence in enumerate(sentences):
         print(f"[{i}] {sentence}")
