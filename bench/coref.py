@@ -8,7 +8,10 @@ vocabulary; a fresh model, the speed does not depend on the weights):
   (as `run_coref.py`), forward + backward + the two-group optimizer update,
   one `tf.function` traced once; documents/s and wordpieces/s;
 - prediction: whole documents, `training=False` (chunked scoring); documents/s;
-- the peak resident memory (RSS) of each phase (Linux `VmHWM`, reset between phases).
+- the peak resident memory (RSS) of each phase (Linux `VmHWM`, reset between phases;
+  a reset starts from the current RSS, so memory the allocator kept from an earlier
+  phase counts: run one phase per process, e.g. `--train_steps=0 --predict_docs=0`
+  for the long document alone, for a clean peak).
 
 Then one long document of `--long_doc_wordpieces` (~20k) wordpieces (LitBank
 documents concatenated, repeated as needed) is predicted once: seconds and peak RSS
@@ -195,6 +198,7 @@ def measure(args):
         doc = long_document(documents, args.long_doc_wordpieces, tokenizer)
         features = segments.document_to_features(segments.minimize(doc, tokenizer, max_len),
                                                  max_len)
+        predict_fn.get_concrete_function()          # traced outside the timing
         reset_peak_rss()
         start = time.perf_counter()
         out = predict_fn({k: features[k] for k in MODEL_INPUT_NAMES})
