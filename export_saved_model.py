@@ -5,8 +5,15 @@
 
 Each is a TF Serving model base path; `saved_model_cli show --all --dir
 runs/export/encoder/1` lists the signatures.
+
+A coreference model dir (`run_coref.py --output_dir`) exports its raw-text
+SavedModel (`spanbert_tf/tasks/coref/export.py`):
+
+    python export_saved_model.py --model_dir=runs/coref --export_dir=runs/export --models=coref
+    # -> runs/export/coref/1/
 """
 
+import os
 
 from absl import flags
 
@@ -24,22 +31,39 @@ flags.DEFINE_integer("seq_length", 128,
                      "to the model's max_position_embeddings.")
 flags.DEFINE_list("models", ["encoder", "preprocessor", "pretrainer", "text_embedding"],
                   "Which SavedModels to write (pretrainer needs a checkpoint with the MLM and "
-                  "SBO heads; a fine-tuned model dir exports encoder,preprocessor,text_embedding).")
+                  "SBO heads; a fine-tuned model dir exports encoder,preprocessor,text_embedding; "
+                  "a run_coref.py model dir exports coref: sentences in, clusters out).")
 flags.DEFINE_integer("top_k", 5, "Predictions per masked position of the pretrainer's top_k "
                      "signature (ids, tokens, log-probs).")
+flags.DEFINE_bool("output_singletons", False,
+                  "coref: also output kept spans with a positive mention score and no "
+                  "antecedent (as run_coref.py --output_singletons).")
 flags.DEFINE_bool("overwrite", False, "Replace an existing <model>/<version> directory.")
 flags.mark_flags_as_required(["model_dir", "export_dir"])
 
 
 def main(argv):
     del argv
-    from spanbert_tf.export.saved_model import export_saved_models
+    models = [m for m in FLAGS.models if m != "coref"]
+    paths = {}
+    if "coref" in FLAGS.models:
+        if FLAGS.version < 1:
+            raise ValueError(f"--version must be a positive integer, got {FLAGS.version}")
+        from spanbert_tf.tasks.coref.export import export_coref
 
-    paths = export_saved_models(
-        FLAGS.model_dir, FLAGS.export_dir, checkpoint=FLAGS.checkpoint,
-        version=FLAGS.version, seq_length=FLAGS.seq_length, exports=FLAGS.models,
-        overwrite=FLAGS.overwrite, progress=lambda line: print(line, flush=True),
-        top_k=FLAGS.top_k)
+        print("writing coref", flush=True)
+        paths["coref"] = export_coref(
+            FLAGS.model_dir, os.path.join(FLAGS.export_dir, "coref", str(FLAGS.version)),
+            checkpoint=FLAGS.checkpoint, output_singletons=FLAGS.output_singletons,
+            overwrite=FLAGS.overwrite)
+    if models:
+        from spanbert_tf.export.saved_model import export_saved_models
+
+        paths.update(export_saved_models(
+            FLAGS.model_dir, FLAGS.export_dir, checkpoint=FLAGS.checkpoint,
+            version=FLAGS.version, seq_length=FLAGS.seq_length, exports=models,
+            overwrite=FLAGS.overwrite, progress=lambda line: print(line, flush=True),
+            top_k=FLAGS.top_k))
     for name, path in paths.items():
         print(f"{name}: {path}")
 

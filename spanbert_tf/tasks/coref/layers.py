@@ -15,6 +15,7 @@
   SavedModel.
 * `map_in_chunks`: `fn` over `[0, n)` in chunks (a `tf.map_fn`), bounding the
   memory of prediction on long documents.
+* `antecedent_loss`: the marginal log-likelihood of the gold antecedents.
 
 Backend: the Keras layers and the dense math use `keras.ops`; the pruning loop,
 the chunked map and the document-level gathers use TensorFlow ops
@@ -254,3 +255,29 @@ def map_in_chunks(fn, n, chunk_size, chunked):
     out = tf.map_fn(fn, chunks, fn_output_signature=tf.float32, parallel_iterations=1)
     out_shape = tf.concat([[num_chunks * chunk], tf.shape(out)[2:]], 0)
     return tf.reshape(out, out_shape)[:n]
+
+
+def antecedent_loss(scores, antecedents, antecedent_mask, top_starts, top_ends,
+                    gold_starts, gold_ends, cluster_ids):
+    """Σ over top spans of −log Σ_{gold antecedents (or the dummy)} softmax(scores).
+
+    A top span's gold antecedents are its kept antecedents in the same gold
+    cluster; a span with none (or in no cluster) has the dummy (column 0) as gold.
+    """
+    top_starts, top_ends = tf.cast(top_starts, tf.int32), tf.cast(top_ends, tf.int32)
+    gold_starts = tf.cast(gold_starts, tf.int32)
+    gold_ends = tf.cast(gold_ends, tf.int32)
+    cluster_ids = tf.cast(cluster_ids, tf.int32)
+    same_span = tf.logical_and(tf.equal(gold_starts[:, None], top_starts[None, :]),
+                               tf.equal(gold_ends[:, None], top_ends[None, :]))   # [M, k]
+    top_clusters = tf.reduce_max(tf.concat([
+        tf.zeros_like(top_starts)[None, :],
+        tf.where(same_span, cluster_ids[:, None], 0)], 0), axis=0)               # [k]
+    antecedent_clusters = tf.gather(top_clusters, antecedents)
+    pairwise = tf.logical_and(
+        tf.logical_and(tf.equal(antecedent_clusters, top_clusters[:, None]), antecedent_mask),
+        top_clusters[:, None] > 0)
+    dummy = tf.logical_not(tf.reduce_any(pairwise, axis=1, keepdims=True))
+    labels = tf.concat([dummy, pairwise], axis=1)
+    gold_scores = ops.where(labels, scores, NEG_INF)
+    return ops.sum(ops.logsumexp(scores, axis=1) - ops.logsumexp(gold_scores, axis=1))

@@ -29,116 +29,31 @@ out = model(features)                 # features: dict of arrays of one document
 out["top_antecedent_scores"].shape    # [k, c + 1]
 clusters = predicted_clusters(out)    # [((start, end), (start, end)), ...]
 ```
+The configs are in `config.py`, the cluster decoding in `clusters.py`, the
+`Trainer` task in `task.py`; their names stay importable from here.
 """
-
-import dataclasses
 
 import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import ops
 
 from spanbert_tf.modeling.backbone import build_backbone
-from spanbert_tf.modeling.config import (
-    _section_from_dict, config_path, load_config, read_json_file)
-from spanbert_tf.tasks.coref.layers import (
-    NEG_INF, NUM_DISTANCE_BUCKETS, FeedForwardScorer, bucket_distance, coref_initializer,
-    map_in_chunks, select_non_crossing_spans, window_head_embeddings)
+from spanbert_tf.modeling.config import load_config
+from spanbert_tf.tasks.coref.clusters import (  # noqa: F401  (re-exported)
+    predicted_antecedents, predicted_clusters)
+from spanbert_tf.tasks.coref.config import (  # noqa: F401  (re-exported)
+    CorefConfig, CorefHeadConfig, CorefOptimizerConfig, load_coref_config)
+from spanbert_tf.tasks.coref.layers import (  # noqa: F401  (antecedent_loss re-exported)
+    NEG_INF, NUM_DISTANCE_BUCKETS, FeedForwardScorer, antecedent_loss, bucket_distance,
+    coref_initializer, map_in_chunks, select_non_crossing_spans, window_head_embeddings)
 
 MODEL_INPUT_NAMES = ("input_ids", "input_mask", "speaker_ids", "sentence_map", "genre")
 GOLD_NAMES = ("gold_starts", "gold_ends", "cluster_ids")
 OUTPUT_NAMES = ("candidate_starts", "candidate_ends", "candidate_mention_scores",
                 "top_span_starts", "top_span_ends", "top_span_mention_scores",
                 "top_antecedents", "top_antecedent_scores")
-
-
-@dataclasses.dataclass
-class CorefHeadConfig:
-    """Hyperparameters of the coreference head and of the document windows."""
-
-    max_segment_len: int = 384
-    max_training_segments: int = 3
-    max_span_width: int = 30
-    feature_size: int = 20
-    ffnn_size: int = 3000
-    ffnn_depth: int = 1
-    max_top_spans: int = 3900
-    top_span_ratio: float = 0.4
-    max_top_antecedents: int = 50
-    coref_depth: int = 2
-    num_genres: int = 7
-    dropout_rate: float = 0.3
-    candidate_chunk_size: int = 256
-    antecedent_chunk_size: int = 256
-
-    def validate(self, source="config"):
-        for name, field in self.__dataclass_fields__.items():
-            if field.type is int and getattr(self, name) < (0 if name == "ffnn_depth" else 1):
-                raise ValueError(f"{source}: coref.{name} must be >= 1, got {getattr(self, name)}")
-        if not 0.0 < self.top_span_ratio <= 1.0:
-            raise ValueError(f"{source}: coref.top_span_ratio must be in (0, 1], "
-                             f"got {self.top_span_ratio}")
-        if not 0.0 <= self.dropout_rate < 1.0:
-            raise ValueError(f"{source}: coref.dropout_rate must be in [0, 1), "
-                             f"got {self.dropout_rate}")
-
-
-@dataclasses.dataclass
-class CorefOptimizerConfig:
-    """Two parameter groups: the backbone (AdamW, warmup) and the task layers (Adam)."""
-
-    bert_learning_rate: float = 2e-5
-    task_learning_rate: float = 1e-4
-    num_epochs: int = 20
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    adam_epsilon: float = 1e-6
-    clip_norm: float = 1.0
-
-    def validate(self, source="config"):
-        for name in ("bert_learning_rate", "task_learning_rate", "num_epochs", "adam_epsilon"):
-            if getattr(self, name) <= 0:
-                raise ValueError(
-                    f"{source}: optimizer.{name} must be > 0, got {getattr(self, name)}")
-        for name in ("warmup_ratio", "weight_decay", "clip_norm"):
-            if getattr(self, name) < 0:
-                raise ValueError(
-                    f"{source}: optimizer.{name} must be >= 0, got {getattr(self, name)}")
-
-
-@dataclasses.dataclass
-class CorefConfig:
-    """One `configs/coref_*.json`: the backbone config name (used when no
-    model dir is given), the head and the optimizer settings."""
-
-    name: str
-    backbone: str
-    coref: CorefHeadConfig
-    optimizer: CorefOptimizerConfig
-
-    def to_dict(self):
-        return {"name": self.name, "backbone": self.backbone,
-                "coref": dataclasses.asdict(self.coref),
-                "optimizer": dataclasses.asdict(self.optimizer)}
-
-
-def load_coref_config(name_or_path):
-    """Loads `configs/<name>.json` ("coref_tiny", ...) or a path; unknown or missing keys fail."""
-    path = config_path(name_or_path)
-    data = read_json_file(path, what="coref config")
-    expected = {"name", "backbone", "coref", "optimizer"}
-    if set(data) != expected:
-        raise ValueError(f"{path}: expected top-level keys {sorted(expected)}, got {sorted(data)}")
-    for key in ("name", "backbone"):
-        if not isinstance(data[key], str) or not data[key]:
-            raise ValueError(f"{path}: '{key}' must be a non-empty string, got {data[key]!r}")
-    return CorefConfig(
-        name=data["name"], backbone=data["backbone"],
-        coref=_section_from_dict(CorefHeadConfig, data["coref"], "coref", str(path)),
-        optimizer=_section_from_dict(CorefOptimizerConfig, data["optimizer"], "optimizer",
-                                     str(path)))
 
 
 @keras.saving.register_keras_serializable(package="spanbert_tf")
@@ -444,32 +359,6 @@ class CorefModel(keras.Model):
         return cls(**config)
 
 
-def antecedent_loss(scores, antecedents, antecedent_mask, top_starts, top_ends,
-                    gold_starts, gold_ends, cluster_ids):
-    """Σ over top spans of −log Σ_{gold antecedents (or the dummy)} softmax(scores).
-
-    A top span's gold antecedents are its kept antecedents in the same gold
-    cluster; a span with none (or in no cluster) has the dummy (column 0) as gold.
-    """
-    top_starts, top_ends = tf.cast(top_starts, tf.int32), tf.cast(top_ends, tf.int32)
-    gold_starts = tf.cast(gold_starts, tf.int32)
-    gold_ends = tf.cast(gold_ends, tf.int32)
-    cluster_ids = tf.cast(cluster_ids, tf.int32)
-    same_span = tf.logical_and(tf.equal(gold_starts[:, None], top_starts[None, :]),
-                               tf.equal(gold_ends[:, None], top_ends[None, :]))   # [M, k]
-    top_clusters = tf.reduce_max(tf.concat([
-        tf.zeros_like(top_starts)[None, :],
-        tf.where(same_span, cluster_ids[:, None], 0)], 0), axis=0)               # [k]
-    antecedent_clusters = tf.gather(top_clusters, antecedents)
-    pairwise = tf.logical_and(
-        tf.logical_and(tf.equal(antecedent_clusters, top_clusters[:, None]), antecedent_mask),
-        top_clusters[:, None] > 0)
-    dummy = tf.logical_not(tf.reduce_any(pairwise, axis=1, keepdims=True))
-    labels = tf.concat([dummy, pairwise], axis=1)
-    gold_scores = ops.where(labels, scores, NEG_INF)
-    return ops.sum(ops.logsumexp(scores, axis=1) - ops.logsumexp(gold_scores, axis=1))
-
-
 def build_coref_model(config, backbone=None):
     """A `CorefModel` from a `CorefConfig`; a fresh backbone from `config.backbone` unless given."""
     if backbone is None:
@@ -497,132 +386,11 @@ def input_signature(with_gold=False):
     return specs
 
 
-def truncate_document(features, max_training_segments, rng):
-    """A random window of `max_training_segments` consecutive segments (official truncate_example).
+def __getattr__(name):
+    """`CorefTask` and `truncate_document` (now in task.py, which imports this module)
+    stay importable from here."""
+    if name in ("CorefTask", "truncate_document"):
+        from spanbert_tf.tasks.coref import task
 
-    Token-level arrays are cut to the window's real subtokens and gold mentions
-    are shifted; mentions not wholly inside the window are dropped (the official
-    code keeps partly-inside ones, which can never match a candidate, so the
-    loss is the same). Documents with no more segments are returned as is.
-    """
-    num_segments = features["input_ids"].shape[0]
-    if num_segments <= max_training_segments:
-        return features
-    first = int(rng.integers(0, num_segments - max_training_segments + 1))
-    window = slice(first, first + max_training_segments)
-    lengths = np.asarray(features["input_mask"]).sum(axis=1)
-    offset, count = int(lengths[:first].sum()), int(lengths[window].sum())
-    inside = np.logical_and(features["gold_starts"] >= offset,
-                            features["gold_ends"] < offset + count)
-    out = dict(features)
-    for name in ("input_ids", "input_mask", "speaker_ids"):
-        out[name] = features[name][window]
-    for name in ("sentence_map", "subtoken_map"):
-        if name in features:
-            out[name] = features[name][offset:offset + count]
-    out["gold_starts"] = features["gold_starts"][inside] - offset
-    out["gold_ends"] = features["gold_ends"][inside] - offset
-    out["cluster_ids"] = features["cluster_ids"][inside]
-    return out
-
-
-def predicted_antecedents(top_antecedents, top_antecedent_scores):
-    """Index (into the top spans) of each top span's best antecedent, −1 for the dummy."""
-    best = np.argmax(np.asarray(top_antecedent_scores), axis=1) - 1
-    top_antecedents = np.asarray(top_antecedents)
-    return [int(top_antecedents[i, j]) if j >= 0 else -1 for i, j in enumerate(best)]
-
-
-def predicted_clusters(outputs, output_singletons=False):
-    """Clusters [((start, end), ...), ...] of subtoken spans from a model's outputs.
-
-    As the official `get_predicted_clusters`: each top span with a (non-dummy)
-    best antecedent joins that antecedent's cluster. With `output_singletons`,
-    every other kept span with a positive mention score is a cluster of its own.
-    """
-    starts = np.asarray(outputs["top_span_starts"])
-    ends = np.asarray(outputs["top_span_ends"])
-    antecedents = predicted_antecedents(outputs["top_antecedents"],
-                                        outputs["top_antecedent_scores"])
-    clusters, cluster_of = [], {}
-    for i, antecedent in enumerate(antecedents):
-        if antecedent < 0:
-            continue
-        if antecedent >= i:
-            raise ValueError(f"top span {i} has antecedent {antecedent} that does not precede it")
-        antecedent_span = (int(starts[antecedent]), int(ends[antecedent]))
-        if antecedent_span not in cluster_of:
-            cluster_of[antecedent_span] = len(clusters)
-            clusters.append([antecedent_span])
-        mention = (int(starts[i]), int(ends[i]))
-        clusters[cluster_of[antecedent_span]].append(mention)
-        cluster_of[mention] = cluster_of[antecedent_span]
-    if output_singletons:
-        mention_scores = np.asarray(outputs["top_span_mention_scores"])
-        for i in range(len(starts)):
-            mention = (int(starts[i]), int(ends[i]))
-            if mention not in cluster_of and mention_scores[i] > 0:
-                cluster_of[mention] = len(clusters)
-                clusters.append([mention])
-    return [tuple(cluster) for cluster in clusters]
-
-
-class CorefTask:
-    """The `Trainer` task: one document per step, loss = the document's summed antecedent loss.
-
-    Training batches are one document with a leading axis of 1 (`[1, S, L]`
-    segments, `[1, T]` maps, `[1]` genre), so the Trainer counts one example per
-    step; `loss_terms` also takes an unbatched document. The optimizer is the
-    two-group recipe (`param_groups.backbone_and_head_optimizer`) from the
-    config's `optimizer` section.
-    """
-
-    loss_weights = {"coref_loss": 1.0}
-
-    def __init__(self, coref_config, backbone_fn=None):
-        self.coref_config = coref_config
-        self.backbone_fn = backbone_fn
-
-    def build_model(self):
-        backbone = self.backbone_fn() if self.backbone_fn is not None else None
-        return build_coref_model(self.coref_config, backbone)
-
-    def build_optimizer(self, model, num_train_steps):
-        from spanbert_tf.training.param_groups import backbone_and_head_optimizer
-
-        opt = self.coref_config.optimizer
-        return backbone_and_head_optimizer(
-            model, num_train_steps, backbone_learning_rate=opt.bert_learning_rate,
-            head_learning_rate=opt.task_learning_rate, warmup_ratio=opt.warmup_ratio,
-            weight_decay=opt.weight_decay, backbone_epsilon=opt.adam_epsilon,
-            clip_norm=opt.clip_norm)
-
-    @staticmethod
-    def _unbatch(batch):
-        if len(batch["input_ids"].shape) == 3:   # [1, S, L]: one document per step
-            return {k: v[0] for k, v in batch.items()}
-        return batch
-
-    def loss_terms(self, model, batch, training):
-        batch = self._unbatch(batch)
-        outputs = model({k: batch[k] for k in MODEL_INPUT_NAMES + GOLD_NAMES}, training=training)
-        return {"coref_loss": (outputs["loss"], tf.constant(1.0)),
-                "num_top_spans": (tf.cast(tf.shape(outputs["top_span_starts"])[0], tf.float32),
-                                  tf.constant(1.0))}
-
-    def loss_denominators(self, batch):
-        return {"coref_loss": tf.constant(1.0)}
-
-    def dummy_batch(self, element_spec):
-        """A 4-subtoken document with one gold mention (all-zeros inputs have no subtoken),
-        with a leading axis of 1 when `element_spec["input_ids"]` has rank 3."""
-        doc = {"input_ids": [[101, 1000, 1001, 102]], "input_mask": [[1, 1, 1, 1]],
-               "speaker_ids": [[1, 2, 2, 1]], "sentence_map": [0, 0, 0, 0], "genre": 0,
-               "subtoken_map": [0, 0, 1, 1], "gold_starts": [1], "gold_ends": [2],
-               "cluster_ids": [1]}
-        batched = len(element_spec["input_ids"].shape) == 3
-        out = {}
-        for name, spec in element_spec.items():
-            value = tf.constant(doc[name], spec.dtype)
-            out[name] = value[None] if batched else value
-        return out
+        return getattr(task, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

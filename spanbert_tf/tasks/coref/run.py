@@ -141,7 +141,7 @@ def _predict_dataset(features):
 
 def predict_clusters(trainer, split, output_singletons=False):
     """{doc_key: word-span clusters} of every document of `split`, predicted in full."""
-    from spanbert_tf.tasks.coref.model import predicted_clusters
+    from spanbert_tf.tasks.coref.clusters import predicted_clusters
 
     outputs = trainer.predict_elements(_predict_dataset(split.features))
     out, dropped = {}, 0
@@ -161,8 +161,8 @@ def _train_dataset_fn(split, max_training_segments, seed, position):
     seed (seed, s); it starts at `position["step"]` when iterated (resume)."""
     import tensorflow as tf
 
-    from spanbert_tf.tasks.coref.model import (
-        GOLD_NAMES, MODEL_INPUT_NAMES, input_signature, truncate_document)
+    from spanbert_tf.tasks.coref.model import GOLD_NAMES, MODEL_INPUT_NAMES, input_signature
+    from spanbert_tf.tasks.coref.task import truncate_document
 
     names = MODEL_INPUT_NAMES + GOLD_NAMES
     n = len(split.features)
@@ -189,7 +189,7 @@ def _train_dataset_fn(split, max_training_segments, seed, position):
 
 def _build_trainer(config, info, model_dir, train_fn=None, num_train_steps=1, opts=None):
     from spanbert_tf.modeling.backbone import build_backbone
-    from spanbert_tf.tasks.coref.model import CorefTask
+    from spanbert_tf.tasks.coref.task import CorefTask
     from spanbert_tf.training.distribute import get_strategy
     from spanbert_tf.training.trainer import Trainer
 
@@ -291,7 +291,7 @@ def write_predictions(output_dir, split, predicted):
 
 def run_coref(opts):
     """Runs training and/or prediction; returns the prediction scores (or the last dev record)."""
-    from spanbert_tf.tasks.coref.model import load_coref_config
+    from spanbert_tf.tasks.coref.config import load_coref_config
     from spanbert_tf.tokenization import BertWordpieceTokenizer
 
     if not (opts.do_train or opts.do_predict):

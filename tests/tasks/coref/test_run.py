@@ -130,3 +130,38 @@ def test_bad_input_is_reported(tmp_path, init_dir, litbank_file):
     with pytest.raises(ValueError, match="coreference model dir"):
         run_coref(CorefSettings(output_dir=str(tmp_path / "x"), init_checkpoint=init_dir,
                                do_predict=True, predict_file=litbank_file))
+
+
+# The run_coref.py program: its console entry point with --help, then whether TensorFlow
+# was imported on the way (the help must come fast, before any heavy import).
+HELP_PROBE = """
+import sys
+import run_coref
+sys.argv = ["run_coref.py", "--help"]
+try:
+    run_coref.run()
+except SystemExit as e:
+    code = e.code
+print("PROBE", code, "tensorflow" in sys.modules)
+"""
+
+
+def test_cli_help_is_fast_and_lists_the_flags():
+    proc = subprocess.run([sys.executable, "-c", HELP_PROBE], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.stdout.splitlines()[-1] == "PROBE 0 False", proc.stdout[-500:] + proc.stderr
+    for flag in ("--init_checkpoint", "--output_dir", "--train_file", "--predict_file",
+                 "--output_singletons", "--eval_every"):
+        assert flag in proc.stdout
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--output_dir=x", "--eval_every=abc"], "run_coref.py: error: flag --eval_every"),
+    (["--output_dir=x"], "run_coref.py: error: at least one of --do_train / --do_predict"),
+])
+def test_cli_errors_are_one_line(tmp_path, argv, message):
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "run_coref.py")] + argv,
+                          cwd=str(tmp_path), capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": REPO})
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1 and lines[0].startswith(message), lines
