@@ -126,7 +126,7 @@ def test_nearly_full_masking_uses_the_sweep_past_the_drawn_anchors(tokenizer, pi
 
 
 @pytest.mark.parametrize("config,length,count,replacement_unigram", [
-    (MaskingConfig(replacement="token"), L, 700, True),
+    (MaskingConfig(replacement="token"), L, 520, True),
     (MaskingConfig(masked_lm_prob=1.0, max_predictions_per_seq=62), 64, 189, False)])
 def test_xla_compiled_masker_equals_numpy_masker(tokenizer, pieces, config, length, count,
                                                  replacement_unigram):
