@@ -13,7 +13,8 @@ service, with a new mask every epoch. It is split in two:
   time, word by word, usually in one step; the whole-word scheme is a
   `tf.while_loop` over words in drawn order). With `jit_compile=True` (the
   pipeline's `masker_for_records`) the span scheme runs XLA-compiled on the
-  CPU, in blocks of a fixed number of rows: one compilation per masker.
+  CPU, in blocks of a fixed number of rows: one compilation per process and
+  masker settings.
 
 `apply` gives exactly what `masking_draws.mask_with_draws` (the offline
 masker's code fed the same draws) gives: same budget (a table of
@@ -28,6 +29,8 @@ ds = ds.map(lambda ex: dict(ex, **masker.draw(seed, epoch, ex["example_id"])))
 ds = ds.batch(64).map(lambda b: masker.apply(b["input_ids"], b["input_mask"], b))
 ```
 """
+
+import hashlib
 
 import numpy as np
 import tensorflow as tf
@@ -45,6 +48,7 @@ _JIT_ROWS = 32
 _OUTPUTS = ("input_ids", "input_mask", "masked_lm_positions", "masked_lm_ids",
             "masked_lm_weights", "span_left_positions", "span_right_positions",
             "span_relative_positions", "sbo_weights")
+_COMPILED = {}  # masker settings -> the XLA-compiled `_masked` (see `_shared_compiled`)
 
 
 class DynamicMasker:
@@ -57,7 +61,7 @@ class DynamicMasker:
             for `masking.Masker` (validated by it).
         jit_compile: True runs `apply` of the span scheme as one XLA-compiled
             function (CPU XLA: the same outputs, ≈ 3x less CPU time than the
-            op-by-op graph, seconds of compilation per batch shape; ignored for
+            op-by-op graph, one compilation per process and settings; ignored for
             whole_word and token); `masker_for_records`, the pipeline's masker,
             turns it on.
     """
@@ -83,8 +87,20 @@ class DynamicMasker:
         # XLA pays for the span scheme (many small ops); whole_word and token
         # spend their time sorting, which CPU XLA does slower than the graph.
         self.jit_compile = bool(jit_compile) and config.scheme == "span"
-        self._compiled = (tf.function(self._masked, jit_compile=True) if self.jit_compile
-                          else None)
+        self._compiled = self._shared_compiled() if self.jit_compile else None
+
+    def _shared_compiled(self):
+        """The XLA function of `_masked`, shared by maskers of identical settings, so a
+        process compiles it once (e.g. one per dataset built by `masker_for_records`)."""
+        ref = self.reference
+        digest = hashlib.sha256()
+        for array in (ref.word_start_table, ref.random_token_ids,
+                      np.zeros(0) if ref._random_cdf is None else ref._random_cdf):
+            digest.update(np.ascontiguousarray(array).tobytes() + b"|")
+        key = (repr(self.config), self.max_seq_length, ref.mask_id, digest.hexdigest())
+        if key not in _COMPILED:
+            _COMPILED[key] = tf.function(self._masked, jit_compile=True)
+        return _COMPILED[key]
 
     # ---- draw -------------------------------------------------------------------------
     def draw(self, seed, epoch, example_id):
@@ -310,16 +326,13 @@ class DynamicMasker:
     def _finish(self, ids, input_mask, size, mask, draws):
         """Masked ids, prediction slots, replacement and SBO targets of a masked batch."""
         c, L, P = self.config, self.max_seq_length, self.layout.predictions
-        pos = tf.range(L, dtype=tf.int32)[None, :]
         num_masked = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
         slot_pos = _compact(mask, width=P)            # masked positions ascending, then 0
         slot_valid = tf.range(P)[None, :] < num_masked[:, None]
         # Merged spans: maximal runs of consecutive masked positions, found among
         # the [B, P] slots.
         previous = tf.pad(slot_pos[:, :-1], [[0, 0], [1, 0]], constant_values=-2)
-        following = tf.pad(slot_pos[:, 1:], [[0, 0], [0, 1]], constant_values=-2)
         run_starts = slot_valid & (slot_pos != previous + 1)
-        run_ends = slot_valid & (following != slot_pos + 1)
         slot_run = tf.maximum(tf.cumsum(tf.cast(run_starts, tf.int32), axis=1) - 1, 0)
         runs = tf.size(slot_pos)
         run = tf.reshape(tf.range(tf.shape(slot_pos)[0])[:, None] * P + slot_run, [-1])

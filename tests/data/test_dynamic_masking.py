@@ -149,6 +149,16 @@ def test_xla_is_only_used_for_the_span_scheme(tokenizer):
         assert not masker.jit_compile
 
 
+def test_maskers_of_the_same_settings_share_one_compiled_function(tokenizer):
+    """One XLA compilation per process and settings (a new masker per dataset is common)."""
+    a, b = (make_masker(tokenizer, MaskingConfig(), L, jit_compile=True) for _ in range(2))
+    assert a._compiled is b._compiled
+    for other in (make_masker(tokenizer, MaskingConfig(geometric_p=0.3), L, jit_compile=True),
+                  make_masker(tokenizer, MaskingConfig(), L, unigram=True, jit_compile=True),
+                  make_masker(tokenizer, MaskingConfig(), 128, jit_compile=True)):
+        assert other._compiled is not a._compiled
+
+
 @pytest.mark.parametrize("scheme", ["span", "whole_word", "token"])
 def test_budget_is_exact_integer_ceil(tokenizer, pieces, scheme):
     masker = make_masker(tokenizer, MaskingConfig(scheme=scheme), L)
