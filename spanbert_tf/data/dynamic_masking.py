@@ -9,8 +9,12 @@ service, with a new mask every epoch. It is split in two:
   (seed, epoch, example_id): independent of batching, shuffling, parallelism,
   hosts and resume point;
 - `apply(input_ids, input_mask, draws)`: masks a BATCH with those draws
-  (vectorised over the batch; the span scheme is a `tf.while_loop` over span
-  draws, the whole-word scheme over words in drawn order).
+  (vectorised over the batch; the span scheme settles 32 candidate spans at a
+  time, word by word, usually in one step; the whole-word scheme is a
+  `tf.while_loop` over words in drawn order). With `jit_compile=True` (the
+  pipeline's `masker_for_records`) the span scheme runs XLA-compiled on the
+  CPU, in blocks of a fixed number of rows: one compilation per process and
+  masker settings.
 
 `apply` gives exactly what `masking_draws.mask_with_draws` (the offline
 masker's code fed the same draws) gives: same budget (a table of
@@ -26,6 +30,8 @@ ds = ds.batch(64).map(lambda b: masker.apply(b["input_ids"], b["input_mask"], b)
 ```
 """
 
+import hashlib
+
 import numpy as np
 import tensorflow as tf
 
@@ -35,6 +41,14 @@ from spanbert_tf.data.masking_draws import DRAW_BITS, DRAW_FIELDS, DrawLayout
 
 # Keeps the masking stream apart from any other use of the same seed.
 _STREAM = 0x5BE27
+# Candidate spans examined together by the span scheme (most blocks need fewer).
+_SPAN_CHUNK = 32
+# Rows per call of the XLA-compiled masker (`jit_compile`).
+_JIT_ROWS = 32
+_OUTPUTS = ("input_ids", "input_mask", "masked_lm_positions", "masked_lm_ids",
+            "masked_lm_weights", "span_left_positions", "span_right_positions",
+            "span_relative_positions", "sbo_weights")
+_COMPILED = {}  # masker settings -> the XLA-compiled `_masked` (see `_shared_compiled`)
 
 
 class DynamicMasker:
@@ -45,10 +59,15 @@ class DynamicMasker:
         max_seq_length: L, the padded length of `input_ids`.
         mask_id, word_start_table, random_token_ids, random_token_probs: as
             for `masking.Masker` (validated by it).
+        jit_compile: True runs `apply` of the span scheme as one XLA-compiled
+            function (CPU XLA: the same outputs, ≈ 3x less CPU time than the
+            op-by-op graph, one compilation per process and settings; ignored for
+            whole_word and token); `masker_for_records`, the pipeline's masker,
+            turns it on.
     """
 
     def __init__(self, config, max_seq_length, mask_id, word_start_table, random_token_ids,
-                 random_token_probs=None):
+                 random_token_probs=None, jit_compile=False):
         if int(max_seq_length) < 3:
             raise ValueError(f"max_seq_length must be >= 3, got {max_seq_length}")
         self.reference = Masker(config, mask_id, word_start_table, random_token_ids,
@@ -65,6 +84,23 @@ class DynamicMasker:
         self._candidates = tf.constant(self.reference.random_token_ids, tf.int32)
         self._budgets = tf.constant(
             [self.reference.budget(n) for n in range(self.max_seq_length - 1)], tf.int32)
+        # XLA pays for the span scheme (many small ops); whole_word and token
+        # spend their time sorting, which CPU XLA does slower than the graph.
+        self.jit_compile = bool(jit_compile) and config.scheme == "span"
+        self._compiled = self._shared_compiled() if self.jit_compile else None
+
+    def _shared_compiled(self):
+        """The XLA function of `_masked`, shared by maskers of identical settings, so a
+        process compiles it once (e.g. one per dataset built by `masker_for_records`)."""
+        ref = self.reference
+        digest = hashlib.sha256()
+        for array in (ref.word_start_table, ref.random_token_ids,
+                      np.zeros(0) if ref._random_cdf is None else ref._random_cdf):
+            digest.update(np.ascontiguousarray(array).tobytes() + b"|")
+        key = (repr(self.config), self.max_seq_length, ref.mask_id, digest.hexdigest())
+        if key not in _COMPILED:
+            _COMPILED[key] = tf.function(self._masked, jit_compile=True)
+        return _COMPILED[key]
 
     # ---- draw -------------------------------------------------------------------------
     def draw(self, seed, epoch, example_id):
@@ -85,6 +121,40 @@ class DynamicMasker:
         Returns the `features.py` features (int32 ids/positions, float32 weights)
         except `segment_ids`, which the caller passes through.
         """
+        draws = {name: draws[name] for name in DRAW_FIELDS if name in draws}
+        if self._compiled is not None:
+            return self._in_compiled_blocks(input_ids, input_mask, draws)
+        return self._masked(input_ids, input_mask, draws)
+
+    def _in_compiled_blocks(self, input_ids, input_mask, draws):
+        """`_masked` by the XLA function, `_JIT_ROWS` rows at a time: one compiled
+        shape whatever the batch size (rows are masked independently)."""
+        R, L = _JIT_ROWS, self.max_seq_length
+        batch = tf.shape(input_ids)[0]
+        pad = tf.math.floormod(-batch, R)
+        # Padding rows: empty blocks ([CLS] [SEP], nothing to mask).
+        empty = tf.broadcast_to(tf.cast(tf.range(L) < 2, tf.int32)[None, :], [pad, L])
+        mask = tf.concat([tf.cast(input_mask, tf.int32), empty], axis=0)
+
+        def blocks(x, padded=False):
+            x = x if padded else tf.pad(x, [[0, pad], [0, 0]])
+            return tf.reshape(x, tf.concat([[-1, R], tf.shape(x)[1:]], axis=0))
+
+        signature = {name: tf.TensorSpec(None, tf.float32 if name.endswith("weights")
+                                         else tf.int32) for name in _OUTPUTS}
+        out = tf.map_fn(lambda b: self._compiled(*b),
+                        (blocks(tf.cast(input_ids, tf.int32)), blocks(mask, padded=True),
+                         {name: blocks(value) for name, value in draws.items()}),
+                        fn_output_signature=signature)
+        result = {}
+        for name, value in out.items():
+            value = tf.reshape(value, tf.concat([[-1], tf.shape(value)[2:]], axis=0))[:batch]
+            value.set_shape(input_ids.shape[:1].concatenate(
+                [L if name in ("input_ids", "input_mask") else self.layout.predictions]))
+            result[name] = value
+        return result
+
+    def _masked(self, input_ids, input_mask, draws):
         L = self.max_seq_length
         ids = tf.cast(input_ids, tf.int32)
         size = tf.reduce_sum(tf.cast(input_mask, tf.int32), axis=1)
@@ -98,28 +168,37 @@ class DynamicMasker:
                                 draws)
         ws = tf.gather(self._table, ids)
         ws = (ws | (pos <= 1) | (pos == size[:, None] - 1)) & inside
-        bounds = _compact(ws, fill=L)               # word -> its first piece, then L
-        last_word = tf.reduce_sum(tf.cast(ws, tf.int32), axis=1) - 1  # [SEP]'s word
+        word = tf.cumsum(tf.cast(ws, tf.int32), axis=1) - 1      # piece -> word index
+        last_word = word[:, -1]                                   # [SEP]'s word
         if scheme == "span":
-            mask = self._span_mask(draws, n, budget, bounds, last_word)
+            mask = self._span_mask(draws, n, budget, inside, word, last_word)
         else:
-            word = tf.cumsum(tf.cast(ws, tf.int32), axis=1) - 1      # piece -> word index
+            bounds = _compact(ws, fill=L)           # word -> its first piece, then L
             mask = self._whole_word_mask(draws, n, budget, word, bounds, last_word)
         return self._finish(ids, input_mask, size, mask, draws)
 
-    def _span_mask(self, draws, n, budget, bounds, last_word):
-        L, K = self.max_seq_length, self.layout.span_draws
-        n_pos = tf.maximum(n, 1)
+    def _span_mask(self, draws, n, budget, inside, word, last_word):
+        """Span scheme, a chunk of `_SPAN_CHUNK` candidate spans at a time.
+
+        Candidate i (anchor, extra words) is drawn for i < K, else the sweep
+        anchor 1 + (i - K) mod n with draw i mod K's length. Spans are whole
+        words until the one that spends the budget, so the mask is kept per
+        word (`covered`) and that last span's cut piece range apart.
+        Within a chunk: a candidate is taken unless its anchor word is covered
+        before the chunk or by an earlier taken candidate of the chunk (solved
+        by fixed-point iteration: candidate c is settled once those before it
+        are); then each taken span's new words, their pieces, and the first
+        candidate whose new pieces reach the budget (it stops at the piece
+        that does it, like the offline loop).
+        """
+        L, K, C = self.max_seq_length, self.layout.span_draws, _SPAN_CHUNK
+        M = self._length_limits.shape[0] + 1                  # max_span_length
         batch = tf.shape(n)[0]
-
-        def spans(anchors, extra):
-            """(start, end) of candidate spans: anchor moved to its word start, whole words."""
-            anchor_word = tf.searchsorted(bounds, anchors, side="right") - 1
-            ends = tf.minimum(anchor_word + 1 + extra, last_word[:, None])
-            return (tf.gather(bounds, anchor_word, batch_dims=1),
-                    tf.gather(bounds, ends, batch_dims=1))
-
-        # The K drawn candidate spans up front.
+        n_pos = tf.maximum(n, 1)
+        row = tf.range(batch)[:, None]
+        word_len = tf.reshape(tf.math.unsorted_segment_sum(
+            tf.cast(inside, tf.int32), row * L + word, batch * L), [batch, L])
+        word_start = tf.cumsum(word_len, axis=1, exclusive=True)
         anchors = 1 + tf.cast(tf.bitwise.right_shift(
             draws["span_anchor"] * tf.cast(n_pos, tf.int64)[:, None],
             tf.constant(DRAW_BITS, tf.int64)), tf.int32)
@@ -130,47 +209,71 @@ class DynamicMasker:
                 draws["span_length"], side="right"), tf.int32)
         else:  # max_span_length 1
             extra = tf.zeros_like(anchors)
-        starts, ends = spans(anchors, extra)
+        chunk = tf.range(C)
+        earlier = chunk[None, :] < chunk[:, None]            # [c, d]: d before c
+        offsets = tf.range(M)[None, None, :]
+        word_pos = tf.range(L)[None, :]
 
-        def candidate(i):
-            """Candidate i: drawn (i < K), else the sweep anchor 1 + (i - K) mod n."""
-            inside = i < K
-            j = tf.minimum(i, K - 1)
-            sweep = 1 + tf.math.floormod(i - K, n_pos)
-            s_sweep, e_sweep = spans(sweep[:, None], _at(extra, tf.math.floormod(i, K))[:, None])
-            return (tf.where(inside, _at(anchors, j), sweep),
-                    tf.where(inside, _at(starts, j), s_sweep[:, 0]),
-                    tf.where(inside, _at(ends, j), e_sweep[:, 0]))
+        def body(i0, covered, count, done, cut_start, cut_len):
+            idx = i0 + chunk
+            sweep = 1 + tf.math.floormod(idx[None, :] - K, n_pos[:, None])
+            anchor = tf.where(idx[None, :] < K,
+                              tf.gather(anchors, tf.minimum(idx, K - 1), axis=1), sweep)
+            aw = tf.gather(word, anchor, batch_dims=1)      # anchor's word [B, C]
+            ew = tf.minimum(aw + 1 + tf.gather(extra, tf.math.floormod(idx, K), axis=1),
+                            last_word[:, None])
+            free = ~tf.gather(covered, aw, batch_dims=1) & ~done[:, None]
+            hits = (earlier[None] & (aw[:, None, :] <= aw[:, :, None])
+                    & (aw[:, :, None] < ew[:, None, :]))  # [B, c, d]: d's span has c's anchor
 
-        # The loop works on a window of the widest candidate span (a few dozen
-        # pieces), not on the whole [B, L] mask.
-        drawn_width = tf.maximum(tf.reduce_max(ends - starts), 1)
+            def settle(taken, _):
+                again = free & ~tf.reduce_any(hits & taken[:, None, :], axis=2)
+                return again, tf.reduce_any(again != taken)
 
-        def body(mask, count, i, done):
-            anchor, start, end = candidate(i)
-            # Sweep spans (rare: past the K drawn ones) get the whole row.
-            width = tf.where(tf.reduce_any(i >= K), L, drawn_width)
-            offsets = tf.range(width)[None, :]
-            rows = tf.broadcast_to(tf.range(batch)[:, None], [batch, width])
-            window = tf.minimum(start[:, None] + offsets, L - 1)   # L-1 is never masked
-            old = tf.gather(mask, window, batch_dims=1)
-            new_pieces = (start[:, None] + offsets < end[:, None]) & ~old
-            new_int = tf.cast(new_pieces, tf.int32)
-            new = tf.reduce_sum(new_int, axis=1)
-            active = ~done & ~_at(mask, anchor)
-            finishing = active & (count + new >= budget)
-            # The span that spends the budget stops at the piece that does it.
-            upto = new_pieces & (tf.cumsum(new_int, axis=1) <= (budget - count)[:, None])
-            add = tf.where(finishing[:, None], upto, new_pieces) & active[:, None]
-            mask = tf.tensor_scatter_nd_update(mask, tf.stack([rows, window], axis=-1),
-                                               old | add)
-            count = tf.where(active, tf.where(finishing, budget, count + new), count)
-            return mask, count, tf.where(done, i, i + 1), done | finishing
+            taken, _ = tf.while_loop(lambda t, changed: changed, settle,
+                                     (free, tf.constant(True)))
+            # Each taken span's words; a word is new for the first span that takes it.
+            words = aw[:, :, None] + offsets                 # [B, C, M]
+            in_span = (words < ew[:, :, None]) & taken[:, :, None]
+            words = tf.minimum(words, L - 1)
+            first = tf.tensor_scatter_nd_min(
+                tf.zeros_like(word) + C,
+                tf.stack([tf.broadcast_to(row[:, :, None], tf.shape(words)), words], -1),
+                tf.where(in_span, tf.broadcast_to(chunk[None, :, None], tf.shape(words)), C))
+            new_word = (in_span & (tf.gather(first, words, batch_dims=1) == chunk[None, :, None])
+                        & ~tf.gather(covered, words, batch_dims=1))
+            pieces = tf.where(new_word, tf.gather(word_len, words, batch_dims=1), 0)
+            new = tf.reduce_sum(pieces, axis=2)
+            before = count[:, None] + tf.cumsum(new, axis=1, exclusive=True)
+            finishing = taken & (before + new >= budget[:, None])
+            stops = tf.reduce_any(finishing, axis=1)
+            stop = tf.reduce_min(tf.where(finishing, chunk[None, :], C), axis=1)
+            # The span that spends the budget: its new words while they fit,
+            # then the first pieces of the next new word.
+            s = tf.minimum(stop, C - 1)[:, None]
+            need = budget - _at(before, s[:, 0])
+            stop_pieces = tf.gather(pieces, s, batch_dims=1)[:, 0]          # [B, M]
+            stop_words = tf.gather(words, s, batch_dims=1)[:, 0]
+            reached = tf.cumsum(stop_pieces, axis=1)
+            over = (stop_pieces > 0) & (reached > need[:, None])
+            w_cut = tf.where(stops, tf.reduce_min(tf.where(over, stop_words, L), axis=1), 0)
+            part = over & (reached - stop_pieces < need[:, None])
+            part_len = tf.reduce_sum(tf.where(part, need[:, None] - reached + stop_pieces, 0), 1)
+            part_start = tf.gather(word_start, tf.reduce_sum(tf.where(part, stop_words, 0), 1),
+                                   batch_dims=1)
+            covered |= ((first < stop[:, None])
+                        | ((first == stop[:, None]) & (word_pos < w_cut[:, None])))
+            count = tf.where(stops, budget, before[:, -1] + new[:, -1])
+            return (i0 + C, covered, count, done | stops, tf.where(stops, part_start, cut_start),
+                    tf.where(stops, part_len, cut_len))
 
-        init = (tf.zeros([batch, L], tf.bool), tf.zeros([batch], tf.int32),
-                tf.zeros([batch], tf.int32), budget <= 0)
-        mask, _, _, _ = tf.while_loop(lambda m, c, i, d: tf.reduce_any(~d), body, init)
-        return mask
+        zeros = tf.zeros([batch], tf.int32)
+        init = (tf.constant(0), tf.zeros([batch, L], tf.bool), zeros, budget <= 0, zeros, zeros)
+        _, covered, _, _, cut_start, cut_len = tf.while_loop(
+            lambda i0, covered, count, done, *_: tf.reduce_any(~done), body, init)
+        pos = tf.range(L)[None, :]
+        return (tf.gather(covered, word, batch_dims=1)
+                | ((pos >= cut_start[:, None]) & (pos < (cut_start + cut_len)[:, None])))
 
     def _order(self, draws, count):
         """Per example, indices 0..W-1 sorted by drawn key (ties by index); j >= count last."""
@@ -223,25 +326,23 @@ class DynamicMasker:
     def _finish(self, ids, input_mask, size, mask, draws):
         """Masked ids, prediction slots, replacement and SBO targets of a masked batch."""
         c, L, P = self.config, self.max_seq_length, self.layout.predictions
-        pos = tf.range(L, dtype=tf.int32)[None, :]
         num_masked = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
-        sorted_pos = _compact(mask)
-        if P > L:
-            sorted_pos = tf.pad(sorted_pos, [[0, 0], [0, P - L]])
-        slot_pos = sorted_pos[:, :P]
+        slot_pos = _compact(mask, width=P)            # masked positions ascending, then 0
         slot_valid = tf.range(P)[None, :] < num_masked[:, None]
-        slot_pos = tf.where(slot_valid, slot_pos, 0)
         # Merged spans: maximal runs of consecutive masked positions, found among
         # the [B, P] slots.
         previous = tf.pad(slot_pos[:, :-1], [[0, 0], [1, 0]], constant_values=-2)
-        following = tf.pad(slot_pos[:, 1:], [[0, 0], [0, 1]], constant_values=-2)
         run_starts = slot_valid & (slot_pos != previous + 1)
-        run_ends = slot_valid & (following != slot_pos + 1)
         slot_run = tf.maximum(tf.cumsum(tf.cast(run_starts, tf.int32), axis=1) - 1, 0)
-        first = tf.gather(slot_pos, tf.gather(_compact(run_starts), slot_run, batch_dims=1),
-                          batch_dims=1)
-        last = tf.gather(slot_pos, tf.gather(_compact(run_ends), slot_run, batch_dims=1),
-                         batch_dims=1)
+        runs = tf.size(slot_pos)
+        run = tf.reshape(tf.range(tf.shape(slot_pos)[0])[:, None] * P + slot_run, [-1])
+
+        def per_run(reduce, value, fill):  # the reduction over its run, at each slot
+            flat = tf.reshape(tf.where(slot_valid, value, fill), [-1])
+            return tf.reshape(tf.gather(reduce(flat, run, runs), run), tf.shape(slot_pos))
+
+        first = per_run(tf.math.unsorted_segment_min, slot_pos, L)
+        last = per_run(tf.math.unsorted_segment_max, slot_pos, -1)
         offset = slot_pos - first
         target = (slot_valid & (first != 1) & (last != size[:, None] - 2)
                   & (offset < c.max_pair_targets))
@@ -283,7 +384,7 @@ class DynamicMasker:
 
 
 def masker_for_records(metadata, config, vocab_file, do_lower_case=False,
-                       random_token_source="uniform"):
+                       random_token_source="uniform", jit_compile=True):
     """The `DynamicMasker` of unmasked records (`--masking=none`) and masking settings.
 
     Args:
@@ -292,6 +393,7 @@ def masker_for_records(metadata, config, vocab_file, do_lower_case=False,
         vocab_file: the records' vocabulary (checked by sha256 by the caller).
         random_token_source: "uniform", or "unigram": the corpus counts of the
             metadata (written with `--random_token_source=unigram`).
+        jit_compile: `DynamicMasker`'s (on: XLA-compiled masking, the fast path).
 
     Raises `ValueError` naming the metadata file when the records cannot be masked so.
     """
@@ -324,16 +426,21 @@ def masker_for_records(metadata, config, vocab_file, do_lower_case=False,
         raise ValueError(f"random_token_source must be uniform or unigram, got "
                          f"{random_token_source!r}")
     return DynamicMasker(config, metadata["max_seq_length"], tokenizer.mask_id,
-                         tokenizer.word_start_table, candidates, probs)
+                         tokenizer.word_start_table, candidates, probs, jit_compile)
 
 
-def _compact(flags, fill=0):
-    """[B, L] bool → [B, L] int32: row b's True positions ascending, then `fill`."""
-    where = tf.where(flags)
-    ragged = tf.RaggedTensor.from_value_rowids(
-        tf.cast(where[:, 1], tf.int32), where[:, 0],
-        nrows=tf.shape(flags, out_type=tf.int64)[0])
-    return ragged.to_tensor(default_value=fill, shape=[None, flags.shape[1]])
+def _compact(flags, fill=0, width=None):
+    """[B, W] bool → [B, width] int32: row b's first `width` True positions ascending,
+    then `fill` (`width` default W)."""
+    W = flags.shape[1]
+    width = W if width is None else width
+    batch = tf.shape(flags)[0]
+    rank = tf.cumsum(tf.cast(flags, tf.int32), axis=1) - 1
+    keep = flags & (rank < width)
+    slot = tf.where(keep, tf.range(batch)[:, None] * width + rank, batch * width)
+    value = tf.where(keep, tf.range(W)[None, :] - fill, 0)
+    out = tf.math.unsorted_segment_sum(value, slot, batch * width + 1)[:-1]
+    return tf.reshape(out, [batch, width]) + fill
 
 
 def _at(values, index):

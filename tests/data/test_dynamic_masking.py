@@ -52,11 +52,11 @@ def padded(blocks, length):
     return ids, mask
 
 
-def make_masker(tokenizer, config, length, unigram=False):
+def make_masker(tokenizer, config, length, unigram=False, jit_compile=False):
     cands = random_token_candidates(tokenizer)
     probs = np.arange(1, cands.size + 1, dtype=np.float64) if unigram else None
     return DynamicMasker(config, length, tokenizer.mask_id, tokenizer.word_start_table,
-                         cands, probs)
+                         cands, probs, jit_compile=jit_compile)
 
 
 def run_apply(masker, blocks, draws, batch=256):
@@ -123,6 +123,40 @@ def test_nearly_full_masking_uses_the_sweep_past_the_drawn_anchors(tokenizer, pi
     ref = masking_draws.mask_with_draws(masker.reference, blocks, draws)
     np.testing.assert_array_equal(ref.num_masked, [b.size - 2 for b in blocks])
     assert_same(run_apply(masker, blocks, draws), ref, 64, 62)
+
+
+@pytest.mark.parametrize("config,length,count,replacement_unigram", [
+    (MaskingConfig(replacement="token"), L, 520, True),
+    (MaskingConfig(masked_lm_prob=1.0, max_predictions_per_seq=62), 64, 189, False)])
+def test_xla_compiled_masker_equals_numpy_masker(tokenizer, pieces, config, length, count,
+                                                 replacement_unigram):
+    """jit_compile=True (the pipeline's masker): the same outputs, batches of 256 and
+    of a size that is no multiple of the compiled block of rows; the sweep too."""
+    masker = make_masker(tokenizer, config, length, replacement_unigram, jit_compile=True)
+    assert masker.jit_compile
+    blocks = real_blocks(tokenizer, pieces, count, length, seed=count)
+    rng = np.random.default_rng(13)
+    draws = [masker.layout.random(rng) for _ in blocks]
+    ref = masking_draws.mask_with_draws(masker.reference, blocks, draws)
+    out = run_apply(masker, blocks, draws)
+    assert out["input_ids"].shape == (count, length)
+    assert_same(out, ref, length, config.max_predictions_per_seq)
+
+
+def test_xla_is_only_used_for_the_span_scheme(tokenizer):
+    for scheme in ("whole_word", "token"):
+        masker = make_masker(tokenizer, MaskingConfig(scheme=scheme), L, jit_compile=True)
+        assert not masker.jit_compile
+
+
+def test_maskers_of_the_same_settings_share_one_compiled_function(tokenizer):
+    """One XLA compilation per process and settings (a new masker per dataset is common)."""
+    a, b = (make_masker(tokenizer, MaskingConfig(), L, jit_compile=True) for _ in range(2))
+    assert a._compiled is b._compiled
+    for other in (make_masker(tokenizer, MaskingConfig(geometric_p=0.3), L, jit_compile=True),
+                  make_masker(tokenizer, MaskingConfig(), L, unigram=True, jit_compile=True),
+                  make_masker(tokenizer, MaskingConfig(), 128, jit_compile=True)):
+        assert other._compiled is not a._compiled
 
 
 @pytest.mark.parametrize("scheme", ["span", "whole_word", "token"])
