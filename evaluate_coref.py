@@ -17,6 +17,8 @@ import json
 from absl import flags
 
 from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
+from spanbert_tf import io_utils
+from spanbert_tf.tasks.coref import metrics
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("gold_file", None, "Gold (key) file or folder: .conll / .jsonlines.")
@@ -32,9 +34,6 @@ flags.mark_flags_as_required(["gold_file", "pred_file"])
 
 def main(argv):
     del argv  # cli.run refuses stray arguments
-    from spanbert_tf import io_utils
-    from spanbert_tf.tasks.coref import metrics
-
     limit = None if FLAGS.max_repeated_mentions < 0 else FLAGS.max_repeated_mentions
     result = metrics.evaluate_files(FLAGS.gold_file, FLAGS.pred_file, FLAGS.split_file, limit)
     if FLAGS.out_file:

@@ -15,6 +15,7 @@ The last line printed is the result as JSON.
 from absl import flags
 
 from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
+from spanbert_tf.tasks.coref.run import CorefSettings, run_coref
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("init_checkpoint", None,
@@ -45,7 +46,6 @@ flags.DEFINE_bool("progress", True, "Show progress bars.")
 
 def main(argv):
     del argv  # cli.run refuses stray arguments
-    from spanbert_tf.tasks.coref.run import CorefSettings, run_coref
 
     names = [n for n in CorefSettings.__dataclass_fields__ if n != "show_progress"]
     settings = CorefSettings(**{n: getattr(FLAGS, n) for n in names},

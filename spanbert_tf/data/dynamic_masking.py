@@ -38,6 +38,8 @@ import tensorflow as tf
 from spanbert_tf.data import masking_draws
 from spanbert_tf.data.masking import Masker
 from spanbert_tf.data.masking_draws import DRAW_BITS, DRAW_FIELDS, DrawLayout
+from spanbert_tf.data.instances import random_token_candidates
+from spanbert_tf.tokenization import BertWordpieceTokenizer
 
 # Keeps the masking stream apart from any other use of the same seed.
 _STREAM = 0x5BE27
@@ -397,9 +399,6 @@ def masker_for_records(metadata, config, vocab_file, do_lower_case=False,
 
     Raises `ValueError` naming the metadata file when the records cannot be masked so.
     """
-    from spanbert_tf.data.instances import random_token_candidates
-    from spanbert_tf.tokenization import BertWordpieceTokenizer
-
     source = metadata.get("metadata_path", "metadata.json")
     if metadata.get("records") != "unmasked":
         raise ValueError(f"{source}: the records are already masked (offline masking); "

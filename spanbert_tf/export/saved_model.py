@@ -37,8 +37,6 @@ paths = export_saved_models("runs/pretrain", "runs/export")
 
 import os
 import pathlib
-import shutil
-import tempfile
 
 import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 
@@ -46,7 +44,7 @@ import tensorflow as tf
 
 from spanbert_tf.export.pretrainer_serving import DEFAULT_TOP_K, PretrainerModule
 from spanbert_tf.export.serving_inputs import check_encoder_inputs, ids_spec
-from spanbert_tf.export.serving_ops import check_serving_ops
+from spanbert_tf.export.serving_ops import publish_saved_model
 from spanbert_tf.export.text_embedding import TextEmbeddingModule
 from spanbert_tf.tokenization import truncated_pair_lengths
 from spanbert_tf.modeling import model_dir as model_dir_lib
@@ -174,28 +172,9 @@ class PreprocessorModule(tf.Module):
 
 
 def _save_atomically(module, signatures, export_base, version, overwrite):
-    """Saves to a hidden temp dir next to `<export_base>/<version>`, then renames.
-
-    TF Serving polls for numeric version dirs, so it never sees a partial export, nor
-    one with ops its model server lacks (`serving_ops.check_serving_ops`).
-    """
-    export_base = pathlib.Path(export_base)
-    export_base.mkdir(parents=True, exist_ok=True)
-    final = export_base / str(version)
-    if final.exists():
-        if not overwrite:
-            raise FileExistsError(f"{final} exists; choose another --version or pass --overwrite")
-    tmp = tempfile.mkdtemp(dir=export_base, prefix=f".tmp-{version}-")
-    try:
-        tf.saved_model.save(module, tmp, signatures=signatures)
-        check_serving_ops(tmp, name=str(final))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return str(final)
+    """`<export_base>/<version>` through `serving_ops.publish_saved_model`."""
+    return publish_saved_model(module, pathlib.Path(export_base) / str(version), signatures,
+                               overwrite=overwrite)
 
 
 def export_encoder(backbone, export_base, version=1, overwrite=False):

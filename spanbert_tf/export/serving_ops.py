@@ -27,8 +27,10 @@ check_serving_ops("runs/export/preprocessor/1")          # raises if not
 
 import functools
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 TF_TEXT_SERVING_VERSION = "2.12.1"
 TF_TEXT_OPS_FILE = os.path.join(
@@ -120,3 +122,38 @@ def check_serving_ops(saved_model_dir, name=None):
             f"register (TensorFlow core + tensorflow-text {TF_TEXT_SERVING_VERSION}, "
             f"{os.path.basename(TF_TEXT_OPS_FILE)}): {', '.join(outside)}. Build that part "
             "of the graph from core TensorFlow ops (or ops in that list).")
+
+
+def publish_saved_model(module, export_dir, signatures, overwrite=True):
+    """Writes `module` as the SavedModel `export_dir`, atomically and only if servable.
+
+    Saves into a hidden temp dir beside `export_dir`, checks its ops
+    (`check_serving_ops`), then renames it into place (an older export there is
+    replaced when `overwrite`, else FileExistsError). TF Serving polls for numeric
+    version dirs, so it never sees a partial export, nor one its model server cannot
+    run. Every SavedModel of the package is written through this function.
+    Returns `export_dir` (absolute).
+    """
+    import tensorflow as tf  # this module's op check runs without TensorFlow loaded
+
+    export_dir = os.path.abspath(str(export_dir))
+    if os.path.exists(export_dir) and not overwrite:
+        raise FileExistsError(f"{export_dir} exists; choose another --version or pass --overwrite")
+    parent = os.path.dirname(export_dir)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=f".tmp-{os.path.basename(export_dir)}-")
+    try:
+        tf.saved_model.save(module, tmp, signatures=signatures)
+        check_serving_ops(tmp, name=export_dir)
+        if os.path.exists(export_dir):
+            # Move the old export aside first, so export_dir is never half-deleted.
+            old = tempfile.mkdtemp(dir=parent, prefix=f".old-{os.path.basename(export_dir)}-")
+            os.rename(export_dir, os.path.join(old, "export"))
+            os.rename(tmp, export_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, export_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return export_dir

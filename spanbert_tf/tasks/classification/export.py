@@ -24,16 +24,12 @@ served(sentence1=tf.constant(["A man sleeps."]), sentence2=tf.constant(["Nobody 
 ```
 """
 
-import os
-import shutil
-import tempfile
-
 import spanbert_tf  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
 
 import numpy as np
 import tensorflow as tf
 
-from spanbert_tf.export.serving_ops import check_serving_ops
+from spanbert_tf.export.serving_ops import publish_saved_model
 from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.tasks.classification import model as classification
 from spanbert_tf.tasks.classification import glue
@@ -220,24 +216,7 @@ def export_classifier(model_dir, export_dir):
     module = ClassifierServingModule(model, tokenizer, meta)
     signatures = _signatures(module, meta)
     module.serve, module.encode = signatures["serving_default"], signatures["encode"]
-    export_dir = os.path.abspath(export_dir)
-    parent = os.path.dirname(export_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(export_dir)}.", dir=parent)
-    try:
-        tf.saved_model.save(module, tmp, signatures=signatures)
-        check_serving_ops(tmp, name=export_dir)
-        if os.path.exists(export_dir):
-            old = tempfile.mkdtemp(prefix=f".{os.path.basename(export_dir)}.old.", dir=parent)
-            os.rename(export_dir, os.path.join(old, "x"))
-            os.rename(tmp, export_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, export_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return export_dir
+    return publish_saved_model(module, export_dir, signatures)
 
 
 def serve_examples(export_dir, examples, task_name,

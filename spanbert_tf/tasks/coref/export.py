@@ -49,18 +49,19 @@ out["text"], out["cluster_id"]   # trained: e.g. [b"Anna", b"She", b"Tom", b"him
 """
 
 import os
-import shutil
-import tempfile
 
 import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from spanbert_tf.export.serving_ops import publish_saved_model
 from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.tasks.coref import segments
 from spanbert_tf.tasks.coref.clusters import decode_word_clusters
-from spanbert_tf.tokenization import WHITESPACE_RANGES, _regex_class
+from spanbert_tf.tasks.coref.config import load_coref_config
+from spanbert_tf.tasks.coref.run import CONFIG_FILE, TASK_KIND
+from spanbert_tf.tokenization import WHITESPACE_RANGES, BertWordpieceTokenizer, _regex_class
 
 WHITESPACE_PATTERN = _regex_class(WHITESPACE_RANGES) + "+"
 OUTPUT_NAMES = ("sentence_index", "start_char", "end_char", "cluster_id", "text")
@@ -272,11 +273,7 @@ class CorefServingModule(tf.Module):
 def load_coref_model(model_dir, checkpoint=None):
     """(model, tokenizer, `CorefConfig`) of a `run_coref.py` output dir, restored."""
     from spanbert_tf.modeling.backbone import build_backbone
-    from spanbert_tf.tasks.coref.config import load_coref_config
     from spanbert_tf.tasks.coref.model import build_coref_model
-    from spanbert_tf.tasks.coref.run import CONFIG_FILE, TASK_KIND
-    from spanbert_tf.tokenization import BertWordpieceTokenizer
-
     info = model_dir_lib.read_model_dir(model_dir, require_checkpoint=checkpoint is None)
     if not info.task or model_dir_lib.task_kind(info) != TASK_KIND:
         raise ValueError(f"{info.model_dir}: not a coreference model dir (a run_coref.py "
@@ -303,15 +300,4 @@ def export_coref(model_dir, export_dir, checkpoint=None, output_singletons=False
                                 output_singletons=output_singletons)
     signatures = {"serving_default": module.serve.get_concrete_function(),
                   "with_metadata": module.serve_with_metadata.get_concrete_function()}
-    parent = os.path.dirname(export_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-coref-")
-    try:
-        tf.saved_model.save(module, tmp, signatures=signatures)
-        if os.path.exists(export_dir):
-            shutil.rmtree(export_dir)
-        os.replace(tmp, export_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return export_dir
+    return publish_saved_model(module, export_dir, signatures, overwrite=overwrite)

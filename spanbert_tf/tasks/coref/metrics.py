@@ -36,6 +36,8 @@ import collections
 import json
 
 import numpy as np
+from spanbert_tf.tasks.coref import segments
+from spanbert_tf.tasks.coref import conll
 
 METRICS = ("muc", "bcub", "ceafm", "ceafe", "lea")
 CONLL_METRICS = ("muc", "bcub", "ceafe")
@@ -278,8 +280,6 @@ def read_jsonlines_word_clusters(path):
     is an official example (its wordpiece clusters are mapped to words); one without
     has word-span `clusters` ([start, end, ...]: anything after the span, such as the
     mention text, is ignored)."""
-    from spanbert_tf.tasks.coref import segments
-
     out = {}
     with open(path, encoding="utf-8") as f:
         for line_number, line in enumerate(f, start=1):
@@ -319,8 +319,6 @@ def load_word_clusters(path, split_file=None):
     """{doc_key: word-span clusters} of a `.conll`/`*_gold_conll` file, a folder of them
     (optionally the ids in `split_file`), or a `.jsonlines` file (see
     `read_jsonlines_word_clusters`)."""
-    from spanbert_tf.tasks.coref import conll
-
     if str(path).endswith(".jsonlines"):
         return read_jsonlines_word_clusters(path)
     return {d.doc_key: d.clusters for d in conll.read_conll_files(path, split_file)}

@@ -341,7 +341,9 @@ class CorefModel(keras.Model):
         return outputs
 
     def get_config(self):
-        return {"backbone": keras.saving.serialize_keras_object(self.backbone),
+        # keras-hub's Task pattern (as SpanBertPretrainer): constructor arguments only.
+        return {"name": self.name, "trainable": self.trainable,
+                "backbone": keras.layers.serialize(self.backbone),
                 "max_span_width": self.max_span_width, "feature_size": self.feature_size,
                 "ffnn_size": self.ffnn_size, "ffnn_depth": self.ffnn_depth,
                 "max_top_spans": self.max_top_spans, "top_span_ratio": self.top_span_ratio,
@@ -350,12 +352,12 @@ class CorefModel(keras.Model):
                 "max_segment_distance": self.max_segment_distance,
                 "dropout_rate": self.dropout_rate,
                 "candidate_chunk_size": self.candidate_chunk_size,
-                "antecedent_chunk_size": self.antecedent_chunk_size, "name": self.name}
+                "antecedent_chunk_size": self.antecedent_chunk_size}
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        config["backbone"] = keras.layers.deserialize(config["backbone"])
         return cls(**config)
 
 

@@ -42,6 +42,8 @@ from spanbert_tf.io_utils import (read_jsonl, write_json_atomic, write_jsonl_ato
                                   write_text_atomic)
 from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.tasks.coref import conll, metrics, segments
+from spanbert_tf.tasks.coref.config import load_coref_config
+from spanbert_tf.tokenization import BertWordpieceTokenizer
 
 TRAIN_SUBDIR = "train"
 EVAL_HISTORY = "eval_history.jsonl"
@@ -291,9 +293,6 @@ def write_predictions(output_dir, split, predicted):
 
 def run_coref(opts):
     """Runs training and/or prediction; returns the prediction scores (or the last dev record)."""
-    from spanbert_tf.tasks.coref.config import load_coref_config
-    from spanbert_tf.tokenization import BertWordpieceTokenizer
-
     if not (opts.do_train or opts.do_predict):
         raise ValueError("at least one of --do_train / --do_predict is required")
     if not opts.output_dir:

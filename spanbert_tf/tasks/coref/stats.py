@@ -17,6 +17,7 @@ import os
 import numpy as np
 
 from spanbert_tf.tasks.coref import conll, segments
+from spanbert_tf.tokenization import BertWordpieceTokenizer
 
 MAX_SPAN_WIDTH = 30
 
@@ -55,7 +56,6 @@ def main(argv=None):
     parser.add_argument("--do_lower_case", action="store_true")
     parser.add_argument("--max_segment_len", type=int, default=384)
     args = parser.parse_args(argv)
-    from spanbert_tf.tokenization import BertWordpieceTokenizer
 
     tokenizer = BertWordpieceTokenizer(args.vocab_file, args.do_lower_case)
     documents = conll.read_conll_files(args.conll, args.split_file)

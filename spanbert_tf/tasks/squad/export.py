@@ -42,16 +42,12 @@ qa(question=tf.constant(["Who?"]), context=tf.constant(["Rollo did."]))["answer"
 ```
 """
 
-import os
-import shutil
-import tempfile
-
 import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from spanbert_tf.export.serving_ops import check_serving_ops
+from spanbert_tf.export.serving_ops import publish_saved_model
 from spanbert_tf.tasks.squad.features import max_context_score, window_layout
 
 WHITESPACE_PATTERN = r"[ \t\r\n\x{202F}]+"
@@ -243,19 +239,6 @@ def export_qa_saved_model(model, tokenizer, export_dir, max_seq_length=384, doc_
     module = SquadQAModule(model, tokenizer, max_seq_length, doc_stride, max_query_length,
                            n_best_size, max_answer_length, version_2_with_negative,
                            null_score_diff_threshold)
-    export_dir = os.path.abspath(export_dir)
-    parent = os.path.dirname(export_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-savedmodel-")
-    try:
-        tf.saved_model.save(module, tmp, signatures={
-            "serving_default": module.serve,
-            "serve_with_threshold": module.serve_with_threshold})
-        check_serving_ops(tmp, name=export_dir)
-        if os.path.exists(export_dir):
-            shutil.rmtree(export_dir)
-        os.replace(tmp, export_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return export_dir
+    return publish_saved_model(module, export_dir, signatures={
+        "serving_default": module.serve,
+        "serve_with_threshold": module.serve_with_threshold})
