@@ -51,7 +51,9 @@ def main(argv):
         FLAGS.na_prob_thresh)
     dataset = squad_metrics.load_json_file(FLAGS.data_file, "data")
     baseline = squad_metrics.no_answer_baseline(dataset, FLAGS.version)
-    lines = [f"scores    {_scores(result)} ({result.get('total', '?')} questions)"]
+    lines = [f"scores    {_scores(result)} ({result.get('total', '?')} questions"
+             + (f"; no-answer threshold {FLAGS.na_prob_thresh:g})" if FLAGS.na_prob_file
+                else ")")]
     if "HasAns_f1" in result:
         lines.append(f"          answerable {_scores(result, 'HasAns_')} "
                      f"({result['HasAns_total']} questions)")

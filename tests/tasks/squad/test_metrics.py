@@ -158,6 +158,8 @@ def test_evaluate_squad_program(shared_data, tmp_path):
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert math.isclose(result["exact"], 100 * 333 / 626, abs_tol=1e-9)
     assert result["best_f1"] == pytest.approx(100 * 333 / 626) and "NoAns_total" in result
+    assert "scores    exact 53.19, f1 53.19 (626 questions; no-answer threshold 1)" in out.stdout
+    assert "answerable exact 0.00, f1 0.00 (293 questions)" in out.stdout
     assert "baseline  answering nothing: exact 53.19, f1 53.19; answerable f1 0.00" in out.stdout
     # The model made to answer: its n-best holds the gold answer after the empty one.
     nbest = {qa["id"]: [{"text": ""}, {"text": (qa["answers"] or [{"text": "x"}])[0]["text"]}]
