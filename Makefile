@@ -59,15 +59,16 @@ demo: $(STAMP)
 ## Fine-tuning demos: a real pretrained checkpoint (all-MiniLM-L6-v2, converted with
 ## convert_checkpoint.py) on MRPC (GLUE, fetched from its official source unless
 ## ../shared/data has it) and on SQuAD 2.0 (the committed dev subset: trained on one
-## article, evaluated on the other; its no-answer threshold is picked on every 5th
-## paragraph of the training article, held out of training). Each prints its score next
+## article, evaluated on the other: trained on the answerable questions, its no-answer
+## threshold picked on every 5th paragraph of the training article, held out of training). Each prints its score next
 ## to the baseline of a model that learned nothing.
 SHARED_DATA ?= ../shared/data
 GLUE_DIR ?= $(if $(wildcard $(SHARED_DATA)/glue/MRPC/dev.tsv),$(SHARED_DATA)/glue,$(HOME)/.cache/spanbert_tf/glue)
 SQUAD_FILE ?= tests/data_files/squad/squad-v2.0-dev-subset_haystack-small.json
 MINILM_DIR := $(DEMO_DIR)/minilm
-SQUAD_SEQ ?= 256
-SQUAD_BATCH ?= 16
+SQUAD_SEQ ?= 192
+SQUAD_BATCH ?= 8
+SQUAD_EPOCHS ?= 5
 SQUAD_LR ?= 1.5e-4
 demo-finetune: $(DEMO_STAMP)
 	@test -f $(MINILM_DIR)/config.json || $(PY) convert_checkpoint.py --input_format=hf \
@@ -81,13 +82,14 @@ demo-finetune: $(DEMO_STAMP)
 	$(PY) -m spanbert_tf.tasks.squad.split_articles --input=$(SQUAD_FILE) \
 		--eval_articles=Normans --train_out=$(DEMO_DIR)/squad-data/train.json \
 		--eval_out=$(DEMO_DIR)/squad-data/eval.json \
-		--tune_every=5 --tune_out=$(DEMO_DIR)/squad-data/tune.json
+		--tune_every=5 --tune_out=$(DEMO_DIR)/squad-data/tune.json --train_answerable_only
 	$(PY) run_squad.py --init_checkpoint=$(MINILM_DIR) --output_dir=$(DEMO_DIR)/squad \
 		--do_train --train_file=$(DEMO_DIR)/squad-data/train.json --train_first_answer \
 		--version_2_with_negative \
 		--do_predict --predict_file=$(DEMO_DIR)/squad-data/tune.json \
 		--max_seq_length=$(SQUAD_SEQ) --doc_stride=128 --max_query_length=48 \
-		--train_batch_size=$(SQUAD_BATCH) --num_train_epochs=4 --learning_rate=$(SQUAD_LR)
+		--train_batch_size=$(SQUAD_BATCH) --num_train_epochs=$(SQUAD_EPOCHS) \
+		--learning_rate=$(SQUAD_LR) --steps_per_loop=10
 	T=$$($(PY) -c "import json; print(json.load(open('$(DEMO_DIR)/squad/eval_results.json'))['best_f1_thresh'])") && \
 	echo "no-answer threshold picked on the held-out training paragraphs: $$T" && \
 	$(PY) run_squad.py --init_checkpoint=$(DEMO_DIR)/squad --output_dir=$(DEMO_DIR)/squad-eval \
