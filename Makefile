@@ -60,8 +60,8 @@ demo: $(STAMP)
 ## convert_checkpoint.py) on MRPC (GLUE, fetched from its official source unless
 ## ../shared/data has it) and on SQuAD 2.0 (the committed dev subset: trained on one
 ## article, evaluated on the other: trained on the answerable questions, its no-answer
-## threshold picked on every 5th paragraph of the training article, held out of training). Each prints its score next
-## to the baseline of a model that learned nothing.
+## threshold picked on every 5th paragraph of the training article, held out of
+## training). Each prints its score next to the baseline of a model that learned nothing.
 SHARED_DATA ?= ../shared/data
 GLUE_DIR ?= $(if $(wildcard $(SHARED_DATA)/glue/MRPC/dev.tsv),$(SHARED_DATA)/glue,$(HOME)/.cache/spanbert_tf/glue)
 SQUAD_FILE ?= tests/data_files/squad/squad-v2.0-dev-subset_haystack-small.json
