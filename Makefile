@@ -90,7 +90,12 @@ demo-finetune: $(DEMO_STAMP)
 		--max_seq_length=$(SQUAD_SEQ) --doc_stride=128 --max_query_length=48 \
 		--train_batch_size=$(SQUAD_BATCH) --num_train_epochs=$(SQUAD_EPOCHS) \
 		--learning_rate=$(SQUAD_LR) --steps_per_loop=10
-	T=$$($(PY) -c "import json; print(json.load(open('$(DEMO_DIR)/squad/eval_results.json'))['best_f1_thresh'])") && \
+	$(PY) evaluate_squad.py --data_file=$(DEMO_DIR)/squad-data/tune.json \
+		--pred_file=$(DEMO_DIR)/squad/predictions.json \
+		--na_prob_file=$(DEMO_DIR)/squad/null_odds.json --na_prob_thresh=0 \
+		--nbest_file=$(DEMO_DIR)/squad/nbest_predictions.json \
+		--out_file=$(DEMO_DIR)/squad/tune_scores.json
+	T=$$($(PY) -c "import json; t = json.load(open('$(DEMO_DIR)/squad/tune_scores.json'))['made_to_answer']['no_answer_threshold']; print('-inf' if t is None else t)") && \
 	echo "no-answer threshold picked on the held-out training paragraphs: $$T" && \
 	$(PY) run_squad.py --init_checkpoint=$(DEMO_DIR)/squad --output_dir=$(DEMO_DIR)/squad-eval \
 		--do_predict --predict_file=$(DEMO_DIR)/squad-data/eval.json \

@@ -79,6 +79,10 @@ def main(argv):
                          f"{forced['best_exact_thresh']:.2f}), f1 {forced['best_f1']:.2f} "
                          f"(threshold {forced['best_f1_thresh']:.2f}): picked on this data, "
                          "optimistic")
+            tuned = forced["no_answer_threshold"]
+            lines.append("tuning    on held-out tuning data, predict with "
+                         f"--null_score_diff_threshold={'-inf' if tuned is None else tuned}"
+                         + (" (no threshold beats answering nothing)" if tuned is None else ""))
     if FLAGS.out_file:
         write_json_atomic(FLAGS.out_file, result)
         lines.append(f"written   {FLAGS.out_file}")

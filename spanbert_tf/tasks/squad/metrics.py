@@ -277,12 +277,28 @@ def made_to_answer_scores(dataset_json, answers, na_probs=None, log=sys.stderr):
     `HasAns_exact`/`HasAns_f1` over the answerable questions say whether the model learned
     to find spans, whatever its no-answer threshold (answering nothing scores 0 there).
     With `na_probs`, also `best_exact`/`best_f1` and their thresholds: the best score over
-    every no-answer threshold, picked on this data (optimistic).
+    every no-answer threshold, picked on this data (optimistic on evaluation data; on
+    held-out tuning data, `no_answer_threshold` is the one to predict with).
     """
     result = evaluate_v2(dataset_json.get("data") or [], answers, na_probs, log=log)
     keys = ["HasAns_exact", "HasAns_f1", "HasAns_total", "best_exact", "best_exact_thresh",
             "best_f1", "best_f1_thresh"]
-    return collections.OrderedDict((k, result[k]) for k in keys if k in result)
+    out = collections.OrderedDict((k, result[k]) for k in keys if k in result)
+    if na_probs is not None:
+        out["no_answer_threshold"] = no_answer_threshold(out, no_answer_baseline(dataset_json))
+    return out
+
+
+def no_answer_threshold(result, baseline):
+    """The `null_score_diff_threshold` that `result`'s best F1 was reached at, or None (answer
+    nothing: `--null_score_diff_threshold=-inf`) when no threshold beats answering nothing.
+
+    The official scan reports threshold 0.0 in that case, which would answer every question
+    whose no-answer score is below 0: not what was measured.
+    """
+    if result["best_f1"] <= baseline["f1"] + 1e-9:
+        return None
+    return result["best_f1_thresh"]
 
 
 def load_json_file(path, what):

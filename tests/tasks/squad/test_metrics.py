@@ -86,6 +86,13 @@ def test_made_to_answer_scores_hand_checked(tmp_path):
     r = m.made_to_answer_scores(TOY, forced, TOY_NA)
     assert r["best_f1"] == pytest.approx(100 * (3 + 2 / 3 + 0.4 - 1) / 5, abs=1e-9)
     assert r["best_f1_thresh"] == 0.7 and r["best_exact_thresh"] == 0.1
+    assert r["no_answer_threshold"] == 0.7
+    # Spans that are all wrong: no threshold beats answering nothing (the official scan
+    # says 0.0, which would answer q1 and q5): None, predict with -inf.
+    wrong = {qid: "Paris" for qid in forced}
+    r = m.made_to_answer_scores(TOY, wrong, TOY_NA)
+    assert r["best_f1"] == 40.0 and r["best_f1_thresh"] == 0.0
+    assert r["no_answer_threshold"] is None
     # Answering nothing: 0 on the answerable questions, the unanswerable share overall.
     assert m.no_answer_baseline(TOY) == {"exact": 40.0, "f1": 40.0, "HasAns_f1": 0.0}
     path = tmp_path / "nbest.json"
@@ -174,6 +181,7 @@ def test_evaluate_squad_program(shared_data, tmp_path):
     forced = json.loads(out.stdout.strip().splitlines()[-1])["made_to_answer"]
     assert forced["HasAns_f1"] == 100.0 and forced["HasAns_total"] == 293
     assert forced["best_f1"] == 100.0 and forced["best_f1_thresh"] == 0.0
+    assert forced["no_answer_threshold"] == 0.0
     assert "spans     made to answer (best non-empty span): answerable exact 100.00" in out.stdout
     # Bad input: one line on stderr, no traceback, non-zero exit.
     (tmp_path / "bad.json").write_text("{not json")
