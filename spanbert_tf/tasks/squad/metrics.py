@@ -266,8 +266,39 @@ def no_answer_baseline(dataset_json, version=None):
     (the share of unanswerable questions); 0 on SQuAD 1.1."""
     predictions = {qid: "" for qid, _ in _iter_qas(dataset_json.get("data") or [])}
     result = evaluate(dataset_json, predictions, version=version, log=io.StringIO())
-    keys = ("exact", "f1") if "exact" in result else ("exact_match", "f1")
-    return {k: result[k] for k in keys}
+    keys = ("exact", "f1", "HasAns_f1") if "exact" in result else ("exact_match", "f1")
+    return {k: result[k] for k in keys if k in result}
+
+
+def made_to_answer_scores(dataset_json, answers, na_probs=None, log=sys.stderr):
+    """v2.0 scores of a model made to answer every question (`answers`: {qid: its best
+    non-empty span}, e.g. `predict.best_non_null_predictions`).
+
+    `HasAns_exact`/`HasAns_f1` over the answerable questions say whether the model learned
+    to find spans, whatever its no-answer threshold (answering nothing scores 0 there).
+    With `na_probs`, also `best_exact`/`best_f1` and their thresholds: the best score over
+    every no-answer threshold, picked on this data (optimistic on evaluation data; on
+    held-out tuning data, `no_answer_threshold` is the one to predict with).
+    """
+    result = evaluate_v2(dataset_json.get("data") or [], answers, na_probs, log=log)
+    keys = ["HasAns_exact", "HasAns_f1", "HasAns_total", "best_exact", "best_exact_thresh",
+            "best_f1", "best_f1_thresh"]
+    out = collections.OrderedDict((k, result[k]) for k in keys if k in result)
+    if na_probs is not None:
+        out["no_answer_threshold"] = no_answer_threshold(out, no_answer_baseline(dataset_json))
+    return out
+
+
+def no_answer_threshold(result, baseline):
+    """The `null_score_diff_threshold` that `result`'s best F1 was reached at, or None (answer
+    nothing: `--null_score_diff_threshold=-inf`) when no threshold beats answering nothing.
+
+    The official scan reports threshold 0.0 in that case, which would answer every question
+    whose no-answer score is below 0: not what was measured.
+    """
+    if result["best_f1"] <= baseline["f1"] + 1e-9:
+        return None
+    return result["best_f1_thresh"]
 
 
 def load_json_file(path, what):
@@ -292,6 +323,20 @@ def load_predictions(path, what="predictions"):
             raise SquadEvalError(f"{what} file {path}: question {qid} has a {type(value).__name__} "
                                  f"value, expected {'a string' if want is str else 'a number'}")
     return preds
+
+
+def load_nbest_file(path):
+    """Loads nbest_predictions.json ({qid: [{"text": ..., ...}, ...]}), checking its layout."""
+    nbest = load_json_file(path, "nbest")
+    if not isinstance(nbest, dict):
+        raise SquadEvalError(f"nbest file {path}: expected a JSON object {{question id: list}}")
+    for qid, entries in nbest.items():
+        if not isinstance(entries, list) or not all(
+                isinstance(e, dict) and isinstance(e.get("text"), str) for e in entries):
+            raise SquadEvalError(f"nbest file {path}: question {qid}: expected a list of "
+                                 "objects with a string 'text' (run_squad.py's "
+                                 "nbest_predictions.json)")
+    return nbest
 
 
 def evaluate_files(data_file, pred_file, na_prob_file=None, version=None, na_prob_thresh=1.0,

@@ -6,11 +6,20 @@ of the committed SQuAD 2.0 dev subset and evaluates on the other:
 
     python -m spanbert_tf.tasks.squad.split_articles --input=dev-subset.json \
         --eval_articles=Computational_complexity_theory --train_out=train.json \
-        --eval_out=eval.json
+        --eval_out=eval.json [--tune_every=5 --tune_out=tune.json]
+
+`--tune_every=N` also moves every N-th paragraph of the training articles (the N-th,
+2N-th, ...) to `--tune_out`: held-out training data to pick settings on (the SQuAD 2.0
+no-answer threshold) without looking at the evaluation articles. `--train_answerable_only`
+keeps only the answerable questions in `--train_out` (a few hundred questions are too few
+to learn spans and the no-answer decision together: `make demo-finetune` trains the spans
+and picks the threshold on the tuning paragraphs, which keep their unanswerable questions).
 
 Example:
 ```python
 train, held_out = split_by_article(dataset_json, {"Computational_complexity_theory"})
+train, tune = hold_out_paragraphs(train, every=5)
+train = answerable_only(train)
 ```
 """
 
@@ -40,25 +49,79 @@ def split_by_article(dataset_json, eval_titles):
     return {"version": version, "data": train}, {"version": version, "data": held_out}
 
 
+def hold_out_paragraphs(dataset_json, every):
+    """(kept, held_out) SQuAD dicts: every `every`-th paragraph of each article held out."""
+    if every < 2:
+        raise InputError(f"--tune_every={every}: expected 2 or more (every N-th paragraph "
+                         "is held out)")
+    kept, held_out = [], []
+    for article in dataset_json["data"]:
+        paragraphs = article.get("paragraphs") or []
+        for part, keep in ((kept, True), (held_out, False)):
+            chosen = [p for i, p in enumerate(paragraphs, 1) if (i % every != 0) == keep]
+            if chosen:
+                part.append(dict(article, paragraphs=chosen))
+    if not held_out:
+        raise InputError(f"--tune_every={every}: no article has {every} paragraphs")
+    version = dataset_json.get("version")
+    return {"version": version, "data": kept}, {"version": version, "data": held_out}
+
+
+def answerable_only(dataset_json):
+    """The dataset without its unanswerable questions (and without emptied paragraphs)."""
+    articles = []
+    for article in dataset_json["data"]:
+        paragraphs = []
+        for paragraph in article.get("paragraphs") or []:
+            qas = [qa for qa in paragraph.get("qas") or []
+                   if qa.get("answers") and not qa.get("is_impossible")]
+            if qas:
+                paragraphs.append(dict(paragraph, qas=qas))
+        if paragraphs:
+            articles.append(dict(article, paragraphs=paragraphs))
+    if not articles:
+        raise InputError("--train_answerable_only: no answerable question is left to train on")
+    return {"version": dataset_json.get("version"), "data": articles}
+
+
+def _count(dataset_json):
+    return sum(len(p["qas"]) for a in dataset_json["data"] for p in a["paragraphs"])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="split_articles", description=__doc__.split("\n")[0])
     parser.add_argument("--input", required=True)
     parser.add_argument("--eval_articles", required=True, help="comma-separated titles")
     parser.add_argument("--train_out", required=True)
     parser.add_argument("--eval_out", required=True)
+    parser.add_argument("--tune_every", type=int, default=None,
+                        help="hold out every N-th training paragraph to --tune_out")
+    parser.add_argument("--tune_out", default=None)
+    parser.add_argument("--train_answerable_only", action="store_true",
+                        help="drop the unanswerable questions from --train_out")
     args = parser.parse_args(argv)
+    if (args.tune_every is None) != (args.tune_out is None):
+        parser.error("--tune_every and --tune_out go together")
     try:
         with open(args.input, encoding="utf-8") as f:
             data = json.load(f)
         train, held_out = split_by_article(data, set(args.eval_articles.split(",")))
+        if args.tune_every:
+            train, tune = hold_out_paragraphs(train, args.tune_every)
+        if args.train_answerable_only:
+            train = answerable_only(train)
     except (OSError, ValueError) as e:
         print(f"split_articles: error: {args.input}: {e}", file=sys.stderr)
         return 1
     write_json_atomic(args.train_out, train, indent=None)
     write_json_atomic(args.eval_out, held_out, indent=None)
-    count = lambda d: sum(len(p["qas"]) for a in d["data"] for p in a["paragraphs"])  # noqa: E731
-    print(f"split_articles: {count(train)} training questions -> {args.train_out}, "
-          f"{count(held_out)} held-out questions -> {args.eval_out}")
+    if args.tune_every:
+        write_json_atomic(args.tune_out, tune, indent=None)
+    print(f"split_articles: {_count(train)} training questions"
+          + (" (answerable only)" if args.train_answerable_only else "")
+          + f" -> {args.train_out}, "
+          f"{_count(held_out)} held-out questions -> {args.eval_out}"
+          + (f", {_count(tune)} tuning questions -> {args.tune_out}" if args.tune_every else ""))
     return 0
 
 

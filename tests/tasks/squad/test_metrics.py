@@ -75,6 +75,34 @@ def test_toy_v2_thresholds_hand_checked():
     assert r["exact"] == pytest.approx(40.0) and r["f1"] == pytest.approx(40.0)
 
 
+def test_made_to_answer_scores_hand_checked(tmp_path):
+    # Every question answered (q4 too): the answerable ones score as in evaluate.
+    forced = dict(TOY_PREDS, q4="Rollo")
+    r = m.made_to_answer_scores(TOY, forced)
+    assert list(r) == ["HasAns_exact", "HasAns_f1", "HasAns_total"]
+    assert r["HasAns_exact"] == pytest.approx(100 / 3, abs=1e-9) and r["HasAns_total"] == 3
+    assert r["HasAns_f1"] == pytest.approx(100 * (1 + 2 / 3 + 0.4) / 3, abs=1e-9)
+    # F1 walk q1 q5 q2 q3 q4 from 2: 3, 2, 2.667, 3.0667 (best, 0.7), 2.0667 (q4 answered).
+    r = m.made_to_answer_scores(TOY, forced, TOY_NA)
+    assert r["best_f1"] == pytest.approx(100 * (3 + 2 / 3 + 0.4 - 1) / 5, abs=1e-9)
+    assert r["best_f1_thresh"] == 0.7 and r["best_exact_thresh"] == 0.1
+    assert r["no_answer_threshold"] == 0.7
+    # Spans that are all wrong: no threshold beats answering nothing (the official scan
+    # says 0.0, which would answer q1 and q5): None, predict with -inf.
+    wrong = {qid: "Paris" for qid in forced}
+    r = m.made_to_answer_scores(TOY, wrong, TOY_NA)
+    assert r["best_f1"] == 40.0 and r["best_f1_thresh"] == 0.0
+    assert r["no_answer_threshold"] is None
+    # Answering nothing: 0 on the answerable questions, the unanswerable share overall.
+    assert m.no_answer_baseline(TOY) == {"exact": 40.0, "f1": 40.0, "HasAns_f1": 0.0}
+    path = tmp_path / "nbest.json"
+    path.write_text(json.dumps({"q1": [{"text": "", "probability": 0.6}, {"text": "Rollo"}]}))
+    assert m.load_nbest_file(str(path))["q1"][1]["text"] == "Rollo"
+    path.write_text(json.dumps({"q1": "Rollo"}))
+    with pytest.raises(m.SquadEvalError, match="nbest.json: question q1: expected a list"):
+        m.load_nbest_file(str(path))
+
+
 def test_toy_v1_hand_checked():
     data = copy.deepcopy(TOY)
     data["version"] = "1.1"
@@ -137,6 +165,24 @@ def test_evaluate_squad_program(shared_data, tmp_path):
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert math.isclose(result["exact"], 100 * 333 / 626, abs_tol=1e-9)
     assert result["best_f1"] == pytest.approx(100 * 333 / 626) and "NoAns_total" in result
+    assert "scores    exact 53.19, f1 53.19 (626 questions; no-answer threshold 1)" in out.stdout
+    assert "answerable exact 0.00, f1 0.00 (293 questions)" in out.stdout
+    assert "baseline  answering nothing: exact 53.19, f1 53.19; answerable f1 0.00" in out.stdout
+    # The model made to answer: its n-best holds the gold answer after the empty one.
+    nbest = {qa["id"]: [{"text": ""}, {"text": (qa["answers"] or [{"text": "x"}])[0]["text"]}]
+             for qa in _qas(v2)}
+    (tmp_path / "nbest.json").write_text(json.dumps(nbest))
+    # No-answer scores that rank every answerable question first: best_f1 100 at 0.0.
+    (tmp_path / "na2.json").write_text(json.dumps({qa["id"]: float(not qa["answers"])
+                                                   for qa in _qas(v2)}))
+    out = subprocess.run(cmd[:4] + [f"--na_prob_file={tmp_path / 'na2.json'}",
+                                    f"--nbest_file={tmp_path / 'nbest.json'}"],
+                         capture_output=True, text=True, check=True)
+    forced = json.loads(out.stdout.strip().splitlines()[-1])["made_to_answer"]
+    assert forced["HasAns_f1"] == 100.0 and forced["HasAns_total"] == 293
+    assert forced["best_f1"] == 100.0 and forced["best_f1_thresh"] == 0.0
+    assert forced["no_answer_threshold"] == 0.0
+    assert "spans     made to answer (best non-empty span): answerable exact 100.00" in out.stdout
     # Bad input: one line on stderr, no traceback, non-zero exit.
     (tmp_path / "bad.json").write_text("{not json")
     bad = subprocess.run(cmd[:2] + [f"--data_file={tmp_path / 'bad.json'}", cmd[3]],
