@@ -209,6 +209,9 @@ def parse_pretraining_batch(serialized, max_seq_length, max_predictions_per_seq)
     }
 
 
+_DEFAULT_GRAPH_SEED = 87654321  # tensorflow/python/framework/random_seed.py DEFAULT_GRAPH_SEED
+
+
 def _epoch_seed(seed, epoch, salt):
     """A per-epoch int64 seed (a tensor): the order of epoch e depends only on (seed, e)."""
     return (tf.cast(epoch, tf.int64) * 1_000_003 + seed) * 4 + salt
@@ -223,6 +226,13 @@ def _records(files, input_context, shard_records, is_training, seed, shuffle_buf
         return records.ignore_errors() if skip_corrupt_records else records
 
     def epoch_records(epoch):
+        if not tf.executing_eagerly():
+            # A graph-level seed set by the user (tf.random.set_seed, keras.utils.set_random_seed)
+            # would enter the shuffles' seed pair: the order would then depend on it, and a
+            # global seed of 0 makes Dataset.shuffle compare our tensor seed with 0 in Python
+            # (an OperatorNotAllowedInGraphError). Pin this function's graph seed to TF's
+            # default (87654321, the value used when no global seed is set).
+            tf.compat.v1.get_default_graph().seed = _DEFAULT_GRAPH_SEED
         ds = tf.data.Dataset.from_tensor_slices(files)
         if input_context is not None and input_context.num_input_pipelines > 1 \
                 and not shard_records:

@@ -83,6 +83,18 @@ def test_training_order_is_seeded_and_repeats(tmp_path):
     assert a[:40] != sorted(a[:40])
 
 
+def test_training_order_ignores_a_global_seed_even_zero(tmp_path):
+    # The order is a function of (seed, epoch) only; tf.random.set_seed(0) used to crash the
+    # pipeline (Dataset.shuffle compared the per-epoch tensor seed with 0 in Python).
+    files, meta = input_pipeline.find_pretraining_files(write_shards(str(tmp_path)))
+    orders = []
+    for global_seed in (None, 0, 5):
+        if global_seed is not None:
+            tf.random.set_seed(global_seed)
+        orders.append(_ids(input_pipeline.make_pretraining_dataset_fn(files, meta, 8, seed=3)(), 6))
+    assert orders[0] == orders[1] == orders[2]
+
+
 def test_files_are_sharded_per_worker(tmp_path):
     files, meta = input_pipeline.find_pretraining_files(write_shards(str(tmp_path)))
     seen = []
