@@ -43,19 +43,6 @@ def wikitext_records(tmp_path_factory, shared_data):
     return out
 
 
-@pytest.fixture(scope="module")
-def micro_config(tmp_path_factory):
-    """A very small model (1 layer, 32 hidden, no dropout) on the real 28,996 vocab."""
-    data = load_config("tiny").to_dict()
-    data["name"] = "micro"
-    data["model"].update(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
-                         dropout=0.0, sbo_position_embedding_size=16)
-    data["optimizer"].update(train_batch_size=8, num_warmup_steps=2, learning_rate=1e-3)
-    path = tmp_path_factory.mktemp("cfg") / "micro.json"
-    path.write_text(json.dumps(data))
-    return str(path)
-
-
 def _params(records, model_dir, config, **kw):
     kw.setdefault("log_every", 1)
     return PretrainingSettings(config=config, input_files=str(records), model_dir=str(model_dir),

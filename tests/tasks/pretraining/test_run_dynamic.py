@@ -1,15 +1,12 @@
 """run_pretraining with dynamic masking (records from create_pretraining_data --masking=none),
 and a resumed run that continues the data stream instead of replaying it."""
 
-import json
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from spanbert_tf.data import input_pipeline, pipeline
 from spanbert_tf.data.input_pipeline import InputError
-from spanbert_tf.modeling.config import load_config
 from spanbert_tf.tasks.pretraining.run import PretrainingSettings, run_pretraining
 
 
@@ -22,18 +19,6 @@ def records(tmp_path_factory, wikitext_corpus):
             max_seq_length=64, max_predictions_per_seq=10, dupe_factor=1, num_shards=2,
             num_workers=1, progress=False))
     return out
-
-
-@pytest.fixture(scope="module")
-def micro_config(tmp_path_factory):
-    data = load_config("tiny").to_dict()
-    data["name"] = "micro"
-    data["model"].update(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
-                         dropout=0.0, sbo_position_embedding_size=16)
-    data["optimizer"].update(train_batch_size=8, num_warmup_steps=2, learning_rate=1e-3)
-    path = tmp_path_factory.mktemp("cfg") / "micro.json"
-    path.write_text(json.dumps(data))
-    return str(path)
 
 
 def _params(records, model_dir, config, **kw):

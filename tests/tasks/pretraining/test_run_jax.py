@@ -47,7 +47,7 @@ def _finish(process, what):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, shared_data):
+def runs(tmp_path_factory, shared_data, write_micro_config):
     import keras
 
     from spanbert_tf.modeling.pretrainer import build_pretrainer
@@ -59,16 +59,10 @@ def runs(tmp_path_factory, shared_data):
             output_dir=str(work / masking), masking=masking, max_seq_length=64,
             max_predictions_per_seq=10, dupe_factor=2, num_shards=2, num_workers=1,
             progress=False))
-    data = load_config("tiny").to_dict()
-    data["name"] = "micro"
-    data["model"].update(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
-                         dropout=0.0, sbo_position_embedding_size=16)
-    data["optimizer"].update(train_batch_size=8, num_warmup_steps=5, learning_rate=2e-3)
-    config = work / "micro.json"
-    config.write_text(json.dumps(data))
+    config = write_micro_config(work / "micro.json", num_warmup_steps=5, learning_rate=2e-3)
     keras.utils.set_random_seed(7)
     init = str(work / "init.weights.h5")
-    build_pretrainer(load_config(str(config))).save_weights(init)
+    build_pretrainer(load_config(config)).save_weights(init)
 
     processes = {}  # JAX in subprocesses; meanwhile TensorFlow here (already imported)
     for masking in ("span", "none"):
