@@ -24,6 +24,7 @@ import os
 import sys
 import time
 
+from concurrent import futures
 from multiprocessing import forkserver
 
 import numpy as np
@@ -169,21 +170,29 @@ def _pool_context():
 
 @contextlib.contextmanager
 def _workers(num_workers, settings):
-    """A pool of initialised workers, or None (work in this process)."""
+    """An executor of initialised worker processes, or None (work in this process).
+
+    A `concurrent.futures` executor, not a `multiprocessing.Pool`: the Pool's worker
+    handler thread polls the result pipe too, so it spins while large results are
+    being read, costing the main process about as much CPU as the reading itself.
+    """
     if num_workers <= 1:
         instances.init_worker(settings)
         yield None
         return
     ctx = _pool_context()
-    pool = ctx.Pool(num_workers, initializer=instances.init_worker,
-                    initargs=(dict(settings, lean_tf_import=True),))
+    pool = futures.ProcessPoolExecutor(num_workers, mp_context=ctx,
+                                       initializer=instances.init_worker,
+                                       initargs=(dict(settings, lean_tf_import=True),))
     pool.tasks_in_flight = 2 * num_workers + 1  # bounds memory; keeps workers busy
     try:
         yield pool
-        pool.close()
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)  # running tasks are short
+        raise
+    else:
+        pool.shutdown(wait=True)
     finally:
-        pool.terminate()
-        pool.join()
         _stop_forkserver(ctx)
 
 
@@ -204,13 +213,13 @@ def _run_ordered(tasks, fn, pool, args=(), window=None):
     window = window or pool.tasks_in_flight
     pending = collections.deque()
     for task, size in tasks:
-        pending.append((size, pool.apply_async(fn, (task, *args))))
+        pending.append((size, pool.submit(fn, task, *args)))
         if len(pending) >= window:
             size, result = pending.popleft()
-            yield size, result.get()
+            yield size, result.result()
     while pending:
         size, result = pending.popleft()
-        yield size, result.get()
+        yield size, result.result()
 
 
 def _progress(config, desc):
