@@ -64,6 +64,10 @@ def main(argv):
             version=FLAGS.version, seq_length=FLAGS.seq_length, exports=models,
             overwrite=FLAGS.overwrite, progress=lambda line: print(line, flush=True),
             top_k=FLAGS.top_k))
+    if "coref" in FLAGS.models:
+        from spanbert_tf.export.saved_model import write_model_server_config
+
+        paths["models.config"] = write_model_server_config(FLAGS.export_dir)
     for name, path in paths.items():
         print(f"{name}: {path}")
 

@@ -289,13 +289,19 @@ def export_saved_models(model_dir, export_dir, checkpoint=None, version=1, seq_l
 def write_model_server_config(export_dir, mount="/models"):
     """Writes `<export_dir>/models.config` for `tensorflow_model_server --model_config_file`.
 
-    Lists every exported model found in `export_dir`, with base paths as seen
-    inside a container that mounts `export_dir` at `mount`.
+    Lists every model exported in `export_dir` (a folder holding a numbered version
+    with a `saved_model.pb`: these exports, `coref`, or any other written there),
+    with base paths as seen inside a container that mounts `export_dir` at `mount`.
     """
+    names = sorted(
+        name for name in os.listdir(export_dir)
+        if os.path.isdir(os.path.join(export_dir, name)) and any(
+            version.isdigit() and os.path.isfile(
+                os.path.join(export_dir, name, version, "saved_model.pb"))
+            for version in os.listdir(os.path.join(export_dir, name))))
     entries = [
         f'  config {{ name: "{name}" base_path: "{mount}/{name}" model_platform: "tensorflow" }}'
-        for name in EXPORTS
-        if os.path.isdir(os.path.join(export_dir, name))
+        for name in names
     ]
     path = os.path.join(export_dir, "models.config")
     write_text_atomic(path, "model_config_list {\n" + "\n".join(entries) + "\n}\n")

@@ -91,7 +91,11 @@ def test_export_served_in_fresh_process_equals_python_path(tmp_path, coref_model
         env={**os.environ, "PYTHONPATH": REPO})
     export_dir = str(tmp_path / "export" / "coref" / "1")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip().splitlines()[-1] == f"coref: {export_dir}"
+    assert f"coref: {export_dir}" in proc.stdout.strip().splitlines()
+    # TF Serving's --model_config_file lists the coref model (and only what was exported).
+    models_config = (tmp_path / "export" / "models.config").read_text()
+    assert models_config == ('model_config_list {\n  config { name: "coref" base_path: '
+                             '"/models/coref" model_platform: "tensorflow" }\n}\n')
     with pytest.raises(FileExistsError, match="--overwrite"):
         export_coref(coref_model_dir, export_dir)
 
