@@ -25,6 +25,7 @@ restore_backbone(backbone, info.checkpoint_path)
 ```
 """
 
+import glob
 import json
 import os
 import pathlib
@@ -157,7 +158,9 @@ def read_model_dir(path, require_checkpoint=True):
     Args:
         path: a model dir (its latest checkpoint is used), a checkpoint prefix
             such as `runs/pretrain/ckpt-300`, or a keras-hub preset dir
-            (`checkpoint_path` is then its `model.weights.h5`; see `preset_dir`).
+            (`checkpoint_path` is then its `model.weights.h5`; see `preset_dir`). A
+            model dir trained with `--backend=jax` (no TF checkpoint) is read
+            through the preset its run wrote, `MODEL_DIR/preset`.
         require_checkpoint: if False, a model dir without checkpoints is accepted
             and `checkpoint_path` is None.
 
@@ -172,6 +175,10 @@ def read_model_dir(path, require_checkpoint=True):
     elif os.path.isdir(path):
         model_dir = path
         checkpoint_path = latest_checkpoint(path)
+        trained_preset = os.path.join(path, preset_dir.MODEL_DIR_PRESET)
+        if (checkpoint_path is None and require_checkpoint
+                and preset_dir.is_preset_dir(trained_preset)):
+            return preset_dir.read_preset_dir(trained_preset)  # trained with --backend=jax
     else:
         raise FileNotFoundError(
             f"model dir not found: {path} is neither a directory nor a checkpoint prefix"
@@ -195,6 +202,12 @@ def read_model_dir(path, require_checkpoint=True):
     if not os.path.isfile(vocab_file):
         raise FileNotFoundError(f"model dir {model_dir} has no {VOCAB_FILE} ({vocab_file})")
     if checkpoint_path is None and require_checkpoint:
+        if glob.glob(os.path.join(glob.escape(model_dir), "ckpt-*" + preset_dir.WEIGHTS_SUFFIX)):
+            raise FileNotFoundError(
+                f"model dir {model_dir} was trained on a Keras backend (--backend=jax: "
+                f"ckpt-N{preset_dir.WEIGHTS_SUFFIX}) and has no {preset_dir.MODEL_DIR_PRESET}/ "
+                "yet, which its run writes when it ends: finish or resume the run, or load a "
+                "ckpt-N.weights.h5 with run_pretraining.py --init_weights")
         raise FileNotFoundError(
             f"no checkpoint in model dir {model_dir} (expected a 'checkpoint' state file "
             f"and {CHECKPOINT_NAME}-N.index / .data files)"

@@ -34,6 +34,9 @@ WEIGHTS_FILE = "model.weights.h5"
 TOKENIZER_FILE = "tokenizer.json"
 VOCAB_ASSET = os.path.join("assets", "tokenizer", "vocabulary.txt")
 WEIGHTS_SUFFIX = ".weights.h5"
+# A model dir trained on a Keras backend (`run_pretraining.py --backend=jax`) keeps its
+# trained backbone and heads as a keras-hub preset in this subfolder.
+MODEL_DIR_PRESET = "preset"
 # Backbone classes a preset may hold, by the class name in its registered_name.
 SPANBERT_CLASS = "SpanBertBackbone"
 BERT_CLASS = "BertBackbone"

@@ -44,7 +44,7 @@ from spanbert_tf.training.precision import mixed_precision_policy
 from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.modeling import preset_dir
 
-PRESET_DIR = "preset"
+PRESET_DIR = preset_dir.MODEL_DIR_PRESET
 
 
 @dataclasses.dataclass

@@ -182,3 +182,26 @@ def test_restore_backbone_from_a_checkpoint_written_with_write(tmp_path, cased_v
     assert not _same(backbone.get_weights(), model.backbone.get_weights())
     md.restore_backbone(backbone, prefix)
     assert _same(backbone.get_weights(), model.backbone.get_weights())
+
+
+def test_model_dir_trained_on_jax_reads_through_its_preset(tmp_path, cased_vocab):
+    """A `--backend=jax` model dir has ckpt-N.weights.h5 and, once its run ends, preset/:
+    read_model_dir(MODEL_DIR) then gives the preset (what the fine-tuning programs load)."""
+    config = small_config()
+    md.write_model_dir_metadata(tmp_path, config, cased_vocab, do_lower_case=False)
+    trained = build_pretrainer(config)
+    trained.save_weights(str(tmp_path / "ckpt-5.weights.h5"))
+    with pytest.raises(FileNotFoundError, match=r"trained on a Keras backend .* no preset/"):
+        md.read_model_dir(str(tmp_path))
+    assert md.read_model_dir(str(tmp_path), require_checkpoint=False).checkpoint_path is None
+
+    from spanbert_tf.presets.preset_io import save_pretrainer_preset  # as keras_fit.write_preset
+
+    save_pretrainer_preset(str(tmp_path / "preset"), trained, cased_vocab, False, with_heads=True)
+    backbone = trained.backbone
+    info = md.read_model_dir(str(tmp_path))
+    assert info.checkpoint_path == str(tmp_path / "preset" / "model.weights.h5")
+    assert info.config.model.hidden_size == config.model.hidden_size
+    restored = build_backbone(info.config.model)
+    md.restore_backbone(restored, info.checkpoint_path)
+    assert _same([w.numpy() for w in restored.weights], [w.numpy() for w in backbone.weights])

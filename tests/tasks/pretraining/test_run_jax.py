@@ -147,6 +147,8 @@ def test_jax_model_dir_loads_downstream(runs):
     model_dir = work / "jax_span"
     info = read_model_dir(str(model_dir / "preset"))
     assert info.config.model.hidden_size == 32 and info.do_lower_case is False
+    # The model dir itself reads through its preset/ (no TF checkpoint there).
+    assert read_model_dir(str(model_dir)) == info
     backbone = build_backbone(info.config.model)
     restore_backbone(backbone, info.checkpoint_path)
     config = read_model_dir(str(model_dir), require_checkpoint=False).config
