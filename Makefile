@@ -33,7 +33,7 @@ install: $(STAMP)
 ## file (tests/export and tests/presets: each directory) runs whole in one worker.
 TEST_WORKERS ?= auto
 test: $(TEST_STAMP)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope tests
 
 ## Everything but the tests marked slow.
 test-fast: $(TEST_STAMP)

@@ -110,11 +110,28 @@ def wikitext_corpus():
 _SHARED_FIXTURE_DIRS = ("export", "presets")
 
 
-def pytest_collection_modifyitems(config, items):
-    """`make test` runs the suite on pytest-xdist workers with `--dist loadgroup`: every test
-    file is one group (its module-scoped fixtures are built once), except the directories
-    above, which are one group each."""
-    for item in items:
-        rel = pathlib.Path(str(item.fspath)).resolve().relative_to(REPO_ROOT / "tests")
-        group = rel.parts[0] if rel.parts[0] in _SHARED_FIXTURE_DIRS else str(rel)
-        item.add_marker(pytest.mark.xdist_group(group))
+def xdist_work_unit(nodeid):
+    """The unit of work a pytest-xdist worker takes whole: the test's file (its module-scoped
+    fixtures are built once), or its directory for those in `_SHARED_FIXTURE_DIRS`."""
+    path = nodeid.split("::", 1)[0]
+    parts = path.split("/")
+    if len(parts) > 2 and parts[0] == "tests" and parts[1] in _SHARED_FIXTURE_DIRS:
+        return "/".join(parts[:2])
+    return path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`make test` runs the suite on pytest-xdist workers, scheduled by `xdist_work_unit`.
+
+    (Not `--dist loadgroup` with `xdist_group` marks: pytest-xdist 3.8 applies those by
+    rewriting `item._nodeid`, which pytest >= 9.2 no longer reads, so every test became
+    its own unit and module fixtures were built once per worker that ran one of its tests.)
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileOrDirectoryScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return xdist_work_unit(nodeid)
+
+    return FileOrDirectoryScheduling(config, log)
