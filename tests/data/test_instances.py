@@ -23,7 +23,7 @@ def test_random_token_candidates_exclude_special_and_unused(cased_vocab):
 
 
 def test_lean_tensorflow_import_tokenizes_identically(cased_vocab, shared_data):
-    """Workers import TensorFlow without Keras: same wordpieces on both code paths."""
+    """Workers import TensorFlow without Keras or JAX: same wordpieces on both code paths."""
     sys.path.insert(0, os.path.join(REPO, "tests"))
     from test_tokenization import EDGE_CASES, _fuzz_texts
 
@@ -37,13 +37,13 @@ def test_lean_tensorflow_import_tokenizes_identically(cased_vocab, shared_data):
         "texts = json.loads(sys.stdin.read())\n"
         f"out = [[a.tolist() for a in BertWordpieceTokenizer(v, low).tokenize_to_ids(texts)]\n"
         f"       for v, low in (({cased_vocab!r}, False), ({uncased!r}, True))]\n"
-        "print(json.dumps([out, 'keras' in sys.modules]))\n"
+        "print(json.dumps([out, 'keras' in sys.modules or 'jax' in sys.modules]))\n"
     )
     proc = subprocess.run([sys.executable, "-c", script], input=json.dumps(texts),
                           capture_output=True, text=True, cwd=REPO, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    lean, keras_loaded = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert not keras_loaded
+    lean, keras_or_jax_loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert not keras_or_jax_loaded
     for (vocab, lower), got in zip(((cased_vocab, False), (uncased, True)), lean):
         expected = BertWordpieceTokenizer(vocab, lower).tokenize_to_ids(texts)
         assert got == [e.tolist() for e in expected]
