@@ -55,12 +55,12 @@ def paused_replace(src, dst):
 os.replace = paused_replace
 """,
     ("beam", "writing"): """
-from spanbert_tf.data import beam_pipeline
-write_shard = beam_pipeline._WriteShard.__call__
+from spanbert_tf.data import beam_output
+write_shard = beam_output.WriteShard.__call__
 def paused_write_shard(self, element):
     entry = write_shard(self, element)   # one shard complete under its temporary name
     pause()
-beam_pipeline._WriteShard.__call__ = paused_write_shard
+beam_output.WriteShard.__call__ = paused_write_shard
 """,
     ("beam", "renaming"): """
 import tensorflow as tf
