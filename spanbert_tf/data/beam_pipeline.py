@@ -34,6 +34,7 @@ import logging
 import os
 import sys
 import tempfile
+import threading
 import time
 import typing
 import uuid
@@ -158,6 +159,11 @@ def _globalize(element, offsets):
     return [(d + docs, p, g + parts, lines) for d, p, g, lines in task], size
 
 
+# `instances` keeps one tokenizer and masker per process: DoFns running on threads of one
+# process (the FnApiRunner in memory or multi_threading) take turns at it.
+_STATE_LOCK = threading.Lock()
+
+
 class _TaskFn(beam.DoFn):
     """Base of the DoFns running `instances` functions: the worker state built in setup."""
 
@@ -170,21 +176,25 @@ class _TaskFn(beam.DoFn):
         fd, vocab_file = tempfile.mkstemp(prefix="spanbert_tf_vocab_", suffix=".txt")
         with os.fdopen(fd, "wb") as f:
             f.write(self.vocab_bytes)
-        instances.init_worker(dict(self.settings, vocab_file=vocab_file))  # once per worker
+        with _STATE_LOCK:
+            instances.init_worker(dict(self.settings, vocab_file=vocab_file))  # once per worker
         os.remove(vocab_file)
 
 
 class _CountTask(_TaskFn):
     def process(self, element):
         task, size = element
-        yield instances.count_task(task)
+        with _STATE_LOCK:
+            counts = instances.count_task(task)
+        yield counts
         self.progress.update(size)
 
 
 class _ProcessTask(_TaskFn):
     def process(self, element, probs):
         task, size = element
-        result = instances.process_task(task, probs, by_part=True)
+        with _STATE_LOCK:
+            result = instances.process_task(task, probs, by_part=True)
         for (shard, global_part), (framed, count) in result["shards"].items():
             yield shard, (global_part, framed, count)
         yield TaggedOutput("stats", result["stats"])

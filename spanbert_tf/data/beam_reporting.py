@@ -34,7 +34,7 @@ COUNTING = "counting wordpieces"
 MASKING = "creating pretraining data"
 WRITING = "writing shards"
 
-_bars = {}  # stage -> [tqdm, instances so far]: open in this process while a run goes
+_bars = {}  # stage -> {"spec", "bar", "instances"}: in this process while a run goes
 _lock = threading.Lock()
 
 
@@ -65,8 +65,10 @@ def counter_values(result):
 
 @contextlib.contextmanager
 def progress_bars(enabled, total_bytes=None, stages=(MASKING,), num_shards=None):
-    """Opens a tqdm bar per stage in this process for the steps running here.
+    """A tqdm bar per stage in this process, for the steps running here.
 
+    A stage's bar opens when its steps first report (closing the bars of the
+    stages before it: the FnApiRunner runs them one after the other).
     `total_bytes`: the input size when known (uncompressed text), for the byte
     stages; `num_shards`: the total of the `WRITING` stage.
     """
@@ -74,18 +76,28 @@ def progress_bars(enabled, total_bytes=None, stages=(MASKING,), num_shards=None)
         with _lock:
             for stage in stages:
                 byte_stage = stage != WRITING
-                _bars[stage] = [tqdm(
+                _bars[stage] = {"bar": None, "instances": 0, "spec": dict(
                     total=total_bytes if byte_stage else num_shards, desc=stage,
                     unit="B" if byte_stage else "shard", unit_scale=byte_stage,
-                    file=sys.stderr, mininterval=0.5, leave=False), 0]
+                    file=sys.stderr, mininterval=0.5, leave=False)}
     try:
         yield
     finally:
         with _lock:
             for stage in stages:
                 entry = _bars.pop(stage, None)
-                if entry is not None:
-                    entry[0].close()
+                if entry is not None and entry["bar"] is not None:
+                    entry["bar"].close()
+
+
+def _bar(entry):
+    """The entry's tqdm bar, opened now if needed (the other stages' bars closed)."""
+    if entry["bar"] is None:
+        for other in _bars.values():
+            if other["bar"] is not None:
+                other["bar"].close()
+        entry["bar"] = tqdm(**entry["spec"])
+    return entry["bar"]
 
 
 class StageProgress:
@@ -107,10 +119,11 @@ class StageProgress:
         with _lock:
             entry = _bars.get(self.stage)
             if entry is not None:
-                entry[0].update(units)
+                bar = _bar(entry)
+                bar.update(units)
                 if instances:
-                    entry[1] += instances
-                    entry[0].set_postfix(instances=entry[1], refresh=False)
+                    entry["instances"] += instances
+                    bar.set_postfix(instances=entry["instances"], refresh=False)
                 return
         self.units += units
         self.instances += instances

@@ -77,21 +77,34 @@ def test_without_a_bar_here_a_worker_prints_its_share_periodically(capsys, monke
     assert capsys.readouterr().err == "" and quiet.units == 0
 
 
-def test_the_program_shows_progress_and_ends_with_the_summary(tmp_path, multi_file_input):
+def test_the_program_on_two_threads_shows_progress_and_ends_with_the_summary(
+        tmp_path, multi_file_input):
+    # Two worker threads in a fresh process: they share `instances`' tokenizer and masker
+    # and take turns (unguarded, tensorflow_text's first import raced and the run failed).
+    beam_dir, local_dir = tmp_path / "beam", tmp_path / "local"
     proc = subprocess.run(
         [sys.executable, "create_pretraining_data.py", "--runner=beam",
-         f"--input_file={multi_file_input}", f"--output_dir={tmp_path}",
+         f"--input_file={multi_file_input}", f"--output_dir={beam_dir}",
          "--max_seq_length=32", "--max_predictions_per_seq=5", "--dupe_factor=1",
-         "--num_shards=2"], cwd=REPO, capture_output=True, text=True, timeout=300,
-        env=dict(os.environ, PYTHONPATH=REPO))
+         "--num_shards=2", "--beam_pipeline_options=--direct_num_workers=2,"
+         "--direct_running_mode=multi_threading"], cwd=REPO, capture_output=True, text=True,
+        timeout=300, env=dict(os.environ, PYTHONPATH=REPO))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    stats = json.load(open(tmp_path / "stats.json"))
+    stats = json.load(open(beam_dir / "stats.json"))
+    local = pipeline.create_pretraining_data(_config(
+        input_file=multi_file_input, output_dir=str(local_dir), dupe_factor=1, num_shards=2))
+    assert {**stats, "timing": None} == {**local, "timing": None}
+    shard_files = [json.load(open(d / "metadata.json"))["shard_files"]
+                   for d in (beam_dir, local_dir)]
+    assert shard_files[0] == shard_files[1]  # the same bytes (sha256) in the same shards
+
     assert beam_reporting.MASKING in proc.stderr and beam_reporting.WRITING in proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert lines[0] == "create_pretraining_data: done"
-    assert f"  output     {stats['instances']:,} instances in 2 shard(s) under {tmp_path}" in lines
+    assert (f"  output     {stats['instances']:,} instances in 2 shard(s) under {beam_dir}"
+            in lines)
     assert "  skipped    binary_file: 1, empty_file: 1" in lines
     assert [line for line in lines if line.startswith("  time ")] == [
-        f"  time       {stats['timing']['wall_seconds']:.1f} s with 1 worker(s) on Beam's "
+        f"  time       {stats['timing']['wall_seconds']:.1f} s with 2 worker(s) on Beam's "
         f"FnApiRunner, {stats['timing']['input_tokens_per_second']:,.0f} input wordpieces "
         "x dupe_factor / s"]
