@@ -2,16 +2,18 @@
 
 The program runs in its own session (process group) with one extra hook: when it
 reaches the phase under test (shard bytes being written, or the first shard
-renamed to its final name) it creates a marker file and waits. The test sees
-the marker, kills the whole process group with SIGKILL (workers, forkserver,
-Beam's worker threads) and checks what the output dir holds: no metadata.json,
-and the readers of `run_pretraining.py` (`input_pipeline.find_pretraining_files`,
+renamed to its final name, over the output of an earlier run with another
+max_seq_length) it creates a marker file and waits. The test sees the marker,
+kills the whole process group with SIGKILL (workers, forkserver, Beam's worker
+threads) and checks what the output dir holds: no metadata.json (not even the
+earlier run's, which would describe the new shards wrongly), and the readers of `run_pretraining.py` (`input_pipeline.find_pretraining_files`,
 given the dir or a glob of shards) refuse it with their one-line error. The hook
 only pauses the real program: no sleep decides the outcome.
 """
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +22,7 @@ import time
 
 import pytest
 
-from spanbert_tf.data import input_pipeline
+from spanbert_tf.data import input_pipeline, pipeline
 from spanbert_tf.errors import InputError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -76,6 +78,16 @@ _RUNNER_FLAGS = {"local": ["--runner=local", "--num_workers=2"],
                  "beam": ["--runner=beam"]}  # FnApiRunner, in this process: the hook applies
 
 
+@pytest.fixture(scope="module")
+def earlier_output(tmp_path_factory, wikitext_corpus):
+    """A complete output dir of another run (L 64) with the killed runs' shard names."""
+    out = tmp_path_factory.mktemp("earlier") / "out"
+    pipeline.create_pretraining_data(pipeline.PretrainingDataConfig(
+        input_file=wikitext_corpus, output_dir=str(out), max_seq_length=64, dupe_factor=1,
+        num_shards=4, num_workers=1, progress=False))
+    return out
+
+
 def _run_until_paused(runner, phase, corpus, out, marker, timeout=90):
     """Starts the program in a new session; returns the Popen once it is paused."""
     code = _PAUSE + _HOOKS[runner, phase] + textwrap.dedent("""
@@ -118,10 +130,13 @@ def _kill_group(proc):
 
 @pytest.mark.parametrize("runner,phase", sorted(_HOOKS))
 def test_kill_9_leaves_no_file_a_reader_takes_for_a_shard(tmp_path, wikitext_corpus, runner,
-                                                          phase):
+                                                          phase, earlier_output):
     if runner == "beam":
         pytest.importorskip("apache_beam")
     out, marker = tmp_path / "out", tmp_path / "paused"
+    if phase == "renaming":
+        shutil.copytree(earlier_output, out)
+        earlier = {n: (out / n).read_bytes() for n in os.listdir(out) if n.startswith("pre")}
     proc = _run_until_paused(runner, phase, wikitext_corpus, out, marker)
     _kill_group(proc)
     assert proc.returncode == -signal.SIGKILL
@@ -135,8 +150,9 @@ def test_kill_9_leaves_no_file_a_reader_takes_for_a_shard(tmp_path, wikitext_cor
     if phase == "writing":
         assert not finals
         assert any(os.path.getsize(out / n) for n in temps)  # partial data, hidden
-    else:
-        assert len(finals) == 1  # renamed, but no metadata.json vouches for it
+    else:  # shard 0 is the new run's, 1-3 the earlier run's: no metadata.json fits both
+        assert finals == sorted(earlier) and len(temps) == 3
+        assert [(out / n).read_bytes() == earlier[n] for n in finals] == [False, True, True, True]
 
     # run_pretraining.py's reader refuses the directory and a glob of its shards.
     with pytest.raises(InputError, match=f"^{re.escape(str(out))} has no metadata.json: "):

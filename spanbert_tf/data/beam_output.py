@@ -5,7 +5,8 @@ local `ShardWriter`) under a hidden temporary name, hashing it as it goes;
 `Finalize` renames every shard to its final name, removes stale shards of an
 earlier run and writes `stats.json` and `metadata.json` last. A run killed
 before `Finalize` leaves only hidden temporary files; one killed during it,
-final-named shards but no metadata.json, which readers require. A retried step
+final-named shards but no metadata.json (an earlier run's is removed first),
+which readers require. A retried step
 rewrites the same temporary file.
 
 Example:
@@ -94,6 +95,9 @@ class Finalize:
         config = self.config
         shards = sorted(shards, key=lambda s: s["shard"])
         out = config.output_dir.rstrip("/")
+        for name in writer.DESCRIPTION_FILES:  # as ShardWriter: no old metadata over new shards
+            if tf.io.gfile.exists(f"{out}/{name}"):
+                tf.io.gfile.remove(f"{out}/{name}")
         for entry in shards:
             if tf.io.gfile.exists(entry["tmp"]):  # absent when a retry renamed it already
                 tf.io.gfile.rename(entry["tmp"], f"{out}/{entry['name']}", overwrite=True)
