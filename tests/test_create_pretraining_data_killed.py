@@ -119,13 +119,25 @@ def _kill_group(proc):
         pass
     proc.wait(timeout=30)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(proc.pid, 0)  # members left (workers, forkserver) still dying
-        except ProcessLookupError:
-            return
+    while _live_members(proc.pid):  # workers, forkserver: still dying
+        if time.monotonic() > deadline:
+            pytest.fail(f"processes of the killed program's group still run: "
+                        f"{_live_members(proc.pid)}")
         time.sleep(0.05)
-    pytest.fail("processes of the killed program's group are still alive")
+
+
+def _live_members(pgid):
+    """Pids of the group's processes still running (a zombie waiting for its reaper is not)."""
+    live = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()  # state, ppid, pgrp, ...
+        except (OSError, IndexError):
+            continue  # not a process, or gone meanwhile
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            live.append(int(entry))
+    return live
 
 
 @pytest.mark.parametrize("runner,phase", sorted(_HOOKS))

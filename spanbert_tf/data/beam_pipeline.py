@@ -7,8 +7,9 @@ pack, mask and serialize tasks of parts (`instances.process_task`, the
 tokenizer built once per worker in `DoFn.setup`), then group the framed
 records by shard, sort them by global part inside the shard and write each
 shard under a temporary name; a last step renames them all and writes
-`stats.json` and `metadata.json`. Every record is a function of its keys
-(document, part, dupe pass), so the output is the local run's, byte for byte
+`stats.json` and `metadata.json` (both in `beam_output.py`). The steps report
+Beam counters and progress (`beam_reporting.py`). Every record is a function
+of its keys (document, part, dupe pass), so the output is the local run's, byte for byte
 (decompressed for GZIP), whatever runner or worker count; a retried step
 rewrites the same temporary file.
 
@@ -19,10 +20,12 @@ Paths may be on any filesystem TensorFlow's `tf.io.gfile` reads (gs://, ...).
 
 Example:
 ```python
-from spanbert_tf.data import beam_pipeline, pipeline
+from spanbert_tf.data import beam_pipeline, beam_reporting, pipeline
+config = pipeline.PretrainingDataConfig(output_dir="tfrecords", max_seq_length=128)
 stats = beam_pipeline.create_pretraining_data_beam(
-    pipeline.PretrainingDataConfig(output_dir="tfrecords", max_seq_length=128),
-    ["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
+    config, ["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
+stats, result = beam_pipeline.run_pipeline(config)   # also the Beam PipelineResult
+beam_reporting.counter_values(result)["instances"]    # == stats["instances"]
 ```
 """
 
