@@ -7,8 +7,9 @@ pack, mask and serialize tasks of parts (`instances.process_task`, the
 tokenizer built once per worker in `DoFn.setup`), then group the framed
 records by shard, sort them by global part inside the shard and write each
 shard under a temporary name; a last step renames them all and writes
-`stats.json` and `metadata.json`. Every record is a function of its keys
-(document, part, dupe pass), so the output is the local run's, byte for byte
+`stats.json` and `metadata.json` (both in `beam_output.py`). The steps report
+Beam counters and progress (`beam_reporting.py`). Every record is a function
+of its keys (document, part, dupe pass), so the output is the local run's, byte for byte
 (decompressed for GZIP), whatever runner or worker count; a retried step
 rewrites the same temporary file.
 
@@ -19,35 +20,38 @@ Paths may be on any filesystem TensorFlow's `tf.io.gfile` reads (gs://, ...).
 
 Example:
 ```python
-from spanbert_tf.data import beam_pipeline, pipeline
+from spanbert_tf.data import beam_pipeline, beam_reporting, pipeline
+config = pipeline.PretrainingDataConfig(output_dir="tfrecords", max_seq_length=128)
 stats = beam_pipeline.create_pretraining_data_beam(
-    pipeline.PretrainingDataConfig(output_dir="tfrecords", max_seq_length=128),
-    ["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
+    config, ["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
+stats, result = beam_pipeline.run_pipeline(config)   # also the Beam PipelineResult
+beam_reporting.counter_values(result)["instances"]    # == stats["instances"]
 ```
 """
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
 import os
+import sys
 import tempfile
+import threading
 import time
-import types
 import typing
 import uuid
-import zlib
 
 import numpy as np
 from google.protobuf import struct_pb2
 
 from spanbert_tf import errors
-from spanbert_tf.data import documents, instances, pipeline, report, writer
+from spanbert_tf.data import beam_output, beam_reporting, documents, instances, pipeline
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 
 INSTALL_HINT = ("--runner=beam needs Apache Beam, an optional extra: "
                 "pip install 'spanbert-tf[beam]' (or pip install -e '.[beam]')")
-METRICS_NAMESPACE = "spanbert_tf.create_pretraining_data"
+METRICS_NAMESPACE = beam_reporting.METRICS_NAMESPACE  # the steps' counters (Beam metrics)
 
 _root_logger, _level = logging.getLogger(), logging.getLogger().level
 _root_logger.setLevel(logging.ERROR)  # Beam warns at import about absent GCP client libraries
@@ -106,7 +110,8 @@ def _resolve_inputs(config):
 
 
 class _ReadTasks(beam.DoFn):
-    """A file (or the TFDS dataset) → tasks of its parts with per-file indices, and counts."""
+    """A file (or the TFDS dataset) → (tasks of its parts with per-file indices, their
+    input bytes), and counts."""
 
     def __init__(self, config):
         super().__init__()
@@ -130,14 +135,14 @@ class _ReadTasks(beam.DoFn):
             num_parts += 1
             size += part.num_bytes
             if size >= pipeline.TASK_BYTES:
-                yield file_index, task
+                yield file_index, task, size
                 task, size = [], 0
         if task:
-            yield file_index, task
+            yield file_index, task, size
         for reason, count in stats.skipped.items():
-            beam.metrics.Metrics.counter(METRICS_NAMESPACE, f"skipped_{reason}").inc(count)
-        for name in ("files_read", "documents", "lines", "invalid_utf8_bytes"):
-            beam.metrics.Metrics.counter(METRICS_NAMESPACE, name).inc(getattr(stats, name))
+            beam_reporting.count(f"skipped_{reason}", count)
+        for name in ("files_read", "bytes_read", "documents", "lines", "invalid_utf8_bytes"):
+            beam_reporting.count(name, getattr(stats, name))
         yield TaggedOutput("counts", (file_index, stats, builder.doc_index,
                                                         num_parts))
 
@@ -151,51 +156,56 @@ def _offsets(counts):
     return offsets
 
 
-def _merged_input_stats(counts):
-    """The per-file `InputStats`, merged in input order (as one sequential reader counts)."""
-    total = documents.InputStats()
-    for _, stats, _, _ in sorted(counts, key=lambda c: c[0]):
-        for name in ("files_read", "bytes_read", "documents", "lines", "invalid_utf8_bytes"):
-            setattr(total, name, getattr(total, name) + getattr(stats, name))
-        total.skipped.update(stats.skipped)
-        total.skipped_examples += stats.skipped_examples
-    total.skipped_examples = total.skipped_examples[:20]
-    return total
-
-
 def _globalize(element, offsets):
-    file_index, task = element
+    file_index, task, size = element
     docs, parts = offsets[file_index]
-    return [(d + docs, p, g + parts, lines) for d, p, g, lines in task]
+    return [(d + docs, p, g + parts, lines) for d, p, g, lines in task], size
+
+
+# `instances` keeps one tokenizer and masker per process: DoFns running on threads of one
+# process (the FnApiRunner in memory or multi_threading) take turns at it.
+_STATE_LOCK = threading.Lock()
 
 
 class _TaskFn(beam.DoFn):
     """Base of the DoFns running `instances` functions: the worker state built in setup."""
 
-    def __init__(self, settings, vocab_bytes):
+    def __init__(self, settings, vocab_bytes, progress):
         super().__init__()
-        self.settings, self.vocab_bytes = settings, vocab_bytes
+        self.settings, self.vocab_bytes, self.progress = settings, vocab_bytes, progress
 
     def setup(self):
         # The vocabulary travels with the DoFn: a worker need not see the launcher's path.
         fd, vocab_file = tempfile.mkstemp(prefix="spanbert_tf_vocab_", suffix=".txt")
         with os.fdopen(fd, "wb") as f:
             f.write(self.vocab_bytes)
-        instances.init_worker(dict(self.settings, vocab_file=vocab_file))  # once per worker
+        with _STATE_LOCK:
+            instances.init_worker(dict(self.settings, vocab_file=vocab_file))  # once per worker
         os.remove(vocab_file)
 
 
 class _CountTask(_TaskFn):
-    def process(self, task):
-        yield instances.count_task(task)
+    def process(self, element):
+        task, size = element
+        with _STATE_LOCK:
+            counts = instances.count_task(task)
+        yield counts
+        self.progress.update(size)
 
 
 class _ProcessTask(_TaskFn):
-    def process(self, task, probs):
-        result = instances.process_task(task, probs, by_part=True)
+    def process(self, element, probs):
+        task, size = element
+        with _STATE_LOCK:
+            result = instances.process_task(task, probs, by_part=True)
         for (shard, global_part), (framed, count) in result["shards"].items():
             yield shard, (global_part, framed, count)
         yield TaggedOutput("stats", result["stats"])
+        stats = result["stats"]
+        for name in ("instances", "blocks", "tokens", "masked_tokens", "long_lines_split",
+                     "long_lines_dropped"):
+            beam_reporting.count(name, stats[name])
+        self.progress.update(size, int(stats["instances"]))
 
 
 def _sum_arrays(arrays):
@@ -219,88 +229,10 @@ def _unigram_weights(counts, candidates):
     return weights if weights.sum() > 0 else None
 
 
-def _tmp_name(output_dir, name, token):
-    return f"{output_dir.rstrip('/')}/.{name}.tmp-beam-{token}"
-
-
-class _WriteShard:
-    """(shard, pieces) → the shard under a temporary name, hashed as written."""
-
-    def __init__(self, config, token):
-        self.config, self.token = config, token
-
-    def __call__(self, element):
-        import tensorflow as tf
-
-        shard, pieces = element
-        config = self.config
-        name = writer.shard_name(shard, config.num_shards, config.compression)
-        tmp = _tmp_name(config.output_dir, name, self.token)
-        digest, size = hashlib.sha256(), 0
-        packer = (zlib.compressobj(6, zlib.DEFLATED, 31) if config.compression == "GZIP"
-                  else None)  # the local ShardWriter's GZIP stream
-        pieces = sorted((p for p in pieces if p is not None), key=lambda p: p[0])
-        with tf.io.gfile.GFile(tmp, "wb") as f:
-            for chunk in self._chunks(pieces, packer):
-                f.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-        records = sum(count for _, _, count in pieces)
-        return {"shard": shard, "name": name, "tmp": tmp, "bytes": size,
-                "sha256": digest.hexdigest(), "records": records}
-
-    @staticmethod
-    def _chunks(pieces, packer):
-        for _, framed, _ in pieces:
-            yield packer.compress(framed) if packer else framed
-        if packer:
-            yield packer.flush()
-
-
-class _Finalize:
-    """Renames the shards, removes stale ones, writes stats.json and metadata.json."""
-
-    def __init__(self, config, token_info, vocab_sha256, start, num_workers):
-        self.config, self.token_info = config, token_info
-        self.vocab_sha256, self.start, self.num_workers = vocab_sha256, start, num_workers
-
-    def __call__(self, _, shards, totals, counts, unigram_counts):
-        import tensorflow as tf
-
-        config = self.config
-        shards = sorted(shards, key=lambda s: s["shard"])
-        out = config.output_dir.rstrip("/")
-        for entry in shards:
-            if tf.io.gfile.exists(entry["tmp"]):  # absent when a retry renamed it already
-                tf.io.gfile.rename(entry["tmp"], f"{out}/{entry['name']}", overwrite=True)
-        names = [s["name"] for s in shards]
-        removed = []
-        for path in sorted(tf.io.gfile.glob(f"{out}/pretrain-*-of-*")):
-            name = path.rsplit("/", 1)[-1]
-            if ".tfrecord" in name and name not in names:
-                tf.io.gfile.remove(path)
-                removed.append(name)
-        shard_writer = types.SimpleNamespace(
-            names=names, paths=[f"{out}/{n}" for n in names],
-            records=[s["records"] for s in shards], removed_stale=removed)
-        stats = report.build_stats(totals, _merged_input_stats(counts), shard_writer, config,
-                                   time.time() - self.start, self.num_workers, unigram_counts)
-        shard_files = [{k: s[k] for k in ("name", "bytes", "sha256", "records")}
-                       for s in shards]
-        metadata = report.build_metadata(
-            config, types.SimpleNamespace(**self.token_info), shard_writer, stats,
-            self.vocab_sha256, unigram_counts, shard_files=shard_files)
-        for name, obj in (("stats.json", stats), ("metadata.json", metadata)):
-            tmp = _tmp_name(out, name, uuid.uuid4().hex)
-            with tf.io.gfile.GFile(tmp, "w") as f:
-                f.write(json.dumps(obj, indent=2) + "\n")
-            tf.io.gfile.rename(tmp, f"{out}/{name}", overwrite=True)
-        return stats
-
-
 def build_pipeline(root, config, settings, vocab_bytes, sources, token_info, candidates,
-                   start, num_workers):
+                   start, num_workers, runner_name="FnApiRunner"):
     """Adds the stages to the Beam pipeline `root`; returns the PCollection of the stats."""
+    progress = functools.partial(beam_reporting.StageProgress, enabled=config.progress)
     read = (root | "Inputs" >> beam.Create(list(enumerate(sources)))
             | "SpreadInputs" >> beam.Reshuffle()
             | "ReadParts" >> beam.ParDo(_ReadTasks(config)).with_outputs(
@@ -310,13 +242,15 @@ def build_pipeline(root, config, settings, vocab_bytes, sources, token_info, can
     tasks = (read.tasks | "GlobalIndices" >> beam.Map(_globalize, AsSingleton(offsets))
              | "SpreadTasks" >> beam.Reshuffle())
     if config.random_token_source == "unigram":
-        unigram = (tasks | "CountPieces" >> beam.ParDo(_CountTask(settings, vocab_bytes))
+        unigram = (tasks | "CountPieces" >> beam.ParDo(
+                       _CountTask(settings, vocab_bytes, progress(beam_reporting.COUNTING)))
                    | "SumCounts" >> beam.CombineGlobally(_sum_arrays))
     else:
         unigram = root | "NoUnigram" >> beam.Create([None])
     probs = unigram | "Weights" >> beam.Map(_unigram_weights, candidates)
     processed = tasks | "MaskAndSerialize" >> beam.ParDo(
-        _ProcessTask(settings, vocab_bytes), AsSingleton(probs)).with_output_types(
+        _ProcessTask(settings, vocab_bytes, progress(beam_reporting.MASKING)),
+        AsSingleton(probs)).with_output_types(
             typing.Tuple[int, typing.Any]).with_outputs("stats", main="records")
     totals = processed.stats | "SumStats" >> beam.CombineGlobally(_merge_stats, settings)
     every_shard = root | "EveryShard" >> beam.Create(
@@ -324,21 +258,29 @@ def build_pipeline(root, config, settings, vocab_bytes, sources, token_info, can
     token = uuid.uuid4().hex[:12]
     shards = ((processed.records, every_shard) | "Pieces" >> beam.Flatten()
               | "ByShard" >> beam.GroupByKey()
-              | "WriteShards" >> beam.Map(_WriteShard(config, token)))
+              | "WriteShards" >> beam.Map(beam_output.WriteShard(config, token)))
     return (root | "Once" >> beam.Create([None])
             | "Finalize" >> beam.Map(
-                _Finalize(config, token_info, hashlib.sha256(vocab_bytes).hexdigest(), start,
-                          num_workers),
+                beam_output.Finalize(config, token_info, hashlib.sha256(vocab_bytes).hexdigest(),
+                                     start, num_workers, runner_name),
                 AsList(shards), AsSingleton(totals), AsSingleton(counts),
                 AsSingleton(unigram)))
 
 
 def create_pretraining_data_beam(config, beam_options=(), dedicated_process=False):
-    """Runs `create_pretraining_data` on Beam; returns the stats dict (also in stats.json).
+    """Runs `create_pretraining_data` on Beam; returns the stats dict (also in stats.json)."""
+    return run_pipeline(config, beam_options, dedicated_process)[0]
+
+
+def run_pipeline(config, beam_options=(), dedicated_process=False):
+    """Runs `create_pretraining_data` on Beam; returns (stats dict, Beam PipelineResult).
+
+    The result's counters (`beam_reporting.counter_values(result)`) add up what
+    the steps read, skipped, masked and wrote.
 
     Args:
-        config: a `pipeline.PretrainingDataConfig` (`num_workers` and `progress`
-            are not used: Beam's options say how many workers run).
+        config: a `pipeline.PretrainingDataConfig` (`num_workers` is not used:
+            Beam's options say how many workers run; `progress`: see `beam_reporting`).
         beam_options: Beam pipeline options, e.g. ["--runner=DataflowRunner", ...].
         dedicated_process: as in `pipeline.create_pretraining_data` (lean
             TensorFlow import in the workers).
@@ -346,7 +288,7 @@ def create_pretraining_data_beam(config, beam_options=(), dedicated_process=Fals
     Raises the local run's one-line errors (bad path or setting, missing vocab,
     Beam not installed) before the pipeline starts.
     """
-    from apache_beam.options.pipeline_options import DirectOptions
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 
     start = time.time()
     config.validate()
@@ -359,21 +301,44 @@ def create_pretraining_data_beam(config, beam_options=(), dedicated_process=Fals
     candidates = instances.random_token_candidates(tokenizer)
     settings = pipeline._settings(config, None, dedicated_process)
     options, runner = pipeline_options(beam_options)
-    num_workers = options.view_as(DirectOptions).direct_num_workers or 1
+    direct = options.view_as(DirectOptions)
+    num_workers = direct.direct_num_workers or 1
+    if direct.direct_num_workers == 0:  # as the FnApiRunner: every core
+        num_workers = os.cpu_count() or 1
+    runner_name = type(runner).__name__ if runner else options.view_as(StandardOptions).runner
     if _is_local(config.output_dir):
         os.makedirs(config.output_dir, exist_ok=True)
     root = beam.Pipeline(runner=runner, options=options)
     build_pipeline(root, config, settings, vocab_bytes, sources, token_info, candidates,
-                   start, num_workers)
-    root.run().wait_until_finish()
+                   start, num_workers, runner_name)
+    # The steps run in this process (FnApiRunner in memory or threads): tqdm bars here.
+    in_process = runner is not None and direct.direct_running_mode != "multi_processing"
+    if config.progress and not in_process:
+        print(f"create_pretraining_data: running on Beam's {runner_name}; every worker "
+              f"prints its progress every {beam_reporting.LOG_EVERY_SECONDS:.0f} s, "
+              f"counters under {METRICS_NAMESPACE}", file=sys.stderr, flush=True)
+    stages = ((beam_reporting.COUNTING,) if config.random_token_source == "unigram" else ()
+              ) + (beam_reporting.MASKING, beam_reporting.WRITING)
+    with beam_reporting.progress_bars(config.progress and in_process, _input_bytes(
+            config, sources), stages, config.num_shards):
+        result = root.run()
+        result.wait_until_finish()
     stats_path = f"{config.output_dir.rstrip('/')}/stats.json"
     if _is_local(stats_path):  # no TensorFlow start-up in the launcher for local output
         with open(stats_path, encoding="utf-8") as f:
-            return json.load(f)
+            return json.load(f), result
     import tensorflow as tf
 
     with tf.io.gfile.GFile(stats_path) as f:
-        return json.load(f)
+        return json.load(f), result
+
+
+def _input_bytes(config, sources):
+    """The bytes the steps will read, when known beforehand (local uncompressed text)."""
+    if config.tfds_name or config.input_format != "text" or not all(
+            _is_local(s) and not s.endswith(".gz") for s in sources):
+        return None
+    return sum(os.path.getsize(s) for s in sources)
 
 
 def _load_vocab(config):

@@ -164,7 +164,9 @@ def format_summary(stats, output_dir):
     if removed_stale:
         lines.append(f"  removed {len(removed_stale)} older shard(s) of another run: "
                      + ", ".join(removed_stale[:3]) + (" ..." if len(removed_stale) > 3 else ""))
-    lines.append(f"  time       {t['wall_seconds']:.1f} s with {t['num_workers']} worker(s), "
-                 f"{t['input_tokens_per_second']:,.0f} input wordpieces x dupe_factor / s")
+    runner = f" on Beam's {t['runner']}" if t.get("runner") else ""
+    lines.append(f"  time       {t['wall_seconds']:.1f} s with {t['num_workers']} worker(s)"
+                 f"{runner}, {t['input_tokens_per_second']:,.0f} input wordpieces x "
+                 "dupe_factor / s")
     lines.append("  files      stats.json, metadata.json beside the shards")
     return "\n".join(lines)

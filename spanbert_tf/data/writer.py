@@ -27,6 +27,8 @@ import numpy as np
 from spanbert_tf.data import example_codec
 
 COMPRESSIONS = ("none", "GZIP")
+# What describes the shards of an output dir (written after them by the callers).
+DESCRIPTION_FILES = ("metadata.json", "stats.json")
 _ram_counter = itertools.count()
 
 # The serializers live in example_codec; re-exported here.
@@ -65,7 +67,9 @@ class ShardWriter:
 
     Temporary files are `.pretrain-SSSSS-of-NNNNN.tfrecord[.gz].tmp-PID` in the
     output dir; on an exception they are removed, on success renamed to their
-    final names. Older `pretrain-*-of-*` shards of the output dir (e.g. from a
+    final names, after removing an earlier run's `DESCRIPTION_FILES`: a run
+    killed while renaming leaves shards no metadata.json vouches for (readers
+    refuse the dir), never an older metadata.json over newer shards. Older `pretrain-*-of-*` shards of the output dir (e.g. from a
     run with another --num_shards) are removed after the rename.
     """
 
@@ -111,6 +115,9 @@ class ShardWriter:
             f.flush()
             os.fsync(f.fileno())
             f.close()
+        for name in DESCRIPTION_FILES:
+            if os.path.exists(os.path.join(self.output_dir, name)):
+                os.remove(os.path.join(self.output_dir, name))
         for tmp, path in zip(self._tmp, self.paths):
             os.replace(tmp, path)
         keep = set(self.names)

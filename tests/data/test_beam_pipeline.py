@@ -75,25 +75,6 @@ def test_span_masking_on_the_embedded_corpus_matches_the_local_run(tmp_path, wik
     assert out[1]["documents"] == 62 and out[1]["instances"] > 1000
 
 
-@pytest.fixture(scope="module")
-def multi_file_input(tmp_path_factory, wikitext_corpus):
-    """The corpus in three files (one gzipped) plus a binary and an empty file."""
-    folder = tmp_path_factory.mktemp("multi")
-    documents = open(wikitext_corpus, encoding="utf-8").read().split("\n\n")
-    third = len(documents) // 3
-    chunks = [documents[:third], documents[third:2 * third], documents[2 * third:]]
-    for i, chunk in enumerate(chunks):
-        text = "\n\n".join(chunk).encode()
-        if i == 1:
-            with gzip.open(folder / f"part{i}.txt.gz", "wb") as f:
-                f.write(text)
-        else:
-            (folder / f"part{i}.txt").write_bytes(text)
-    (folder / "part3.txt").write_bytes(b"\x00\x01binary\x00" * 10)
-    (folder / "part4.txt").write_bytes(b"")
-    return f"{folder}/part*.txt,{folder}/part*.txt.gz"
-
-
 @pytest.mark.parametrize("kwargs", [
     dict(masking="whole_word", random_token_source="unigram"),
     dict(masking="token", num_shards=4),
@@ -114,13 +95,6 @@ def test_missing_vocab_is_one_error_before_the_pipeline(tmp_path, wikitext_corpu
     with pytest.raises(FileNotFoundError, match="vocab file not found"):
         beam_pipeline.create_pretraining_data_beam(config)
     assert not (tmp_path / "out").exists()
-
-
-def test_shards_are_written_under_names_no_reader_takes(tmp_path):
-    config = _config(output_dir=str(tmp_path))
-    entry = beam_pipeline._WriteShard(config, "tok")((1, [(0, b"framed", 1), None]))
-    assert os.listdir(tmp_path) == [".pretrain-00001-of-00003.tfrecord.tmp-beam-tok"]
-    assert entry["records"] == 1 and entry["bytes"] == 6
 
 
 def test_pipeline_options_pin_the_fn_api_runner_unless_a_runner_is_given():

@@ -115,3 +115,22 @@ def test_killed_write_leaves_no_final_named_file(tmp_path):
     names = os.listdir(out)
     assert names and all(n.startswith(".") and ".tmp-" in n for n in names)
     assert not [n for n in names if n.startswith("pretrain-")]
+
+
+def test_an_earlier_runs_description_goes_before_the_first_rename(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in writer.DESCRIPTION_FILES + ("pretrain-00000-of-00001.tfrecord", "notes.txt"):
+        (out / name).write_text("earlier run")
+    renamed, real_replace = [], os.replace
+
+    def replace(src, dst):  # what the dir holds when a shard is renamed
+        renamed.append(sorted(os.listdir(out)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(writer.os, "replace", replace)
+    with writer.ShardWriter(str(out), 1) as w:
+        w.write(0, writer.frame_records([b"x"]), 1)
+    assert renamed == [[f".pretrain-00000-of-00001.tfrecord.tmp-{os.getpid()}", "notes.txt",
+                        "pretrain-00000-of-00001.tfrecord"]]
+    assert sorted(os.listdir(out)) == ["notes.txt", "pretrain-00000-of-00001.tfrecord"]

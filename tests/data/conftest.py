@@ -1,0 +1,24 @@
+"""Fixtures of the data tests: inputs built from the shared corpus."""
+
+import gzip
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def multi_file_input(tmp_path_factory, wikitext_corpus):
+    """The corpus in three files (one gzipped) plus a binary and an empty file."""
+    folder = tmp_path_factory.mktemp("multi")
+    documents = open(wikitext_corpus, encoding="utf-8").read().split("\n\n")
+    third = len(documents) // 3
+    chunks = [documents[:third], documents[third:2 * third], documents[2 * third:]]
+    for i, chunk in enumerate(chunks):
+        text = "\n\n".join(chunk).encode()
+        if i == 1:
+            with gzip.open(folder / f"part{i}.txt.gz", "wb") as f:
+                f.write(text)
+        else:
+            (folder / f"part{i}.txt").write_bytes(text)
+    (folder / "part3.txt").write_bytes(b"\x00\x01binary\x00" * 10)
+    (folder / "part4.txt").write_bytes(b"")
+    return f"{folder}/part*.txt,{folder}/part*.txt.gz"
