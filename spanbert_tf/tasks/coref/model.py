@@ -21,12 +21,9 @@ At prediction (`training=False`) candidate scoring and fine scoring run in
 chunks (`candidate_chunk_size` starts, `antecedent_chunk_size` spans) so memory
 does not grow with T × hidden size × 30 at once. Head layers compute in float32.
 
-Backend: `keras.ops` only (no TensorFlow import), so the same weights give the
-same outputs on TensorFlow, JAX and PyTorch. On TensorFlow it runs eagerly and
-in `tf.function`s with dynamic shapes (training, the SavedModel export); on
-JAX and PyTorch eagerly only: the document's sizes (T, candidates, kept spans)
-are data-dependent, so `call` is not `jax.jit`-able. Training (`task.py`) and
-the export stay TensorFlow.
+Backend: `keras.ops` only, so the same weights give the same outputs on TensorFlow
+(eager, and `tf.function` with dynamic shapes: training, export), JAX and PyTorch
+(eager only: T, the candidates and kept spans are data-dependent sizes, no `jax.jit`).
 
 Example:
 ```python
@@ -400,9 +397,7 @@ def build_coref_model(config, backbone=None):
 
 
 def __getattr__(name):
-    """Names that import TensorFlow (which the model does not need) stay importable from
-    here: `CorefTask`, `truncate_document`, `input_signature` (task.py, which imports this
-    module) and `predicted_antecedents`, `predicted_clusters` (clusters.py)."""
+    """Names of TensorFlow modules (task.py imports this one; clusters.py) importable here."""
     if name in ("CorefTask", "truncate_document", "input_signature"):
         from spanbert_tf.tasks.coref import task
 
