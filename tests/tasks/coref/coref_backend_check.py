@@ -14,7 +14,8 @@ which, with the model every backend builds the same way (`build_model`):
 
 Outputs: everything `CorefModel.call` returns (with the gold mentions: "loss"),
 at prediction (chunked scoring: several chunks) and in training mode (dropout 0:
-the unchunked path), as "<mode>/<name>". Only the model's modules are imported
+the unchunked path), as "<mode>/<name>"; and the spans the pruning keeps when
+many scores tie ("pruning/kept"). Only the model's modules are imported
 (no tokenizer, no data pipeline): JAX and PyTorch run the model eagerly.
 """
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from spanbert_tf.modeling.backbone import build_backbone
 from spanbert_tf.modeling.config import load_config
+from spanbert_tf.tasks.coref.layers import select_non_crossing_spans
 from spanbert_tf.tasks.coref.model import CorefModel
 
 FEATURES_FILE = "features.npz"
@@ -67,6 +69,17 @@ def run_model(model, features, modes=tuple(MODES)):
     return outputs
 
 
+def pruning_with_ties():
+    """{"pruning/kept": indices} of `select_non_crossing_spans` on spans with many tied scores
+    (rounded): the visiting order of ties (lower index first) must not depend on the backend."""
+    rng = np.random.default_rng(4)
+    grid = [(s, s + w) for s in range(40) for w in range(6) if s + w < 40]
+    starts, ends = (np.array(column, np.int32) for column in zip(*grid))
+    scores = np.round(rng.normal(size=len(grid))).astype(np.float32)
+    kept = select_non_crossing_spans(scores, starts, ends, 25, 6)
+    return {"pruning/kept": keras.ops.convert_to_numpy(kept)}
+
+
 def load_features(work_dir):
     with np.load(pathlib.Path(work_dir) / FEATURES_FILE) as data:
         return {name: data[name] for name in data.files}
@@ -85,7 +98,7 @@ def write_reference(work_dir):
     model = build_model()
     randomize(model, REFERENCE_SEED)
     model.save_weights(str(directory / WEIGHTS_FILE))
-    return run_model(model, load_features(work_dir))
+    return {**run_model(model, load_features(work_dir)), **pruning_with_ties()}
 
 
 def main(work_dir):
@@ -95,7 +108,8 @@ def main(work_dir):
     features = load_features(work_dir)
     # 1. TensorFlow-written weights, run here.
     model = load_model(work_dir / "tensorflow")
-    np.savez(directory / "from_tensorflow.npz", **run_model(model, features))
+    np.savez(directory / "from_tensorflow.npz",
+             **run_model(model, features), **pruning_with_ties())
     # 2. Weights drawn here (the same model, re-drawn: JAX builds slowly), for TensorFlow to load.
     randomize(model, OWN_SEED)
     model.save_weights(str(directory / WEIGHTS_FILE))

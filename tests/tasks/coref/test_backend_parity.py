@@ -103,8 +103,9 @@ def test_tensorflow_weights_give_the_same_outputs(parity_run, backend):
     work_dir, reference = parity_run
     got = dict(np.load(work_dir / backend / "from_tensorflow.npz"))
     # Both modes (chunked prediction, training) and every output, with non-trivial values.
-    assert {key.split("/")[0] for key in got} == set(check.MODES)
+    assert {key.split("/")[0] for key in got} == set(check.MODES) | {"pruning"}
     assert "predict/loss" in got and "train/top_antecedent_scores" in got
+    assert len(got["pruning/kept"]) == 25
     _assert_non_trivial(reference)
     _assert_close(got, reference, f"tensorflow weights on {backend}")
 
