@@ -11,15 +11,17 @@
   16–31, 32–63, 64+].
 * `select_non_crossing_spans`: greedy top-k span pruning by score that never
   keeps two crossing spans (nesting allowed), the official `extract_spans`
-  custom op rewritten as a plain `tf.while_loop`, so that it exports in a
+  custom op rewritten as a plain `ops.while_loop`, so that it exports in a
   SavedModel.
-* `map_in_chunks`: `fn` over `[0, n)` in chunks (a `tf.map_fn`), bounding the
+* `map_in_chunks`: `fn` over `[0, n)` in chunks (an `ops.scan`), bounding the
   memory of prediction on long documents.
 * `antecedent_loss`: the marginal log-likelihood of the gold antecedents.
 
-Backend: the Keras layers and the dense math use `keras.ops`; the pruning loop,
-the chunked map and the document-level gathers use TensorFlow ops
-(`tf.while_loop`, `tf.map_fn`, `tf.gather`, `tf.tensor_scatter_nd_*`).
+Backend: `keras.ops` only, so the same code runs on TensorFlow (in graphs with
+dynamic shapes too: training and the SavedModel export), and eagerly on JAX
+and PyTorch (data-dependent sizes such as the number of kept spans are
+concrete there: not under `jax.jit`). `concrete_int` turns such sizes into
+Python ints where they are known.
 
 Example:
 ```python
@@ -34,7 +36,6 @@ import math
 import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 NUM_DISTANCE_BUCKETS = 10
@@ -132,6 +133,20 @@ def bucket_distance(distances):
     return ops.clip(bucket, 0, NUM_DISTANCE_BUCKETS - 1)
 
 
+def concrete_int(value):
+    """`value` as a Python int where it is known (eager JAX/PyTorch/TensorFlow), else as is.
+
+    Sizes computed from the data (numbers of tokens, spans, antecedents) are
+    scalar tensors inside a TensorFlow graph (training and export trace with
+    dynamic shapes) and must stay so there; JAX and PyTorch take shapes and
+    `top_k`'s k as Python ints.
+    """
+    try:
+        return int(value)
+    except TypeError:          # a symbolic TensorFlow tensor (or a JAX tracer)
+        return value
+
+
 def window_head_embeddings(tokens, token_logits, starts, widths, max_span_width):
     """Head-attention embeddings of spans, each over its own token window.
 
@@ -152,13 +167,13 @@ def window_head_embeddings(tokens, token_logits, starts, widths, max_span_width)
         [n, m, H] head embeddings (spans running past the document end only
         attend to the tokens inside it).
     """
-    num_tokens = tf.shape(tokens)[0]
-    offsets = tf.range(max_span_width, dtype=tf.int32)
-    positions = starts[:, None] + offsets[None, :]                     # [n, W]
+    num_tokens = ops.shape(tokens)[0]
+    offsets = ops.arange(max_span_width, dtype="int32")
+    positions = ops.cast(starts, "int32")[:, None] + offsets[None, :]   # [n, W]
     in_doc = positions < num_tokens
-    positions = tf.minimum(positions, num_tokens - 1)
-    window = tf.gather(tokens, positions)                              # [n, W, H]
-    logits = tf.gather(token_logits, positions)                        # [n, W]
+    positions = ops.minimum(positions, num_tokens - 1)
+    window = ops.take(tokens, positions, axis=0)                       # [n, W, H]
+    logits = ops.take(token_logits, positions, axis=0)                 # [n, W]
     inside = ops.logical_and(offsets[None, None, :] <= widths[:, :, None],
                              in_doc[:, None, :])                       # [n, m, W]
     logits = ops.where(inside, logits[:, None, :], NEG_INF)
@@ -172,10 +187,12 @@ def select_non_crossing_spans(scores, starts, ends, k, max_span_width):
     Spans are visited by decreasing score (ties: lower index first); a span
     is kept unless it crosses a kept one, i.e. some kept (s', e') has
     s < s' <= e < e' or s' < s <= e' < e; the loop stops after `k` kept
-    spans or when all are visited. A plain `tf.while_loop`: for each visited
-    span only its ≤ `max_span_width`-token window of two [T] tables is read
-    (the largest end of a kept span starting at each token, the smallest
-    start of a kept span ending at each token).
+    spans or when all are visited. A plain `ops.while_loop` (a `tf.while_loop`
+    in TensorFlow graphs, so it exports; `jax.lax.while_loop`; a Python loop
+    on PyTorch and in eager TensorFlow): for each visited span only its
+    ≤ `max_span_width`-token window of two [T] tables is read (the largest
+    end of a kept span starting at each token, the smallest start of a kept
+    span ending at each token).
 
     Args:
         scores: [n] float scores.
@@ -187,51 +204,51 @@ def select_non_crossing_spans(scores, starts, ends, k, max_span_width):
         [k'] int32 indices into the n spans (k' <= k), in increasing index
         order (so sorted by (start, end) when the spans are).
     """
-    return _select_non_crossing_spans(
-        tf.cast(scores, tf.float32), tf.cast(starts, tf.int32), tf.cast(ends, tf.int32),
-        tf.cast(k, tf.int32), tf.cast(max_span_width, tf.int32))
-
-
-# A graph even when called eagerly (a fast loop); any length, including none.
-@tf.function(input_signature=[tf.TensorSpec([None], tf.float32), tf.TensorSpec([None], tf.int32),
-                              tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32),
-                              tf.TensorSpec([], tf.int32)])
-def _select_non_crossing_spans(scores, starts, ends, k, max_span_width):
-    num_spans = tf.shape(scores)[0]
-    num_tokens = tf.reduce_max(tf.concat([ends, [-1]], 0)) + 1
-    order = tf.argsort(scores, direction="DESCENDING", stable=True)
-    offsets = tf.range(max_span_width, dtype=tf.int32)
+    scores = ops.cast(scores, "float32")
+    starts, ends = ops.cast(starts, "int32"), ops.cast(ends, "int32")
+    num_spans = concrete_int(ops.shape(scores)[0])
+    if isinstance(num_spans, int) and num_spans == 0:
+        return ops.zeros((0,), "int32")
+    num_tokens = concrete_int(ops.max(ops.concatenate([ends, ops.full((1,), -1, "int32")])) + 1)
+    k = ops.cast(k, "int32")
+    # Decreasing score, ties in index order (a stable sort of the negated scores).
+    order = ops.cast(ops.argsort(-scores), "int32")
+    offsets = ops.arange(max_span_width, dtype="int32")
 
     def keep_going(i, count, *_):
-        return tf.logical_and(i < num_spans, count < k)
+        return ops.logical_and(i < num_spans, count < k)
 
     def visit(i, count, kept, max_end_by_start, min_start_by_end):
-        index = order[i]
-        start, end = starts[index], ends[index]
+        index = ops.take(order, i)
+        start, end = ops.take(starts, index), ops.take(ends, index)
         window = start + offsets
         in_span = window <= end
-        safe_window = tf.minimum(window, num_tokens - 1)
+        safe_window = ops.minimum(window, num_tokens - 1)
         # A kept span starting strictly inside (start, end] and ending after `end`.
-        starts_inside = tf.logical_and(in_span, window > start)
-        crosses_right = tf.reduce_any(tf.logical_and(
-            starts_inside, tf.gather(max_end_by_start, safe_window) > end))
+        starts_inside = ops.logical_and(in_span, window > start)
+        crosses_right = ops.any(ops.logical_and(
+            starts_inside, ops.take(max_end_by_start, safe_window) > end))
         # A kept span ending inside [start, end) and starting before `start`.
-        ends_inside = tf.logical_and(in_span, window < end)
-        crosses_left = tf.reduce_any(tf.logical_and(
-            ends_inside, tf.gather(min_start_by_end, safe_window) < start))
-        accept = tf.logical_not(tf.logical_or(crosses_right, crosses_left))
-        kept = tf.tensor_scatter_nd_update(kept, [[index]], [accept])
-        max_end_by_start = tf.tensor_scatter_nd_max(
-            max_end_by_start, [[start]], [tf.where(accept, end, -1)])
-        min_start_by_end = tf.tensor_scatter_nd_min(
-            min_start_by_end, [[end]], [tf.where(accept, start, num_tokens)])
-        return (i + 1, count + tf.cast(accept, tf.int32), kept,
+        ends_inside = ops.logical_and(in_span, window < end)
+        crosses_left = ops.any(ops.logical_and(
+            ends_inside, ops.take(min_start_by_end, safe_window) < start))
+        accept = ops.logical_not(ops.logical_or(crosses_right, crosses_left))
+        kept = ops.scatter_update(kept, ops.reshape(index, (1, 1)), ops.reshape(accept, (1,)))
+        new_end = ops.maximum(ops.take(max_end_by_start, start), ops.where(accept, end, -1))
+        max_end_by_start = ops.scatter_update(max_end_by_start, ops.reshape(start, (1, 1)),
+                                              ops.reshape(new_end, (1,)))
+        new_start = ops.minimum(ops.take(min_start_by_end, end),
+                                ops.where(accept, start, num_tokens))
+        min_start_by_end = ops.scatter_update(min_start_by_end, ops.reshape(end, (1, 1)),
+                                              ops.reshape(new_start, (1,)))
+        return (i + 1, count + ops.cast(accept, "int32"), kept,
                 max_end_by_start, min_start_by_end)
 
-    initial = (tf.constant(0), tf.constant(0), tf.zeros([num_spans], tf.bool),
-               tf.fill([num_tokens], -1), tf.fill([num_tokens], num_tokens))
-    _, _, kept, _, _ = tf.while_loop(keep_going, visit, initial)
-    return tf.cast(tf.reshape(tf.where(kept), [-1]), tf.int32)
+    initial = (ops.convert_to_tensor(0, "int32"), ops.convert_to_tensor(0, "int32"),
+               ops.zeros((num_spans,), "bool"), ops.full((num_tokens,), -1, "int32"),
+               ops.full((num_tokens,), num_tokens, "int32"))
+    _, _, kept, _, _ = ops.while_loop(keep_going, visit, initial)
+    return ops.cast(ops.nonzero(kept)[0], "int32")
 
 
 def map_in_chunks(fn, n, chunk_size, chunked):
@@ -239,22 +256,26 @@ def map_in_chunks(fn, n, chunk_size, chunked):
 
     `fn` maps an int32 index vector [m] to a float32 tensor [m, ...] whose
     other dims do not depend on m's value. Unchunked: `fn(range(n))`. Chunked
-    (prediction): a sequential `tf.map_fn` over chunks (the last chunk padded
+    (prediction): a sequential `ops.scan` over chunks (the last chunk padded
     with the index n - 1, its rows then dropped), so peak memory scales with
-    `chunk_size`, not n. Chunking is for inference only (`fn` must not create
-    variables or draw dropout masks).
+    `chunk_size`, not n (TensorFlow: one iteration at a time; JAX: `lax.scan`,
+    so `fn` is traced). `fn` first runs on one index to learn the row shape.
+    Chunking is for inference only (`fn` must not create variables or draw
+    dropout masks).
     """
-    indices = tf.range(n, dtype=tf.int32)
+    indices = ops.arange(n, dtype="int32")
     if not chunked:
         return fn(indices)
-    n = tf.convert_to_tensor(n, tf.int32)
-    chunk = tf.maximum(tf.minimum(tf.cast(chunk_size, tf.int32), n), 1)
-    num_chunks = tf.maximum((n + chunk - 1) // chunk, 1)      # one chunk even if n == 0
-    padded = tf.minimum(tf.range(num_chunks * chunk, dtype=tf.int32), tf.maximum(n - 1, 0))
-    chunks = tf.reshape(padded, [num_chunks, chunk])
-    out = tf.map_fn(fn, chunks, fn_output_signature=tf.float32, parallel_iterations=1)
-    out_shape = tf.concat([[num_chunks * chunk], tf.shape(out)[2:]], 0)
-    return tf.reshape(out, out_shape)[:n]
+    n = ops.convert_to_tensor(n, "int32")
+    chunk = ops.maximum(ops.minimum(ops.convert_to_tensor(chunk_size, "int32"), n), 1)
+    num_chunks = ops.maximum((n + chunk - 1) // chunk, 1)     # one chunk even if n == 0
+    chunk, num_chunks = concrete_int(chunk), concrete_int(num_chunks)
+    padded = ops.minimum(ops.arange(num_chunks * chunk, dtype="int32"), ops.maximum(n - 1, 0))
+    chunks = ops.reshape(padded, (num_chunks, chunk))
+    row_shape = ops.shape(fn(chunks[0, :1]))[1:]
+    _, out = ops.scan(lambda carry, rows: (fn(rows),) * 2,
+                      ops.zeros((chunk, *row_shape), "float32"), chunks)
+    return ops.reshape(out, (num_chunks * chunk, *row_shape))[:concrete_int(n)]
 
 
 def antecedent_loss(scores, antecedents, antecedent_mask, top_starts, top_ends,
@@ -264,20 +285,20 @@ def antecedent_loss(scores, antecedents, antecedent_mask, top_starts, top_ends,
     A top span's gold antecedents are its kept antecedents in the same gold
     cluster; a span with none (or in no cluster) has the dummy (column 0) as gold.
     """
-    top_starts, top_ends = tf.cast(top_starts, tf.int32), tf.cast(top_ends, tf.int32)
-    gold_starts = tf.cast(gold_starts, tf.int32)
-    gold_ends = tf.cast(gold_ends, tf.int32)
-    cluster_ids = tf.cast(cluster_ids, tf.int32)
-    same_span = tf.logical_and(tf.equal(gold_starts[:, None], top_starts[None, :]),
-                               tf.equal(gold_ends[:, None], top_ends[None, :]))   # [M, k]
-    top_clusters = tf.reduce_max(tf.concat([
-        tf.zeros_like(top_starts)[None, :],
-        tf.where(same_span, cluster_ids[:, None], 0)], 0), axis=0)               # [k]
-    antecedent_clusters = tf.gather(top_clusters, antecedents)
-    pairwise = tf.logical_and(
-        tf.logical_and(tf.equal(antecedent_clusters, top_clusters[:, None]), antecedent_mask),
+    top_starts, top_ends = ops.cast(top_starts, "int32"), ops.cast(top_ends, "int32")
+    gold_starts = ops.cast(gold_starts, "int32")
+    gold_ends = ops.cast(gold_ends, "int32")
+    cluster_ids = ops.cast(cluster_ids, "int32")
+    same_span = ops.logical_and(ops.equal(gold_starts[:, None], top_starts[None, :]),
+                                ops.equal(gold_ends[:, None], top_ends[None, :]))  # [M, k]
+    top_clusters = ops.max(ops.concatenate([
+        ops.zeros_like(top_starts)[None, :],
+        ops.where(same_span, cluster_ids[:, None], 0)], 0), axis=0)              # [k]
+    antecedent_clusters = ops.take(top_clusters, antecedents, axis=0)
+    pairwise = ops.logical_and(
+        ops.logical_and(ops.equal(antecedent_clusters, top_clusters[:, None]), antecedent_mask),
         top_clusters[:, None] > 0)
-    dummy = tf.logical_not(tf.reduce_any(pairwise, axis=1, keepdims=True))
-    labels = tf.concat([dummy, pairwise], axis=1)
+    dummy = ops.logical_not(ops.any(pairwise, axis=1, keepdims=True))
+    labels = ops.concatenate([dummy, pairwise], axis=1)
     gold_scores = ops.where(labels, scores, NEG_INF)
     return ops.sum(ops.logsumexp(scores, axis=1) - ops.logsumexp(gold_scores, axis=1))

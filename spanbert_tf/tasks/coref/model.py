@@ -21,6 +21,10 @@ At prediction (`training=False`) candidate scoring and fine scoring run in
 chunks (`candidate_chunk_size` starts, `antecedent_chunk_size` spans) so memory
 does not grow with T × hidden size × 30 at once. Head layers compute in float32.
 
+Backend: `keras.ops` only, so the same weights give the same outputs on TensorFlow
+(eager, and `tf.function` with dynamic shapes: training, export), JAX and PyTorch
+(eager only: T, the candidates and kept spans are data-dependent sizes, no `jax.jit`).
+
 Example:
 ```python
 config = load_coref_config("coref_tiny")
@@ -30,24 +34,22 @@ out["top_antecedent_scores"].shape    # [k, c + 1]
 clusters = predicted_clusters(out)    # [((start, end), (start, end)), ...]
 ```
 The configs are in `config.py`, the cluster decoding in `clusters.py`, the
-`Trainer` task in `task.py`; their names stay importable from here.
+`Trainer` task and `input_signature` in `task.py`; their names stay importable from here.
 """
 
 import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from spanbert_tf.modeling.backbone import build_backbone
 from spanbert_tf.modeling.config import load_config
-from spanbert_tf.tasks.coref.clusters import (  # noqa: F401  (re-exported)
-    predicted_antecedents, predicted_clusters)
 from spanbert_tf.tasks.coref.config import (  # noqa: F401  (re-exported)
     CorefConfig, CorefHeadConfig, CorefOptimizerConfig, load_coref_config)
 from spanbert_tf.tasks.coref.layers import (  # noqa: F401  (antecedent_loss re-exported)
     NEG_INF, NUM_DISTANCE_BUCKETS, FeedForwardScorer, antecedent_loss, bucket_distance,
-    coref_initializer, map_in_chunks, select_non_crossing_spans, window_head_embeddings)
+    concrete_int, coref_initializer, map_in_chunks, select_non_crossing_spans,
+    window_head_embeddings)
 
 MODEL_INPUT_NAMES = ("input_ids", "input_mask", "speaker_ids", "sentence_map", "genre")
 GOLD_NAMES = ("gold_starts", "gold_ends", "cluster_ids")
@@ -137,10 +139,11 @@ class CorefModel(keras.Model):
 
     def _span_embeddings(self, tokens, token_logits, starts, widths, training):
         """[n, m, span_dim] embeddings of spans (starts[i], starts[i] + widths[i, j])."""
-        num_tokens = tf.shape(tokens)[0]
-        ends = tf.minimum(starts[:, None] + widths, num_tokens - 1)
-        end_emb = tf.gather(tokens, ends)                                         # [n, m, H]
-        start_emb = tf.broadcast_to(tf.gather(tokens, starts)[:, None, :], tf.shape(end_emb))
+        num_tokens = ops.shape(tokens)[0]
+        ends = ops.minimum(starts[:, None] + widths, num_tokens - 1)
+        end_emb = ops.take(tokens, ends, axis=0)                                  # [n, m, H]
+        start_emb = ops.broadcast_to(ops.take(tokens, starts, axis=0)[:, None, :],
+                                     ops.shape(end_emb))
         width_emb = self.dropout(self.span_width_embedding(widths), training=training)
         head_emb = window_head_embeddings(tokens, token_logits, starts, widths,
                                           self.max_span_width)
@@ -165,7 +168,8 @@ class CorefModel(keras.Model):
         width_kernel = first.kernel[2 * hidden:2 * hidden + self.feature_size]
         head_kernel = first.kernel[2 * hidden + self.feature_size:]
         width_emb = self.dropout(self.span_width_embedding(widths), training=training)
-        pre = (tf.gather(token_blocks[0], starts) + tf.gather(token_blocks[1], ends)
+        pre = (ops.take(token_blocks[0], starts, axis=0)
+               + ops.take(token_blocks[1], ends, axis=0)
                + ops.matmul(width_emb, width_kernel) + ops.matmul(head_emb, head_kernel)
                + first.bias)
         scores = self.mention_scorer.call_after_first_layer(pre, training=training)[..., 0]
@@ -179,7 +183,7 @@ class CorefModel(keras.Model):
         widths), then the candidates are gathered. Prediction: the grid is
         scored in chunks of `candidate_chunk_size` starts.
         """
-        num_tokens = tf.shape(tokens)[0]
+        num_tokens = ops.shape(tokens)[0]
         width_prior = self._width_prior(training)
         hidden = self.backbone.hidden_dim
         kernel = self.mention_scorer.first_layer.kernel
@@ -187,33 +191,35 @@ class CorefModel(keras.Model):
                         ops.matmul(tokens, kernel[hidden:2 * hidden]))
 
         def grid_heads(starts):
-            widths = tf.broadcast_to(tf.range(self.max_span_width)[None, :],
-                                     [tf.shape(starts)[0], self.max_span_width])
+            widths = ops.broadcast_to(ops.arange(self.max_span_width, dtype="int32")[None, :],
+                                      (ops.shape(starts)[0], self.max_span_width))
             heads = window_head_embeddings(tokens, token_logits, starts, widths,
                                            self.max_span_width)                 # [n, W, H]
             return widths, heads
 
+        grid_index = grid[:, 0] * self.max_span_width + grid[:, 1]     # into the flat [T * W]
         if training:
-            _, heads = grid_heads(tf.range(num_tokens))
+            _, heads = grid_heads(ops.arange(num_tokens, dtype="int32"))
             starts, widths = grid[:, 0], grid[:, 1]
+            heads = ops.take(ops.reshape(heads, (-1, hidden)), grid_index, axis=0)
             return self._mention_scores(token_blocks, starts, starts + widths, widths,
-                                        tf.gather_nd(heads, grid), width_prior, training)
+                                        heads, width_prior, training)
 
         def score_grid(starts):
             widths, heads = grid_heads(starts)
-            ends = tf.minimum(starts[:, None] + widths, num_tokens - 1)
+            ends = ops.minimum(starts[:, None] + widths, num_tokens - 1)
             return self._mention_scores(token_blocks, starts[:, None] + 0 * widths, ends,
                                         widths, heads, width_prior, training)  # [n, W]
 
         grid_scores = map_in_chunks(score_grid, num_tokens, self.candidate_chunk_size, True)
-        return tf.gather_nd(grid_scores, grid)
+        return ops.take(ops.reshape(grid_scores, (-1,)), grid_index)
 
     # === Antecedent scores ===
 
     def _coarse_antecedents(self, top_emb, top_scores, c, training):
         """Top-c antecedents by the coarse score: (indices, mask, scores, offsets) [k, c]."""
-        k = tf.shape(top_emb)[0]
-        rank = tf.range(k)
+        k = ops.shape(top_emb)[0]
+        rank = ops.arange(k, dtype="int32")
         offsets = rank[:, None] - rank[None, :]                                   # [k, k]
         mask = offsets >= 1
         source = self.dropout(self.bilinear_projection(top_emb), training=training)
@@ -224,9 +230,13 @@ class CorefModel(keras.Model):
         prior = self.distance_prior_projection(prior_table)[:, 0]                 # [10]
         scores += ops.take(prior, bucket_distance(ops.maximum(offsets, 0)))
         scores = ops.where(mask, scores, NEG_INF)
-        top_scores, antecedents = tf.math.top_k(scores, c)                       # TF: top_k
-        return (antecedents, tf.gather(mask, antecedents, batch_dims=1), top_scores,
-                tf.gather(offsets, antecedents, batch_dims=1))
+        top_scores, antecedents = ops.top_k(scores, c)
+        # Span i has i antecedents; its columns p >= i hold masked (tied) scores: TensorFlow's
+        # top_k gives them the lowest indices (p itself), other backends' may not, so set them.
+        column = ops.arange(c, dtype="int32")[None, :]
+        antecedents = ops.where(column >= rank[:, None], column, ops.cast(antecedents, "int32"))
+        offsets = rank[:, None] - antecedents
+        return antecedents, offsets >= 1, top_scores, offsets
 
     def _fine_scores(self, rows, span_emb, span_blocks, antecedents, feature_ids, genre_emb,
                      training):
@@ -238,16 +248,19 @@ class CorefModel(keras.Model):
         """
         d = self.span_dim
         first = self.antecedent_scorer.first_layer
-        ants = tf.gather(antecedents, rows)                                       # [m, c]
-        product = tf.gather(span_emb, rows)[:, None, :] * tf.gather(span_emb, ants)  # [m, c, D]
-        same_speaker, distance, segment_distance = (tf.gather(f, rows) for f in feature_ids)
+        ants = ops.take(antecedents, rows, axis=0)                                # [m, c]
+        product = (ops.take(span_emb, rows, axis=0)[:, None, :]
+                   * ops.take(span_emb, ants, axis=0))                            # [m, c, D]
+        same_speaker, distance, segment_distance = (ops.take(f, rows, axis=0)
+                                                    for f in feature_ids)
         features = ops.concatenate([
             self.same_speaker_embedding(same_speaker),
-            tf.broadcast_to(genre_emb, tf.concat([tf.shape(same_speaker), [self.feature_size]], 0)),
+            ops.broadcast_to(genre_emb, (*ops.shape(same_speaker), self.feature_size)),
             self.antecedent_distance_embedding(distance),
             self.segment_distance_embedding(segment_distance)], axis=-1)
         features = self.dropout(features, training=training)
-        pre = (tf.gather(span_blocks[0], rows)[:, None, :] + tf.gather(span_blocks[1], ants)
+        pre = (ops.take(span_blocks[0], rows, axis=0)[:, None, :]
+               + ops.take(span_blocks[1], ants, axis=0)
                + ops.matmul(product, first.kernel[2 * d:3 * d])
                + ops.matmul(features, first.kernel[3 * d:]) + first.bias)
         return self.antecedent_scorer.call_after_first_layer(pre, training=training)[..., 0]
@@ -257,11 +270,13 @@ class CorefModel(keras.Model):
 
         The attended sum is a [k, k] weight matrix times g (a scatter), not a [k, c, D] gather.
         """
-        k, c = tf.shape(antecedents)[0], tf.shape(antecedents)[1]
+        k, c = ops.shape(antecedents)
         weights = ops.softmax(ops.concatenate([ops.zeros_like(scores[:, :1]), scores], 1), -1)
-        rows = tf.repeat(tf.range(k), c)
-        indices = tf.stack([rows, tf.reshape(antecedents, [-1])], 1)
-        matrix = tf.scatter_nd(indices, tf.reshape(weights[:, 1:], [-1]), [k, k])
+        rows = ops.broadcast_to(ops.arange(k, dtype="int32")[:, None], (k, c))
+        indices = ops.stack([ops.reshape(rows, (-1,)), ops.reshape(antecedents, (-1,))], 1)
+        # Each row's antecedents are distinct: writing into zeros = tf.scatter_nd's sum.
+        matrix = ops.scatter_update(ops.zeros((k, k), weights.dtype), indices,
+                                    ops.reshape(weights[:, 1:], (-1,)))
         attended = weights[:, :1] * span_emb + ops.matmul(matrix, span_emb)
         gate = ops.sigmoid(self.gate_projection(ops.concatenate([span_emb, attended], -1)))
         return gate * attended + (1.0 - gate) * span_emb
@@ -269,54 +284,59 @@ class CorefModel(keras.Model):
     # === The document ===
 
     def call(self, inputs, training=False):
-        input_ids = tf.convert_to_tensor(inputs["input_ids"], tf.int32)
-        input_mask = tf.convert_to_tensor(inputs["input_mask"], tf.int32)
-        sequence = self.backbone({"token_ids": input_ids, "segment_ids": tf.zeros_like(input_ids),
+        input_ids = ops.cast(inputs["input_ids"], "int32")
+        input_mask = ops.cast(inputs["input_mask"], "int32")
+        sequence = self.backbone({"token_ids": input_ids, "segment_ids": ops.zeros_like(input_ids),
                                   "padding_mask": input_mask}, training=training)["sequence_output"]
-        num_segments, segment_len = tf.shape(input_ids)[0], tf.shape(input_ids)[1]
-        real = tf.reshape(input_mask, [-1]) > 0
-        tokens = tf.cast(tf.boolean_mask(tf.reshape(sequence, [num_segments * segment_len, -1]),
-                                         real), tf.float32)                     # [T, H]
-        token_segments = tf.boolean_mask(tf.repeat(tf.range(num_segments), segment_len), real)
-        speakers = tf.boolean_mask(tf.reshape(tf.cast(inputs["speaker_ids"], tf.int32), [-1]), real)
-        sentence_map = tf.cast(inputs["sentence_map"], tf.int32)
-        num_tokens = tf.shape(tokens)[0]
+        segment_len = ops.shape(input_ids)[1]
+        # The real subtokens: positions in the flattened [S * segment_len] segments.
+        real = ops.cast(ops.nonzero(ops.reshape(input_mask, (-1,)))[0], "int32")      # [T]
+        tokens = ops.cast(ops.take(ops.reshape(sequence, (-1, self.backbone.hidden_dim)), real,
+                                   axis=0), "float32")                               # [T, H]
+        token_segments = real // segment_len
+        speakers = ops.take(ops.reshape(ops.cast(inputs["speaker_ids"], "int32"), (-1,)), real)
+        sentence_map = ops.cast(inputs["sentence_map"], "int32")
+        num_tokens = concrete_int(ops.shape(tokens)[0])
         token_logits = self.head_attention(tokens)[:, 0]
         chunked = not training
 
         # 1. Candidates (start, width) in row-major order = sorted by (start, end).
-        ends = tf.range(num_tokens)[:, None] + tf.range(self.max_span_width)[None, :]
-        same_sentence = tf.equal(tf.gather(sentence_map, tf.minimum(ends, num_tokens - 1)),
-                                 sentence_map[:, None])
-        grid = tf.cast(tf.where(tf.logical_and(ends < num_tokens, same_sentence)), tf.int32)
+        ends = (ops.arange(num_tokens, dtype="int32")[:, None]
+                + ops.arange(self.max_span_width, dtype="int32")[None, :])
+        same_sentence = ops.equal(ops.take(sentence_map, ops.minimum(ends, num_tokens - 1)),
+                                  sentence_map[:, None])
+        grid = ops.stack(ops.nonzero(ops.logical_and(ends < num_tokens, same_sentence)), 1)
+        grid = ops.cast(grid, "int32")
         candidate_starts, candidate_ends = grid[:, 0], grid[:, 0] + grid[:, 1]
         candidate_scores = self._candidate_mention_scores(tokens, token_logits, grid, training)
 
         # 2. Non-crossing top-k pruning.
-        k = tf.minimum(self.max_top_spans, tf.cast(
-            tf.floor(tf.cast(num_tokens, tf.float32) * self.top_span_ratio), tf.int32))
+        k = ops.minimum(self.max_top_spans, ops.cast(
+            ops.floor(ops.cast(num_tokens, "float32") * self.top_span_ratio), "int32"))
         top = select_non_crossing_spans(candidate_scores, candidate_starts, candidate_ends,
-                                        tf.maximum(k, 1), self.max_span_width)
-        top_starts, top_ends = tf.gather(candidate_starts, top), tf.gather(candidate_ends, top)
-        top_scores = tf.gather(candidate_scores, top)
+                                        ops.maximum(k, 1), self.max_span_width)
+        top_starts = ops.take(candidate_starts, top)
+        top_ends = ops.take(candidate_ends, top)
+        top_scores = ops.take(candidate_scores, top)
         top_emb = self._span_embeddings(tokens, token_logits, top_starts,
                                         (top_ends - top_starts)[:, None], training)[:, 0]
+        num_top = concrete_int(ops.shape(top)[0])
 
         # 3. Coarse antecedents.
-        c = tf.minimum(self.max_top_antecedents, tf.shape(top)[0])
+        c = concrete_int(ops.minimum(self.max_top_antecedents, num_top))
         antecedents, antecedent_mask, coarse, offsets = self._coarse_antecedents(
             top_emb, top_scores, c, training)
 
         # 4. Fine scores, higher-order inference.
-        top_speakers = tf.gather(speakers, top_starts)
-        top_segments = tf.gather(token_segments, top_starts)
+        top_speakers = ops.take(speakers, top_starts)
+        top_segments = ops.take(token_segments, top_starts)
         feature_ids = (
-            tf.cast(tf.equal(top_speakers[:, None], tf.gather(top_speakers, antecedents)),
-                    tf.int32),
+            ops.cast(ops.equal(top_speakers[:, None], ops.take(top_speakers, antecedents)),
+                     "int32"),
             bucket_distance(offsets),
-            tf.clip_by_value(top_segments[:, None] - tf.gather(top_segments, antecedents),
-                             0, self.max_segment_distance - 1))
-        genre_emb = self.genre_embedding(tf.cast(inputs["genre"], tf.int32))
+            ops.clip(top_segments[:, None] - ops.take(top_segments, antecedents),
+                     0, self.max_segment_distance - 1))
+        genre_emb = self.genre_embedding(ops.cast(inputs["genre"], "int32"))
         span_emb = top_emb
         kernel, d = self.antecedent_scorer.first_layer.kernel, self.span_dim
         for depth in range(self.coref_depth):
@@ -324,7 +344,7 @@ class CorefModel(keras.Model):
             fine = map_in_chunks(
                 lambda rows, g=span_emb, b=blocks: self._fine_scores(
                     rows, g, b, antecedents, feature_ids, genre_emb, training),
-                tf.shape(top)[0], self.antecedent_chunk_size, chunked)
+                num_top, self.antecedent_chunk_size, chunked)
             scores = coarse + fine
             if depth + 1 < self.coref_depth:
                 span_emb = self._attend(span_emb, antecedents, scores)
@@ -376,23 +396,14 @@ def build_coref_model(config, backbone=None):
         antecedent_chunk_size=head.antecedent_chunk_size)
 
 
-def input_signature(with_gold=False):
-    """`tf.TensorSpec`s of one document's features (for `tf.function` and export)."""
-    specs = {"input_ids": tf.TensorSpec([None, None], tf.int32, "input_ids"),
-             "input_mask": tf.TensorSpec([None, None], tf.int32, "input_mask"),
-             "speaker_ids": tf.TensorSpec([None, None], tf.int32, "speaker_ids"),
-             "sentence_map": tf.TensorSpec([None], tf.int32, "sentence_map"),
-             "genre": tf.TensorSpec([], tf.int32, "genre")}
-    if with_gold:
-        specs.update({name: tf.TensorSpec([None], tf.int32, name) for name in GOLD_NAMES})
-    return specs
-
-
 def __getattr__(name):
-    """`CorefTask` and `truncate_document` (now in task.py, which imports this module)
-    stay importable from here."""
-    if name in ("CorefTask", "truncate_document"):
+    """Names of TensorFlow modules (task.py imports this one; clusters.py) importable here."""
+    if name in ("CorefTask", "truncate_document", "input_signature"):
         from spanbert_tf.tasks.coref import task
 
         return getattr(task, name)
+    if name in ("predicted_antecedents", "predicted_clusters"):
+        from spanbert_tf.tasks.coref import clusters
+
+        return getattr(clusters, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

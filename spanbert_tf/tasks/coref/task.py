@@ -20,6 +20,18 @@ import tensorflow as tf
 from spanbert_tf.tasks.coref.model import GOLD_NAMES, MODEL_INPUT_NAMES, build_coref_model
 
 
+def input_signature(with_gold=False):
+    """`tf.TensorSpec`s of one document's features (for `tf.function` and export)."""
+    specs = {"input_ids": tf.TensorSpec([None, None], tf.int32, "input_ids"),
+             "input_mask": tf.TensorSpec([None, None], tf.int32, "input_mask"),
+             "speaker_ids": tf.TensorSpec([None, None], tf.int32, "speaker_ids"),
+             "sentence_map": tf.TensorSpec([None], tf.int32, "sentence_map"),
+             "genre": tf.TensorSpec([], tf.int32, "genre")}
+    if with_gold:
+        specs.update({name: tf.TensorSpec([None], tf.int32, name) for name in GOLD_NAMES})
+    return specs
+
+
 def truncate_document(features, max_training_segments, rng):
     """A random window of `max_training_segments` consecutive segments (official truncate_example).
 
