@@ -4,6 +4,8 @@ import gzip
 
 import pytest
 
+from spanbert_tf.data import pipeline
+
 
 @pytest.fixture(scope="session")
 def multi_file_input(tmp_path_factory, wikitext_corpus):
@@ -22,3 +24,14 @@ def multi_file_input(tmp_path_factory, wikitext_corpus):
     (folder / "part3.txt").write_bytes(b"\x00\x01binary\x00" * 10)
     (folder / "part4.txt").write_bytes(b"")
     return f"{folder}/part*.txt,{folder}/part*.txt.gz"
+
+
+@pytest.fixture
+def small_data_config():
+    """A factory of small `PretrainingDataConfig`s (L 32, P 5, dupe 2, 3 shards, in-process)."""
+    def make(**kwargs):
+        base = dict(max_seq_length=32, max_predictions_per_seq=5, dupe_factor=2, num_shards=3,
+                    num_workers=1, progress=False)
+        base.update(kwargs)
+        return pipeline.PretrainingDataConfig(**base)
+    return make

@@ -16,13 +16,6 @@ from spanbert_tf.data import beam_pipeline, pipeline  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _config(**kwargs):
-    base = dict(max_seq_length=32, max_predictions_per_seq=5, dupe_factor=2, num_shards=3,
-                num_workers=1, progress=False)
-    base.update(kwargs)
-    return pipeline.PretrainingDataConfig(**base)
-
-
 def _records(output_dir, name):
     """The records of a shard (decompressed), framing checked, as a list of bytes."""
     path = os.path.join(output_dir, name)
@@ -36,10 +29,10 @@ def _records(output_dir, name):
     return records
 
 
-def _run_both(tmp_path, **kwargs):
+def _run_both(make_config, tmp_path, **kwargs):
     local_dir, beam_dir = str(tmp_path / "local"), str(tmp_path / "beam")
-    local = pipeline.create_pretraining_data(_config(output_dir=local_dir, **kwargs))
-    beam = beam_pipeline.create_pretraining_data_beam(_config(output_dir=beam_dir, **kwargs))
+    local = pipeline.create_pretraining_data(make_config(output_dir=local_dir, **kwargs))
+    beam = beam_pipeline.create_pretraining_data_beam(make_config(output_dir=beam_dir, **kwargs))
     return local_dir, local, beam_dir, beam
 
 
@@ -64,11 +57,12 @@ def _assert_same_output(local_dir, local, beam_dir, beam):
         assert _records(beam_dir, name) == _records(local_dir, name), name
 
 
-def test_span_masking_on_the_embedded_corpus_matches_the_local_run(tmp_path, wikitext_corpus):
+def test_span_masking_on_the_embedded_corpus_matches_the_local_run(tmp_path, wikitext_corpus,
+                                                                  small_data_config):
     saved = pipeline.TASK_BYTES
     pipeline.TASK_BYTES = 40_000  # several tasks per file: ordering across tasks
     try:
-        out = _run_both(tmp_path, input_file=wikitext_corpus, compression="GZIP")
+        out = _run_both(small_data_config, tmp_path, input_file=wikitext_corpus, compression="GZIP")
     finally:
         pipeline.TASK_BYTES = saved
     _assert_same_output(*out)
@@ -81,16 +75,17 @@ def test_span_masking_on_the_embedded_corpus_matches_the_local_run(tmp_path, wik
     dict(masking="none", random_token_source="unigram"),
 ], ids=["whole_word-unigram", "token", "none"])
 def test_multi_file_input_with_bad_files_matches_the_local_run(tmp_path, multi_file_input,
-                                                               kwargs):
-    out = _run_both(tmp_path, input_file=multi_file_input, **kwargs)
+                                                               kwargs, small_data_config):
+    out = _run_both(small_data_config, tmp_path, input_file=multi_file_input, **kwargs)
     _assert_same_output(*out)
     stats = out[3]
     assert stats["skipped"] == {"binary_file": 1, "empty_file": 1}
     assert stats["input_files"] == 3 and stats["documents"] > 3
 
 
-def test_missing_vocab_is_one_error_before_the_pipeline(tmp_path, wikitext_corpus):
-    config = _config(input_file=wikitext_corpus, output_dir=str(tmp_path / "out"),
+def test_missing_vocab_is_one_error_before_the_pipeline(tmp_path, wikitext_corpus,
+                                                      small_data_config):
+    config = small_data_config(input_file=wikitext_corpus, output_dir=str(tmp_path / "out"),
                      vocab_file=str(tmp_path / "no_vocab.txt"))
     with pytest.raises(FileNotFoundError, match="vocab file not found"):
         beam_pipeline.create_pretraining_data_beam(config)

@@ -14,13 +14,6 @@ from spanbert_tf.data import beam_pipeline, beam_reporting, pipeline  # noqa: E4
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _config(**kwargs):
-    base = dict(max_seq_length=32, max_predictions_per_seq=5, dupe_factor=2, num_shards=3,
-                num_workers=1, progress=False)
-    base.update(kwargs)
-    return pipeline.PretrainingDataConfig(**base)
-
-
 class _RecordingBar(beam_reporting.tqdm):
     """The real tqdm bar, remembered so the test can read where it ended."""
     made = []
@@ -31,11 +24,11 @@ class _RecordingBar(beam_reporting.tqdm):
 
 
 def test_counters_equal_stats_and_in_process_bars_reach_the_input_size(
-        tmp_path, multi_file_input, monkeypatch):
+        tmp_path, multi_file_input, monkeypatch, small_data_config):
     monkeypatch.setattr(beam_reporting, "tqdm", _RecordingBar)
     _RecordingBar.made = []
     out = tmp_path / "out"
-    stats, result = beam_pipeline.run_pipeline(_config(
+    stats, result = beam_pipeline.run_pipeline(small_data_config(
         input_file=multi_file_input, output_dir=str(out), random_token_source="unigram",
         progress=True))
     meta = json.load(open(out / "metadata.json"))
@@ -78,7 +71,7 @@ def test_without_a_bar_here_a_worker_prints_its_share_periodically(capsys, monke
 
 
 def test_the_program_on_two_threads_shows_progress_and_ends_with_the_summary(
-        tmp_path, multi_file_input):
+        tmp_path, multi_file_input, small_data_config):
     # Two worker threads in a fresh process: they share `instances`' tokenizer and masker
     # and take turns (unguarded, tensorflow_text's first import raced and the run failed).
     beam_dir, local_dir = tmp_path / "beam", tmp_path / "local"
@@ -91,7 +84,7 @@ def test_the_program_on_two_threads_shows_progress_and_ends_with_the_summary(
         timeout=300, env=dict(os.environ, PYTHONPATH=REPO))
     assert proc.returncode == 0, proc.stderr[-3000:]
     stats = json.load(open(beam_dir / "stats.json"))
-    local = pipeline.create_pretraining_data(_config(
+    local = pipeline.create_pretraining_data(small_data_config(
         input_file=multi_file_input, output_dir=str(local_dir), dupe_factor=1, num_shards=2))
     assert {**stats, "timing": None} == {**local, "timing": None}
     shard_files = [json.load(open(d / "metadata.json"))["shard_files"]

@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from modeling_test_utils import random_features, small_config  # noqa: E402
+from modeling_test_utils import random_features, randomize, small_config  # noqa: E402
 from spanbert_tf.modeling.backbone import build_backbone  # noqa: E402
 from spanbert_tf.modeling.pretrainer import SpanBertPretrainer  # noqa: E402
 from spanbert_tf.tasks.classification.model import SpanBertClassifier  # noqa: E402
@@ -60,16 +60,6 @@ def model_inputs():
     }
     return {"pretrainer": features, "question_answering": task_inputs,
             "classifier": task_inputs}
-
-
-def randomize(model, seed):
-    """Non-trivial weights everywhere (biases, LayerNorm too) so every term is compared."""
-    rng = np.random.default_rng(seed)
-    for variable in model.weights:
-        values = rng.normal(0.0, 0.1, tuple(variable.shape)).astype("float32")
-        if variable.path.endswith("gamma"):
-            values += 1.0
-        variable.assign(values)
 
 
 def run_models(models, inputs):

@@ -1,4 +1,9 @@
-"""Helpers for the modeling tests: a very small model config and random features."""
+"""Helpers for the modeling tests: a very small model config, random features and weights,
+and the fresh processes of the backend parity tests."""
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 
@@ -56,3 +61,28 @@ def random_features(batch=2, seq_len=12, slots=4, vocab=SMALL_VOCAB, seed=0, max
         k: v.astype("float32" if k in feature_spec.FLOAT_FEATURES else "int32")
         for k, v in f.items()
     }
+
+
+def randomize(model, seed):
+    """Non-trivial weights everywhere (biases, LayerNorm too) so every term is compared."""
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        values = rng.normal(0.0, 0.1, tuple(variable.shape)).astype("float32")
+        if variable.path.endswith("gamma"):
+            values += 1.0
+        variable.assign(values)
+
+
+def run_on_other_backends(script, work_dir, backends, timeout):
+    """Runs `python script work_dir` once per Keras backend in `backends`, all at once, each
+    in a fresh process on the CPU; fails the test with the log of any that fails."""
+    processes = {}
+    for backend in backends:
+        env = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="",
+                   JAX_PLATFORMS="cpu")
+        processes[backend] = subprocess.Popen(
+            [sys.executable, script, str(work_dir)], env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for backend, process in processes.items():
+        log, _ = process.communicate(timeout=timeout)
+        assert process.returncode == 0, f"{backend} process failed:\n{log[-4000:]}"

@@ -6,15 +6,12 @@ keras-hub backbone preset written here, and writes weights of its own that are
 loaded back here. Same weights → same outputs within 1e-5 (float32).
 """
 
-import os
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
 
 import backend_parity_check as check
+from modeling_test_utils import run_on_other_backends
 
 OTHER_BACKENDS = ("jax", "torch")
 TOLERANCE = 1e-5
@@ -27,16 +24,7 @@ def parity_run(tmp_path_factory):
     assert keras.backend.backend() == "tensorflow"
     work_dir = tmp_path_factory.mktemp("backend_parity")
     reference = check.write_reference(work_dir)
-    processes = {}
-    for backend in OTHER_BACKENDS:
-        env = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="",
-                   JAX_PLATFORMS="cpu")
-        processes[backend] = subprocess.Popen(
-            [sys.executable, check.__file__, str(work_dir)], env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for backend, process in processes.items():
-        log, _ = process.communicate(timeout=300)
-        assert process.returncode == 0, f"{backend} process failed:\n{log[-4000:]}"
+    run_on_other_backends(check.__file__, work_dir, OTHER_BACKENDS, timeout=300)
     return work_dir, reference
 
 

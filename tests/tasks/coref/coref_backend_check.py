@@ -26,10 +26,14 @@ import sys
 import keras
 import numpy as np
 
-from spanbert_tf.modeling.backbone import build_backbone
-from spanbert_tf.modeling.config import load_config
-from spanbert_tf.tasks.coref.layers import select_non_crossing_spans
-from spanbert_tf.tasks.coref.model import CorefModel
+# The modeling tests' helpers (also when run as a script in a fresh process).
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "modeling"))
+
+from modeling_test_utils import randomize  # noqa: E402
+from spanbert_tf.modeling.backbone import build_backbone  # noqa: E402
+from spanbert_tf.modeling.config import load_config  # noqa: E402
+from spanbert_tf.tasks.coref.layers import select_non_crossing_spans  # noqa: E402
+from spanbert_tf.tasks.coref.model import CorefModel  # noqa: E402
 
 FEATURES_FILE = "features.npz"
 WEIGHTS_FILE = "coref.weights.h5"
@@ -47,16 +51,6 @@ def build_model():
     return CorefModel(build_backbone(backbone_config), max_span_width=8, feature_size=8,
                       ffnn_size=24, max_top_antecedents=12, dropout_rate=0.0,
                       candidate_chunk_size=24, antecedent_chunk_size=8)
-
-
-def randomize(model, seed):
-    """Non-trivial weights everywhere (biases, LayerNorm too) so every term is compared."""
-    rng = np.random.default_rng(seed)
-    for variable in model.weights:
-        values = rng.normal(0.0, 0.1, tuple(variable.shape)).astype("float32")
-        if variable.path.endswith("gamma"):
-            values += 1.0
-        variable.assign(values)
 
 
 def run_model(model, features, modes=tuple(MODES)):

@@ -9,10 +9,6 @@ equal, every score within 1e-5 (float32; the loss, a sum over the kept spans,
 within 1e-5 relative).
 """
 
-import os
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
@@ -21,6 +17,7 @@ from spanbert_tf.tasks.coref import conll, segments
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 
 from . import coref_backend_check as check
+from modeling_test_utils import run_on_other_backends  # noqa: E402  (put on sys.path by check)
 
 OTHER_BACKENDS = ("jax", "torch")
 TOLERANCE = 1e-5
@@ -57,16 +54,7 @@ def parity_run(tmp_path_factory, shared_data, cased_vocab):
     assert len(np.unique(features["cluster_ids"])) >= 3           # real gold clusters inside
     np.savez(work_dir / check.FEATURES_FILE, **features)
     reference = check.write_reference(work_dir)
-    processes = {}
-    for backend in OTHER_BACKENDS:
-        env = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="",
-                   JAX_PLATFORMS="cpu")
-        processes[backend] = subprocess.Popen(
-            [sys.executable, check.__file__, str(work_dir)], env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for backend, process in processes.items():
-        log, _ = process.communicate(timeout=600)
-        assert process.returncode == 0, f"{backend} process failed:\n{log[-4000:]}"
+    run_on_other_backends(check.__file__, work_dir, OTHER_BACKENDS, timeout=600)
     return work_dir, reference
 
 
