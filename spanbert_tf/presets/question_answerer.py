@@ -34,8 +34,6 @@ qa.fit(x=(questions, contexts), y=(answer_texts, answer_starts), batch_size=8)
 """
 
 import logging
-import os
-import tempfile
 
 import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 
@@ -46,39 +44,16 @@ import tensorflow as tf
 
 from spanbert_tf.modeling.backbone import SpanBertBackbone, normal_initializer
 from spanbert_tf.presets.registration import register, relabel_preset_files
-from spanbert_tf.presets.tokenizer import SpanBertTokenizer
+from spanbert_tf.presets.tokenizer import SpanBertTokenizer, WordpieceOfTokenizer
 from spanbert_tf.tasks.squad import features as squad_features
 from spanbert_tf.tasks.squad import model as squad_model
 from spanbert_tf.tasks.squad import predict as squad_predict
 from spanbert_tf.tasks.squad import reader as squad_reader
-from spanbert_tf.tokenization import BertWordpieceTokenizer
 from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.tasks.squad.run import load_finetuned_model
 
 START, END = "start_logits", "end_logits"
 _INPUTS = squad_model.INPUT_NAMES
-
-
-def wordpiece_tokenizer(tokenizer):
-    """Our `BertWordpieceTokenizer` (what `run_squad.py` tokenizes with) for a `SpanBertTokenizer`.
-
-    Same vocabulary; `do_lower_case` = `lowercase`, which in BERT also strips
-    accents, so a tokenizer with `lowercase != strip_accents` is refused.
-    """
-    lowercase = bool(tokenizer.lowercase)
-    if bool(getattr(tokenizer, "strip_accents", lowercase)) != lowercase:
-        raise ValueError(f"tokenizer {tokenizer.name!r}: lowercase={lowercase} with "
-                         f"strip_accents={tokenizer.strip_accents}; BERT's do_lower_case sets both")
-    vocabulary = tokenizer.get_vocabulary()
-    if not vocabulary:
-        raise ValueError(f"tokenizer {tokenizer.name!r} has no vocabulary")
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "vocab.txt")
-        with open(path, "w", encoding="utf-8") as f:
-            f.write("".join(token + "\n" for token in vocabulary))
-        wordpiece = BertWordpieceTokenizer(path, do_lower_case=lowercase)
-    wordpiece.vocab_file = f"<vocabulary of tokenizer {tokenizer.name!r}>"
-    return wordpiece
 
 
 def _strings(values, what):
@@ -97,7 +72,7 @@ def _strings(values, what):
 
 
 @register
-class SpanBertQuestionAnswererPreprocessor(keras_hub.models.Preprocessor):
+class SpanBertQuestionAnswererPreprocessor(WordpieceOfTokenizer, keras_hub.models.Preprocessor):
     """`(questions, contexts)` [+ `(answer_texts, answer_starts)`] → SQuAD windows [+ labels].
 
     Args:
@@ -135,16 +110,9 @@ class SpanBertQuestionAnswererPreprocessor(keras_hub.models.Preprocessor):
             raise ValueError(f"sequence_length={self.sequence_length} leaves no room for the "
                              f"context after a {self.max_query_length}-piece question")
         self.skipped_answers = 0
-        self._wordpiece = None
 
     def build(self, input_shape):
         self.built = True
-
-    def wordpiece(self):
-        """The `BertWordpieceTokenizer` of this tokenizer (built on first use)."""
-        if self._wordpiece is None:
-            self._wordpiece = wordpiece_tokenizer(self.tokenizer)
-        return self._wordpiece
 
     def examples(self, questions, contexts, answers=None, question_ids=None):
         """`SquadExample`s (run_squad.py's reader rules); `answers`: (texts, char starts).

@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from spanbert_tf.modeling.backbone import SpanBertBackbone
 from spanbert_tf.presets.registration import register, relabel_preset_files
-from spanbert_tf.presets.tokenizer import SpanBertTokenizer
+from spanbert_tf.presets.tokenizer import SpanBertTokenizer, WordpieceOfTokenizer
 from spanbert_tf.tasks.classification import tacred
 
 INT_FIELDS = ("subj_start", "subj_end", "obj_start", "obj_end")
@@ -45,7 +45,7 @@ def _text(value):
 
 
 @register
-class SpanBertRelationClassifierPreprocessor(keras_hub.models.Preprocessor):
+class SpanBertRelationClassifierPreprocessor(WordpieceOfTokenizer, keras_hub.models.Preprocessor):
     """Relation mentions → `token_ids`, `segment_ids`, `padding_mask` with entity markers.
 
     Args:
@@ -62,18 +62,9 @@ class SpanBertRelationClassifierPreprocessor(keras_hub.models.Preprocessor):
         self.tokenizer = tokenizer
         self.markers = tacred.TacredMarkers.from_json(markers)
         self.sequence_length = int(sequence_length)
-        self._wordpiece = None
 
     def build(self, input_shape):
         self.built = True
-
-    def wordpiece(self):
-        """Our `BertWordpieceTokenizer` over this tokenizer's vocabulary (built on first use)."""
-        if self._wordpiece is None:
-            from spanbert_tf.presets.question_answerer import wordpiece_tokenizer
-
-            self._wordpiece = wordpiece_tokenizer(self.tokenizer)
-        return self._wordpiece
 
     def examples(self, x):
         """`TacredExample`s from the input dict of numpy arrays / lists (see the module)."""

@@ -14,12 +14,16 @@ tokenizer(["The quick brown fox."])            # ragged int32 ids
 ```
 """
 
+import os
+import tempfile
+
 import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 
 import keras_hub
 
 from spanbert_tf.modeling.backbone import SpanBertBackbone
 from spanbert_tf.presets.registration import register
+from spanbert_tf.tokenization import BertWordpieceTokenizer
 
 
 @register
@@ -39,3 +43,38 @@ class SpanBertTokenizer(keras_hub.models.BertTokenizer):
 
         super().save_to_preset(preset_dir)
         relabel_preset_files(preset_dir, SpanBertBackbone)
+
+
+def wordpiece_tokenizer(tokenizer):
+    """Our `BertWordpieceTokenizer` (what `run_squad.py` tokenizes with) for a `SpanBertTokenizer`.
+
+    Same vocabulary; `do_lower_case` = `lowercase`, which in BERT also strips
+    accents, so a tokenizer with `lowercase != strip_accents` is refused.
+    """
+    lowercase = bool(tokenizer.lowercase)
+    if bool(getattr(tokenizer, "strip_accents", lowercase)) != lowercase:
+        raise ValueError(f"tokenizer {tokenizer.name!r}: lowercase={lowercase} with "
+                         f"strip_accents={tokenizer.strip_accents}; BERT's do_lower_case sets both")
+    vocabulary = tokenizer.get_vocabulary()
+    if not vocabulary:
+        raise ValueError(f"tokenizer {tokenizer.name!r} has no vocabulary")
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "vocab.txt")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("".join(token + "\n" for token in vocabulary))
+        wordpiece = BertWordpieceTokenizer(path, do_lower_case=lowercase)
+    wordpiece.vocab_file = f"<vocabulary of tokenizer {tokenizer.name!r}>"
+    return wordpiece
+
+
+class WordpieceOfTokenizer:
+    """Mixin of the preprocessors that tokenize with our `BertWordpieceTokenizer` (the
+    fine-tuning programs' rules) over their keras-hub `self.tokenizer`'s vocabulary:
+    `wordpiece()` builds it on first use and keeps it."""
+
+    _wordpiece = None
+
+    def wordpiece(self):
+        if self._wordpiece is None:
+            self._wordpiece = wordpiece_tokenizer(self.tokenizer)
+        return self._wordpiece
