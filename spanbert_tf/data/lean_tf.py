@@ -32,7 +32,7 @@ HIDDEN_DURING_IMPORT = ("keras", "jax")
 
 
 def import_tensorflow_lean():
-    """Imports TensorFlow without Keras and the two tensorflow-text tokenizers.
+    """Imports TensorFlow without Keras or JAX, and the two tensorflow-text tokenizers.
 
     Does nothing if TensorFlow is already imported.
     """
