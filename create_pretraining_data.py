@@ -13,12 +13,17 @@ Example:
 """
 
 import dataclasses
+import os
 
-from absl import flags
+# Nothing here multiplies matrices: without this, importing numpy starts an OpenBLAS thread
+# that spins for ~0.1 CPU s in this process, the worker pool's server and Beam's workers.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
+from absl import flags  # noqa: E402
 
-from spanbert_tf.data import pipeline, report
+from spanbert_tf import cli  # noqa: E402  (the shared front end: quiet start-up, one-line errors)
+
+from spanbert_tf.data import pipeline, report  # noqa: E402
 
 _D = pipeline.PretrainingDataConfig()
 FLAGS = flags.FLAGS

@@ -49,6 +49,10 @@ setup(
         "absl-py>=2",
         "tqdm",
         "numpy",
+        # ml_dtypes 0.7.0 registers its numpy ufunc loops/promoters in ~1 s of CPU at import
+        # (0.6.0: ~0.01 s; same public dtypes): every TensorFlow, JAX or Keras process pays
+        # it. Measured: `python bench/import_time.py`. TensorFlow 2.21 accepts >=0.5.1.
+        "ml_dtypes>=0.5.1,<0.7",
         "safetensors",
         # Coreference CEAF alignment (linear_sum_assignment).
         "scipy",

@@ -13,6 +13,13 @@ create_pretraining_data.py, its tokenization.py beside it) the same corpus is ru
 through it side by side, from a temporary copy patched only to
 `import tensorflow.compat.v1 as tf`; without it that row is skipped.
 
+`--rounds=N` repeats the 1- and 2-worker runs N times, interleaved, and reports the median
+of the per-round ratios (one run's speed on a shared machine varies by 20% or more). Each
+round also runs 1 worker on the corpus's first document alone: that run's wall time F is
+the fixed cost of a run (Python and TensorFlow start-up, the first ops, exit), which no
+number of workers shortens; perfect scaling of the rest would bound 2 workers at
+T1 / (F + (T1 - F) / 2), printed beside the measured speed-up.
+
 `--beam_workers=2` adds the same job as an Apache Beam pipeline on the FnApiRunner
 with 2 processes (`--runner=beam`; needs the [beam] extra).
 
@@ -27,6 +34,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +43,7 @@ import time
 import psutil
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 
+FIXED, FIXED_NAME = "fixed", "spanbert_tf, 1 worker, one document (fixed cost)"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORPUS = os.path.join(REPO, "spanbert_tf", "resources", "wikitext-2-raw-test.txt")
 VOCAB = os.path.join(REPO, "spanbert_tf", "resources", "bert-base-cased-vocab.txt")
@@ -45,6 +54,15 @@ def make_corpus(path, repeat):
         text = f.read().strip("\n") + "\n"
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join([text] * repeat))  # a blank line between copies
+
+
+def make_one_document_corpus(path):
+    """The corpus's first document: a run on it is start-up (Python, TensorFlow, the
+    first ops) and exit, i.e. what a run pays before and after its work."""
+    with open(CORPUS, encoding="utf-8") as f:
+        text = f.read().strip("\n").split("\n\n")[0]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text + "\n")
 
 
 def run_measured(cmd, log_path):
@@ -114,6 +132,36 @@ def patched_reference(script, workdir):
     return os.path.join(workdir, "create_pretraining_data.py")
 
 
+def summarize_rounds(results):
+    """Per-round 2-vs-1-worker ratios and their medians (into results)."""
+    rows = {w: [r for r in results["runs"] if r["name"] == f"spanbert_tf, {w} worker(s)"]
+            for w in (1, 2)}
+    speed = [b["tokens_per_second"] / a["tokens_per_second"] for a, b in zip(rows[1], rows[2])]
+    cpu = [b["cpu_seconds"] / a["cpu_seconds"] for a, b in zip(rows[1], rows[2])]
+    share = [b["main_process_cpu_seconds"] / b["cpu_seconds"] for b in rows[2]]
+    # Perfect scaling of everything but the fixed cost F of a run (start-up and exit,
+    # measured in the same round) bounds 2 workers at T1 / (F + (T1 - F) / 2).
+    fixed = [r["wall_seconds"] for r in results["runs"] if r["name"] == FIXED_NAME]
+    bound = [a["wall_seconds"] / (f + (a["wall_seconds"] - f) / 2)
+             for a, f in zip(rows[1], fixed)]
+    results["rounds"] = {"speedup_2_vs_1_workers": [round(x, 3) for x in speed],
+                         "cpu_2_vs_1_workers": [round(x, 3) for x in cpu],
+                         "fixed_cost_seconds": fixed,
+                         "speedup_bound_2_workers": [round(x, 3) for x in bound]}
+    results["speedup_bound_2_workers"] = round(statistics.median(bound), 2)
+    results["speedup_2_vs_1_workers"] = round(statistics.median(speed), 2)
+    results["cpu_2_vs_1_workers"] = round(statistics.median(cpu), 2)
+    results["main_process_cpu_share_2_workers"] = round(statistics.median(share), 3)
+    for w in (1, 2):
+        walls = [r["wall_seconds"] for r in rows[w]]
+        print(f"{w} worker(s): wall seconds per round {walls} (median "
+              f"{statistics.median(walls):.2f})")
+    print(f"per-round speed-up 2 vs 1 worker: {[round(x, 2) for x in speed]}; "
+          f"CPU: {[round(x, 2) for x in cpu]} (medians below)")
+    print(f"fixed cost of a run (one document, 1 worker): {fixed} s; perfect scaling of the "
+          f"rest would give 2 workers at most {[round(x, 2) for x in bound]}x")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=10)
@@ -121,6 +169,10 @@ def main():
     parser.add_argument("--max_seq_length", type=int, default=512)
     parser.add_argument("--max_predictions_per_seq", type=int, default=80)
     parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the --workers runs this many times, interleaved (1, 2, 1, "
+                             "2, ...); ratios are per round, their median reported: on a "
+                             "shared machine one run's speed varies by 20%% or more")
     parser.add_argument("--beam_workers", type=int, default=0,
                         help="also run --runner=beam on the FnApiRunner with this many "
                              "processes (multi_processing; needs the [beam] extra); 0 = skip")
@@ -145,13 +197,19 @@ def main():
             path = os.path.join(tmp, f"wikitext_x{repeat}.txt")
             make_corpus(path, repeat)
             corpora[repeat] = (path, count_wordpieces(path))
+        path = os.path.join(tmp, "one_document.txt")  # the fixed cost of a run
+        make_one_document_corpus(path)
+        corpora[FIXED] = (path, count_wordpieces(path))
         common = [f"--max_seq_length={args.max_seq_length}",
                   f"--max_predictions_per_seq={args.max_predictions_per_seq}",
                   f"--dupe_factor={args.dupe_factor}", f"--vocab_file={VOCAB}"]
         ours = [sys.executable, os.path.join(REPO, "create_pretraining_data.py"),
                 "--noprogress"] + common
-        plan = [(f"spanbert_tf, {w} worker(s)", args.repeat, ours + [f"--num_workers={w}"])
-                for w in [int(w) for w in args.workers.split(",")]]
+        plan = []
+        for _ in range(args.rounds):
+            plan += [(f"spanbert_tf, {w} worker(s)", args.repeat, ours + [f"--num_workers={w}"])
+                     for w in [int(w) for w in args.workers.split(",")]]
+            plan.append((FIXED_NAME, FIXED, ours + ["--num_workers=1"]))
         if args.beam_workers:
             plan.append((f"spanbert_tf --runner=beam, {args.beam_workers} process(es)",
                          args.repeat, ours + [
@@ -194,16 +252,18 @@ def main():
                   f"({row['tokens_per_cpu_second']:>10,} /CPU s) peak RSS {rss:6.0f} MiB "
                   f"main process {main_cpu:5.2f} CPU s",
                   flush=True)
-        runs = {r["name"]: r for r in results["runs"]}
+        runs = {r["name"]: r for r in results["runs"]}  # the last round's
         one = runs.get("spanbert_tf, 1 worker(s)")
         two = runs.get("spanbert_tf, 2 worker(s)")
         ref = runs.get("google-research/bert (reference)")
+        if args.rounds > 1 and one and two:
+            summarize_rounds(results)
         if one and ref:
             results["speedup_1_worker_vs_reference"] = round(
                 one["tokens_per_second"] / ref["tokens_per_second"], 2)
             results["cpu_efficiency_1_worker_vs_reference"] = round(
                 one["tokens_per_cpu_second"] / ref["tokens_per_cpu_second"], 2)
-        if one and two:
+        if one and two and args.rounds == 1:
             results["speedup_2_vs_1_workers"] = round(
                 two["tokens_per_second"] / one["tokens_per_second"], 2)
             results["cpu_2_vs_1_workers"] = round(two["cpu_seconds"] / one["cpu_seconds"], 2)
@@ -217,7 +277,7 @@ def main():
             results["beam_vs_local_cpu"] = round(beam["cpu_seconds"] / local["cpu_seconds"], 2)
         results["machine"]["load_average_end"] = list(os.getloadavg())
         for key in ("speedup_1_worker_vs_reference", "cpu_efficiency_1_worker_vs_reference",
-                    "speedup_2_vs_1_workers", "cpu_2_vs_1_workers",
+                    "speedup_2_vs_1_workers", "speedup_bound_2_workers", "cpu_2_vs_1_workers",
                     "main_process_cpu_share_2_workers", "beam_vs_local_throughput",
                     "beam_vs_local_cpu"):
             if key in results:

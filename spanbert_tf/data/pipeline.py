@@ -204,6 +204,17 @@ def _stop_forkserver(ctx):
             stop()
 
 
+@contextlib.contextmanager
+def _hashing(pool):
+    """The `map` that hashes the shards for metadata.json while this process syncs them to
+    disk: the workers', or (one worker) a thread's: hashlib and file reads release the GIL."""
+    if pool is not None:
+        yield pool.map
+        return
+    with futures.ThreadPoolExecutor(1) as thread:
+        yield thread.map
+
+
 def _run_ordered(tasks, fn, pool, args=(), window=None):
     """Yields (task_bytes, fn(task, *args)) in task order; bounded tasks in flight."""
     if pool is None:
@@ -290,8 +301,9 @@ def create_pretraining_data(config, dedicated_process=False):
         if config.random_token_source == "unigram":
             probs, unigram_counts = _count_unigrams(config, pool, tokenizer)
         bar = _progress(config, "creating pretraining data")
-        with writer.ShardWriter(config.output_dir, config.num_shards,
-                                config.compression) as shard_writer:
+        with _hashing(pool) as hash_map, writer.ShardWriter(
+                config.output_dir, config.num_shards, config.compression,
+                hash_map=hash_map) as shard_writer:
             for size, result in _run_ordered(_iter_tasks(config, input_stats),
                                              instances.process_task, pool, (probs,)):
                 for shard in sorted(result["shards"]):
@@ -300,9 +312,8 @@ def create_pretraining_data(config, dedicated_process=False):
                 instances.merge_stats(totals, result["stats"])
                 bar.update(size)
                 bar.set_postfix(instances=totals["instances"], refresh=False)
-        # The shards' sha256 for metadata.json, by the workers (not this process).
         shard_files = report.shard_file_entries(shard_writer.paths, shard_writer.records,
-                                                map if pool is None else pool.map)
+                                                digests=shard_writer.sha256)
     bar.close()
     wall = time.time() - start
 

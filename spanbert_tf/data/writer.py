@@ -25,6 +25,7 @@ import zlib
 import numpy as np
 
 from spanbert_tf.data import example_codec
+from spanbert_tf.io_utils import sha256_file
 
 COMPRESSIONS = ("none", "GZIP")
 # What describes the shards of an output dir (written after them by the callers).
@@ -71,9 +72,14 @@ class ShardWriter:
     killed while renaming leaves shards no metadata.json vouches for (readers
     refuse the dir), never an older metadata.json over newer shards. Older `pretrain-*-of-*` shards of the output dir (e.g. from a
     run with another --num_shards) are removed after the rename.
+
+    With `hash_map` (a `map`-like function: `Executor.map` of a worker pool, which
+    submits at once), the shards' sha256 are computed while they are synced to disk
+    and left in `sha256` (one hex digest per shard).
     """
 
-    def __init__(self, output_dir, num_shards, compression="none", gzip_level=6):
+    def __init__(self, output_dir, num_shards, compression="none", gzip_level=6,
+                 hash_map=None):
         if compression not in COMPRESSIONS:
             raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
         if num_shards < 1:
@@ -90,6 +96,8 @@ class ShardWriter:
         self._files = []
         self._zips = []
         self._gzip_level = gzip_level
+        self._hash_map = hash_map
+        self.sha256 = None
         self._closed = False
 
     def __enter__(self):
@@ -113,8 +121,12 @@ class ShardWriter:
             if self._zips:
                 f.write(self._zips[i].flush())
             f.flush()
+        digests = self._hash_map(sha256_file, self._tmp) if self._hash_map else None
+        for f in self._files:
             os.fsync(f.fileno())
             f.close()
+        if digests is not None:
+            self.sha256 = list(digests)
         for name in DESCRIPTION_FILES:
             if os.path.exists(os.path.join(self.output_dir, name)):
                 os.remove(os.path.join(self.output_dir, name))

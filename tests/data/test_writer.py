@@ -92,6 +92,23 @@ def test_shards_are_readable_and_renamed_on_success(tmp_path, compression):
         assert [r.numpy() for r in ds] == records[i::3]
 
 
+@pytest.mark.parametrize("compression", ["none", "GZIP"])
+def test_hash_map_gives_the_sha256_of_the_final_shards(tmp_path, compression):
+    import hashlib
+    from concurrent import futures
+
+    records = [f"record {i}".encode() * (i + 1) for i in range(20)]
+    with futures.ThreadPoolExecutor(2) as threads, writer.ShardWriter(
+            str(tmp_path), 3, compression, hash_map=threads.map) as w:
+        for i in range(3):
+            w.write(i, writer.frame_records(records[i::3]), len(records[i::3]))
+    assert w.sha256 == [hashlib.sha256(open(p, "rb").read()).hexdigest() for p in w.paths]
+    assert len(set(w.sha256)) == 3
+    with writer.ShardWriter(str(tmp_path / "plain"), 1) as plain:
+        plain.write(0, writer.frame_records(records), len(records))
+    assert plain.sha256 is None  # no hash_map: metadata.json's writer reads the shards back
+
+
 def test_failed_write_leaves_no_file(tmp_path):
     with pytest.raises(RuntimeError):
         with writer.ShardWriter(str(tmp_path / "out"), 2) as w:
