@@ -7,7 +7,8 @@ max_seq_length 512, max_predictions_per_seq 80, dupe_factor 5, with 1 and 2
 workers. Also reported: CPU seconds of the whole process tree, of the main process
 alone, and tokens per CPU second (less sensitive to other users of a shared machine
 than wall time). Peak RSS
-is the largest summed RSS of the process tree (sampled every 50 ms). `--rss_check` also runs 1 worker on the unrepeated corpus: peak RSS must
+is the largest summed RSS of the process tree (sampled every 50 ms); memory per worker is
+the largest peak RSS of any one process of the tree. `--rss_check` also runs 1 worker on the unrepeated corpus: peak RSS must
 not grow with corpus size. With `--reference_script` (google-research/bert's
 create_pretraining_data.py, its tokenization.py beside it) the same corpus is run
 through it side by side, from a temporary copy patched only to
@@ -68,7 +69,8 @@ def make_one_document_corpus(path):
 def run_measured(cmd, log_path):
     """Runs cmd (output to log_path).
 
-    Returns (wall s, CPU s of the tree, peak RSS MiB, CPU s of the main process alone).
+    Returns (wall s, CPU s of the tree, peak RSS MiB of the tree, CPU s of the main process
+    alone, the largest peak RSS MiB of one process (memory per worker), number of processes).
     The tree's CPU is the larger of the reaped children's rusage and the sum of the last
     CPU times sampled (every 50 ms) of every process of the tree: worker pools forked
     from a forkserver are not children of the program, and the program need not reap
@@ -79,7 +81,7 @@ def run_measured(cmd, log_path):
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                 env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-        peak, last_cpu = 0, {}
+        peak, last_cpu, peak_each = 0, {}, {}
         ps = psutil.Process(proc.pid)
         while proc.poll() is None:
             try:
@@ -90,7 +92,9 @@ def run_measured(cmd, log_path):
             for p in tree:
                 try:
                     with p.oneshot():
-                        rss += p.memory_info().rss
+                        one = p.memory_info().rss
+                        rss += one
+                        peak_each[p.pid] = max(peak_each.get(p.pid, 0), one)
                         times = p.cpu_times()
                     last_cpu[p.pid] = times.user + times.system
                 except psutil.Error:
@@ -105,7 +109,8 @@ def run_measured(cmd, log_path):
         with open(log_path, "rb") as f:
             tail = f.read()[-2000:].decode(errors="replace")
         sys.exit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd)}\n{tail}")
-    return wall, cpu, peak / 2**20, last_cpu.get(proc.pid, 0.0)
+    largest = max(peak_each.values(), default=0) / 2**20
+    return wall, cpu, peak / 2**20, last_cpu.get(proc.pid, 0.0), largest, len(peak_each)
 
 
 def count_wordpieces(path):
@@ -239,17 +244,20 @@ def main():
                              f"--output_file={os.path.join(out_dir, 'ref.tfrecord')}"]
             else:
                 cmd = cmd + [f"--input_file={path}", f"--output_dir={out_dir}"]
-            wall, cpu, rss, main_cpu = run_measured(cmd, os.path.join(tmp, "log.txt"))
+            wall, cpu, rss, main_cpu, largest, processes = run_measured(
+                cmd, os.path.join(tmp, "log.txt"))
             row = {"name": name, "corpus_copies": repeat, "wordpieces": tokens,
                    "wall_seconds": round(wall, 2), "cpu_seconds": round(cpu, 2),
                    "tokens_per_second": round(tokens * args.dupe_factor / wall),
                    "tokens_per_cpu_second": round(tokens * args.dupe_factor / cpu),
                    "peak_rss_mib": round(rss, 1),
+                   "largest_process_peak_rss_mib": round(largest, 1), "processes": processes,
                    "main_process_cpu_seconds": round(main_cpu, 2)}
             results["runs"].append(row)
             print(f"{name:46s} {tokens:>9,} wp x{args.dupe_factor} {wall:7.2f} s wall "
                   f"{cpu:7.2f} s CPU {row['tokens_per_second']:>10,} tok/s "
                   f"({row['tokens_per_cpu_second']:>10,} /CPU s) peak RSS {rss:6.0f} MiB "
+                  f"({processes} processes, largest {largest:5.0f} MiB) "
                   f"main process {main_cpu:5.2f} CPU s",
                   flush=True)
         runs = {r["name"]: r for r in results["runs"]}  # the last round's
