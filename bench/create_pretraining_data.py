@@ -138,7 +138,7 @@ def patched_reference(script, workdir):
 
 
 def summarize_rounds(results):
-    """Per-round 2-vs-1-worker ratios and their medians (into results)."""
+    """Per-round 2-vs-1-worker ratios and their medians, and the speed-up bound (into results)."""
     rows = {w: [r for r in results["runs"] if r["name"] == f"spanbert_tf, {w} worker(s)"]
             for w in (1, 2)}
     speed = [b["tokens_per_second"] / a["tokens_per_second"] for a, b in zip(rows[1], rows[2])]
@@ -264,19 +264,13 @@ def main():
         one = runs.get("spanbert_tf, 1 worker(s)")
         two = runs.get("spanbert_tf, 2 worker(s)")
         ref = runs.get("google-research/bert (reference)")
-        if args.rounds > 1 and one and two:
+        if one and two:
             summarize_rounds(results)
         if one and ref:
             results["speedup_1_worker_vs_reference"] = round(
                 one["tokens_per_second"] / ref["tokens_per_second"], 2)
             results["cpu_efficiency_1_worker_vs_reference"] = round(
                 one["tokens_per_cpu_second"] / ref["tokens_per_cpu_second"], 2)
-        if one and two and args.rounds == 1:
-            results["speedup_2_vs_1_workers"] = round(
-                two["tokens_per_second"] / one["tokens_per_second"], 2)
-            results["cpu_2_vs_1_workers"] = round(two["cpu_seconds"] / one["cpu_seconds"], 2)
-            results["main_process_cpu_share_2_workers"] = round(
-                two["main_process_cpu_seconds"] / two["cpu_seconds"], 3)
         beam = runs.get(f"spanbert_tf --runner=beam, {args.beam_workers} process(es)")
         local = runs.get(f"spanbert_tf, {args.beam_workers} worker(s)")
         if beam and local:

@@ -313,7 +313,7 @@ def create_pretraining_data(config, dedicated_process=False):
                 bar.update(size)
                 bar.set_postfix(instances=totals["instances"], refresh=False)
         shard_files = report.shard_file_entries(shard_writer.paths, shard_writer.records,
-                                                digests=shard_writer.sha256)
+                                                shard_writer.sha256)
     bar.close()
     wall = time.time() - start
 

@@ -79,12 +79,12 @@ def build_stats(totals, input_stats, shard_writer, config, wall_seconds, num_wor
     return stats
 
 
-def shard_file_entries(paths, records, map_fn=map, digests=None):
+def shard_file_entries(paths, records, digests=None):
     """metadata.json's `shard_files`: name, bytes, sha256 and records of each written shard
     (checked by `shard_check` before training). `digests`: the shards' sha256 if known
-    (`ShardWriter(hash_map=...)`); else `map_fn` (e.g. a worker pool's `map`) computes them."""
+    (`ShardWriter(hash_map=...)`); else they are computed here."""
     if digests is None:
-        digests = list(map_fn(sha256_file, paths))
+        digests = [sha256_file(p) for p in paths]
     return [{"name": os.path.basename(p), "bytes": os.path.getsize(p), "sha256": digest,
              "records": int(n)} for p, n, digest in zip(paths, records, digests)]
 
