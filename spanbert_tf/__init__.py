@@ -9,10 +9,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
 
-import sys as _sys
+# SpanBERT's keras-hub classes (presets, Tasks) are registered as soon as keras-hub is imported,
+# before or after this package, without importing keras-hub (or TensorFlow) here.
+from spanbert_tf import keras_hub_hook as _keras_hub_hook  # noqa: E402
 
-if "keras_hub" in _sys.modules:
-    # keras-hub is loaded: register SpanBERT's keras-hub classes (presets, Tasks)
-    # now, so that keras_hub.models.*.from_preset finds them. Otherwise
-    # `import spanbert_tf.presets` does it (keras-hub and TF are not imported here).
-    import spanbert_tf.presets  # noqa: E402,F401
+_keras_hub_hook.install()

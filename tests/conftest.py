@@ -1,93 +1,14 @@
-"""Shared test fixtures: where the real data is found.
-
-`shared_data / "squad/..."` resolves a data path in this order:
-1. ../shared/data beside the checkout (CI lays a copy there), or $SPANBERT_SHARED_DATA;
-2. the small redistributable copies committed in tests/data_files/ (SQuAD subset, LitBank
-   documents, vocabularies, sample corpora; attribution and licences in its ATTRIBUTION.md)
-   and the embedded defaults in spanbert_tf/resources/;
-3. GLUE files (whose terms forbid redistribution) from the fetch cache
-   (`python -m spanbert_tf.tasks.classification.fetch_glue`).
-A path found nowhere skips the test with one line naming what is missing and how to get it.
-"""
+"""Shared test fixtures: the real data (`shared_data`, see tests/data_root.py for where each
+path is found and for the plain-clone guard) and the pytest-xdist scheduling of `make test`."""
 
 import os
-import pathlib
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
-# The real data lies in ../shared/data beside the checkout (CI lays a copy there);
-# SPANBERT_SHARED_DATA points elsewhere.
-SHARED_DATA = pathlib.Path(
-    os.environ.get("SPANBERT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
-RESOURCES = REPO_ROOT / "spanbert_tf" / "resources"
-DATA_FILES = REPO_ROOT / "tests" / "data_files"
-# Files of the shared layout that live under another name in the package resources.
-_RESOURCE_ALIASES = {
-    "vocab/bert-base-cased-vocab.txt": RESOURCES / "bert-base-cased-vocab.txt",
-    "corpus/wikitext-2-raw-test.txt": RESOURCES / "wikitext-2-raw-test.txt",
-}
-
-
-def _glue_cache():
-    from spanbert_tf.tasks.classification.fetch_glue import glue_cache_dir
-    return pathlib.Path(glue_cache_dir())
-
-
-class DataRoot:
-    """`root / "a/b"` -> the first existing copy of data path a/b (see the module docstring)."""
-
-    def __init__(self, parts=()):
-        self.parts = tuple(parts)
-
-    def __truediv__(self, other):
-        return self._resolve(self.parts + tuple(pathlib.PurePosixPath(str(other)).parts))
-
-    def _candidates(self, rel):
-        key = "/".join(rel)
-        yield SHARED_DATA.joinpath(*rel)
-        if key in _RESOURCE_ALIASES:
-            yield _RESOURCE_ALIASES[key]
-        yield DATA_FILES.joinpath(*rel)
-        if rel and rel[0] == "glue":
-            cache = _glue_cache().joinpath(*rel[1:])
-            yield cache
-            # The shared copy holds a re-split of the official train file; the official
-            # train.tsv (a superset) serves the tests that read the re-split.
-            if rel[-1] == "train_resplit_part1.tsv":
-                yield cache.with_name("train.tsv")
-
-    def _resolve(self, rel):
-        for path in self._candidates(rel):
-            if path.is_file():
-                return path
-        # A folder (or a missing file) stays a DataRoot: a folder's files may lie in
-        # different places; used as a path it becomes the first existing copy.
-        return DataRoot(rel)
-
-    def _path(self):
-        for path in self._candidates(self.parts):
-            if path.exists():
-                return path
-        key = "/".join(self.parts)
-        if self.parts and self.parts[0] == "glue":
-            pytest.skip(f"GLUE data missing: {key} (not in {SHARED_DATA} nor {_glue_cache()}; "
-                        "run `python -m spanbert_tf.tasks.classification.fetch_glue`)")
-        pytest.fail(f"test data missing: {key} (not in {SHARED_DATA} nor {DATA_FILES})")
-
-    def __fspath__(self):
-        return str(self._path())
-
-    def __str__(self):
-        return str(SHARED_DATA) if not self.parts else self.__fspath__()
-
-    def __getattr__(self, name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(self._path(), name)
+from tests.data_root import RESOURCES, DataRoot  # noqa: E402
 
 
 @pytest.fixture(scope="session")

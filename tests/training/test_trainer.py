@@ -167,9 +167,15 @@ def test_accumulated_gradients_are_exact_for_every_task(tmp_path, shared_data):
     """k micro-batches (and replicas) give the gradient of one k-times batch, every term:
     MLM + SBO, SQuAD, classification (the toy task's two terms: the test below)."""
     out = tmp_path / "grads.npz"
-    env = dict(os.environ, SPANBERT_SHARED_DATA=str(shared_data))
-    subprocess.run([sys.executable, ACCUMULATION_WORKER, str(out)], check=True, timeout=400,
-                   env=env)
+    data = tmp_path / "data.json"
+    squad = "squad/DERIVED_squad-v1.1-format_from_haystack-small_answerable.json"
+    data.write_text(json.dumps({
+        "corpus": str(shared_data / "corpus/bert_sample_text.txt"),
+        "squad_v1": str(shared_data / squad),
+        "squad_v2": str(shared_data / "squad/squad-v2.0-dev-subset_haystack-small.json"),
+        "vocab": str(shared_data / "vocab/bert-base-cased-vocab.txt")}))
+    subprocess.run([sys.executable, ACCUMULATION_WORKER, str(out), str(data)], check=True,
+                   timeout=400)
     res = np.load(out)
     assert int(res["num_replicas"]) == 2
     for task in ("pretraining", "squad", "classification"):

@@ -1,10 +1,15 @@
 """Subprocess entry of the exact-accumulation test (needs 2 logical CPUs from the start).
 
-    python training_accumulation_worker.py OUT.npz
+    python training_accumulation_worker.py OUT.npz DATA.json
+
+DATA.json names the real data files (resolved by the test's data fixture):
+{"corpus": google-research/bert's sample text, "squad_v1": the answerable SQuAD subset,
+ "squad_v2": the SQuAD 2.0 dev subset, "vocab": the BERT cased vocabulary}.
 
 For SpanBERT pretraining (MLM + SBO on TFRecords made from the real
 google-research/bert sample text: the two terms have different denominators),
-SQuAD (real dev windows) and classification (real RTE dev rows),
+SQuAD (real dev windows) and classification (real question / paragraph pairs of the SQuAD 2.0
+dev subset, labelled answerable or not),
 computes the gradients ONE optimizer step applies to the same 16 examples laid out
 as: 1 batch of 16 (`default`), 2 micro-batches of 8 (`accum`), 2 replicas x 8
 (`mirrored`), 2 replicas x 2 micro-batches of 4 (`mirrored_accum`). Writes them as
@@ -37,7 +42,7 @@ def _micro_config(tmp):
     return load_config(path)
 
 
-def _pretraining(tmp, shared, config):
+def _pretraining(tmp, data, config):
     import numpy as np
 
     from spanbert_tf.data.input_pipeline import pretraining_dataset
@@ -46,7 +51,7 @@ def _pretraining(tmp, shared, config):
 
     out = os.path.join(tmp, "records")
     create_pretraining_data(PretrainingDataConfig(
-        input_file=os.path.join(shared, "corpus", "bert_sample_text.txt"), output_dir=out,
+        input_file=data["corpus"], output_dir=out,
         max_seq_length=64, max_predictions_per_seq=10, dupe_factor=2, num_shards=1,
         num_workers=1, progress=False))
     files = [os.path.join(out, n) for n in os.listdir(out) if ".tfrecord" in n]
@@ -57,34 +62,36 @@ def _pretraining(tmp, shared, config):
     return PretrainingTask(config, sbo_loss_weight=0.7), arrays
 
 
-def _squad(shared, config):
+def _squad(data, config):
     from spanbert_tf.tasks.squad.features import convert_examples_to_features
     from spanbert_tf.tasks.squad.model import SquadTask
     from spanbert_tf.tasks.squad.reader import read_squad_json
     from spanbert_tf.tokenization import BertWordpieceTokenizer
 
-    path = os.path.join(shared, "squad", "DERIVED_squad-v1.1-format_from_haystack-small_answerable.json")
-    examples = read_squad_json(path, True, False, first_answer_only=True)[0][:12]
-    tokenizer = BertWordpieceTokenizer(os.path.join(shared, "vocab", "bert-base-cased-vocab.txt"))
+    examples = read_squad_json(data["squad_v1"], True, False, first_answer_only=True)[0][:12]
+    tokenizer = BertWordpieceTokenizer(data["vocab"])
     features = convert_examples_to_features(examples, tokenizer, 64, 32, 16, is_training=True)
     arrays = {k: v[:GLOBAL_BATCH] for k, v in features.training_inputs().items()}
     return SquadTask(config.model), arrays
 
 
-def _classification(shared, config):
+def _classification(data, config):
     import numpy as np
 
     from spanbert_tf.tasks.classification import model as classification
-    from spanbert_tf.tasks.classification.glue import read_glue_tsv
     from spanbert_tf.tokenization import BertWordpieceTokenizer
 
-    examples = read_glue_tsv("rte", os.path.join(shared, "glue", "RTE", "dev.tsv"))[:GLOBAL_BATCH]
-    tokenizer = BertWordpieceTokenizer(os.path.join(shared, "vocab", "bert-base-cased-vocab.txt"))
-    f = classification.encode_pairs(tokenizer, [e.text_a for e in examples],
-                                    [e.text_b for e in examples], 48)
-    labels = sorted({e.label for e in examples})
+    # Real sentence pairs with both labels: (question, paragraph), answerable or not.
+    with open(data["squad_v2"], encoding="utf-8") as f:
+        paragraphs = [p for a in json.load(f)["data"] for p in a["paragraphs"]]
+    pairs = [(q["question"], p["context"], int(not q.get("is_impossible", False)))
+             for p in paragraphs for q in p["qas"]][:GLOBAL_BATCH]
+    assert len({label for _, _, label in pairs}) == 2
+    tokenizer = BertWordpieceTokenizer(data["vocab"])
+    f = classification.encode_pairs(tokenizer, [q for q, _, _ in pairs],
+                                    [c for _, c, _ in pairs], 48)
     arrays = {k: f[k] for k in classification.MODEL_INPUTS}
-    arrays["label"] = np.array([labels.index(e.label) for e in examples], np.int32)
+    arrays["label"] = np.array([label for _, _, label in pairs], np.int32)
     return classification.ClassificationTask(config.model, num_classes=2), arrays
 
 
@@ -129,16 +136,17 @@ def _step_gradients(trainer, arrays, accum):
     return [first(g)[0].numpy() for g in grads], float(first(loss)[0])
 
 
-def main(out_path):
+def main(out_path, data_json):
     import numpy as np
 
-    shared = os.environ["SPANBERT_SHARED_DATA"]
+    with open(data_json, encoding="utf-8") as f:
+        data = json.load(f)
     strategies = {"default": distribute.get_strategy("default"),
                   "mirrored": distribute.get_strategy("mirrored", cpu_devices=2)}
     tmp = tempfile.mkdtemp()
     config = _micro_config(tmp)
-    tasks = {"pretraining": _pretraining(tmp, shared, config),
-             "squad": _squad(shared, config), "classification": _classification(shared, config)}
+    tasks = {"pretraining": _pretraining(tmp, data, config),
+             "squad": _squad(data, config), "classification": _classification(data, config)}
     out = {"num_replicas": np.array(strategies["mirrored"].num_replicas_in_sync)}
     for name, (task, arrays) in tasks.items():
         reference = None
@@ -160,4 +168,4 @@ def main(out_path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])
