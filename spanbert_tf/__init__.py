@@ -11,6 +11,6 @@ __version__ = "0.1.0"
 
 # SpanBERT's keras-hub classes (presets, Tasks) are registered as soon as keras-hub is imported,
 # before or after this package, without importing keras-hub (or TensorFlow) here.
-from spanbert_tf import keras_hub_hook as _keras_hub_hook  # noqa: E402
+import spanbert_tf.keras_hub_hook as _keras_hub_hook  # noqa: E402
 
 _keras_hub_hook.install()

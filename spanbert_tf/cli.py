@@ -8,8 +8,10 @@ program the same behaviour:
   before absl::InitializeLog()", Python `WARNING:absl` lines, Keras warnings) is
   silenced, in the program and in the worker processes it starts (they inherit the
   environment). `--verbosity=0` (absl's own flag; 1 = debug) brings it all back.
-* Bad input (`spanbert_tf.errors.InputError` and the other `ValueError`s, a missing
-  file, ...) ends the program with ONE line, `<program>: error: <message>`, exit 1.
+* Bad input (`spanbert_tf.errors.InputError` and its subclasses, and an OSError the operating
+  system raised on a path: no space left, permission denied) ends the program with ONE line,
+  `<program>: error: <message>`, exit 1. Anything else is a bug in this package: its
+  traceback is printed, then a line saying it is a bug to report, exit 70.
 * A flag value absl refuses is one line too, exit 1; stray positional arguments are
   refused with one line, exit 2.
 
@@ -32,6 +34,7 @@ import json
 import logging
 import os
 import sys
+import traceback
 import warnings
 
 from absl import app, flags
@@ -41,7 +44,17 @@ from spanbert_tf.errors import InputError
 from spanbert_tf.quiet import silence_tensorflow_import
 
 # Raised for bad input by the library; anything else is a bug and keeps its traceback.
-USER_ERRORS = (InputError, ValueError, FileNotFoundError, FileExistsError, KeyError, OSError)
+USER_ERRORS = (InputError,)
+# Exit status of a bug (EX_SOFTWARE of sysexits.h), so that scripts can tell it from bad input.
+BUG_EXIT_CODE = 70
+BUG_REPORT = ("this is a bug in spanbert-tf, not a problem with your input: please report it "
+              "with the traceback above")
+
+
+def is_system_error(error):
+    """An OSError raised by the operating system on a path (no space left, permission denied,
+    a missing file the program was told to read): the user's machine or input, not a bug."""
+    return isinstance(error, OSError) and error.errno is not None
 
 
 def verbosity_requested(argv=None):
@@ -187,8 +200,21 @@ def run(main, program):
         except USER_ERRORS as e:
             print(error_line(program, e), file=sys.stderr)
             sys.exit(1)
+        except OSError as e:
+            if not is_system_error(e):
+                raise
+            print(error_line(program, e), file=sys.stderr)
+            sys.exit(1)
 
-    app.run(wrapped, flags_parser=parse_flags)
+    def run_main(argv):
+        try:
+            return wrapped(argv)
+        except Exception:  # noqa: BLE001 - a bug: shown whole, and said so
+            traceback.print_exc()
+            print(f"{program}: error: {BUG_REPORT}", file=sys.stderr)
+            sys.exit(BUG_EXIT_CODE)
+
+    app.run(run_main, flags_parser=parse_flags)
 
 
 # The masking flags of create_pretraining_data.py, run_pretraining.py (dynamic masking) and

@@ -34,6 +34,8 @@ import unicodedata
 
 import numpy as np
 
+from spanbert_tf.errors import InputError, MissingFileError
+
 SPECIAL_TOKENS = ("[CLS]", "[SEP]", "[MASK]", "[UNK]", "[PAD]")
 MAX_CHARS_PER_WORD = 100
 UNK_TOKEN = "[UNK]"
@@ -108,17 +110,20 @@ def load_vocab(vocab_file):
     unreadable as UTF-8, or empty.
     """
     vocab_file = os.fspath(vocab_file)
+    if os.path.isdir(vocab_file):
+        raise InputError(f"vocab file {vocab_file} is a directory; expected a vocab.txt file "
+                         "(one wordpiece a line)")
     if not os.path.isfile(vocab_file):
-        raise FileNotFoundError(f"vocab file not found: {vocab_file}")
+        raise MissingFileError(f"vocab file not found: {vocab_file}")
     try:
         with open(vocab_file, encoding="utf-8") as f:
             vocab = [line.rstrip("\r\n") for line in f]
     except UnicodeDecodeError as e:
-        raise ValueError(f"vocab file {vocab_file} is not valid UTF-8: {e}") from None
+        raise InputError(f"vocab file {vocab_file} is not valid UTF-8: {e}") from None
     while vocab and not vocab[-1]:
         vocab.pop()
     if not vocab:
-        raise ValueError(f"vocab file {vocab_file} is empty")
+        raise InputError(f"vocab file {vocab_file} is empty")
     return vocab
 
 
@@ -259,7 +264,7 @@ class BertWordpieceTokenizer:
             self._token_to_id.setdefault(token, i)
         missing = [t for t in SPECIAL_TOKENS if t not in self._token_to_id]
         if missing:
-            raise ValueError(
+            raise InputError(
                 f"vocab file {self.vocab_file} lacks the special tokens "
                 f"{' '.join(missing)}")
         self.cls_id = self._token_to_id["[CLS]"]
@@ -374,7 +379,7 @@ class BertWordpieceTokenizer:
         out = []
         for i in np.asarray(ids).reshape(-1).tolist():
             if not 0 <= i < self.vocab_size:
-                raise ValueError(f"token id {i} is outside the vocabulary "
+                raise InputError(f"token id {i} is outside the vocabulary "
                                  f"({self.vocab_size} entries, {self.vocab_file})")
             out.append(self.vocab[i])
         return out

@@ -97,3 +97,75 @@ def test_tensorflow_noise_silenced_unless_verbosity(tmp_path):
                           timeout=300)
     assert loud.returncode == 1 and len(loud.stderr.strip().splitlines()) > 1
     assert loud.stderr.strip().splitlines()[-1] == quiet.stderr.strip()
+
+
+# A program whose main raises what argv[1] names: through cli.run, as every program does.
+RAISING_PROGRAM = """
+import sys
+from spanbert_tf import cli
+from spanbert_tf.errors import InputError, MissingFileError
+
+def main(argv):
+    kind = {kind!r}
+    if kind == "input":
+        raise InputError("train.json: line 3: expected a JSON object")
+    if kind == "missing":
+        raise MissingFileError("vocab file not found: /nonexistent/vocab.txt")
+    if kind == "system":
+        open("/nonexistent-dir/out.txt", "w")
+    if kind == "keyerror":
+        {{}}["start_logits"]
+    if kind == "valueerror":
+        raise ValueError("shapes (3, 4) and (5,) not aligned")
+
+cli.run(main, "prog")
+"""
+
+
+@pytest.mark.parametrize("kind", ["input", "missing", "system"])
+def test_input_and_system_errors_are_one_line(kind):
+    proc = subprocess.run([sys.executable, "-c", RAISING_PROGRAM.format(kind=kind)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("prog: error: ") and "Traceback" not in proc.stderr
+    if kind == "system":
+        assert "No such file or directory" in lines[0] and "/nonexistent-dir/out.txt" in lines[0]
+
+
+@pytest.mark.parametrize("kind", ["keyerror", "valueerror"])
+def test_a_bug_keeps_its_traceback_and_says_it_is_a_bug(kind):
+    """A KeyError or a plain ValueError inside our code is not bad input: the traceback stays."""
+    proc = subprocess.run([sys.executable, "-c", RAISING_PROGRAM.format(kind=kind)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == cli.BUG_EXIT_CODE, proc.stderr
+    assert proc.stderr.startswith("Traceback (most recent call last):"), proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert ("KeyError: 'start_logits'" if kind == "keyerror" else
+            "ValueError: shapes (3, 4) and (5,) not aligned") in lines[-2]
+    assert lines[-1] == f"prog: error: {cli.BUG_REPORT}"
+
+
+def test_every_error_class_of_the_library_is_an_input_error():
+    """The error classes users meet derive from InputError (so the front end shows them as
+    one line), and the missing-file / existing-output ones are still the built-in errors."""
+    from spanbert_tf.errors import MissingFileError, OutputExistsError
+    from spanbert_tf.export import serving_client, serving_ops
+    from spanbert_tf.tasks.coref import conll, metrics, segments
+    from spanbert_tf.training import distribute
+
+    for cls in (distribute.StrategyError, metrics.CorefScoreError, conll.CorefFormatError,
+                segments.CorefJsonlinesError, serving_ops.UnservableOpsError,
+                serving_client.RestRequestError):
+        assert issubclass(cls, InputError), cls
+    assert issubclass(MissingFileError, FileNotFoundError)
+    assert issubclass(OutputExistsError, FileExistsError)
+
+
+def test_a_vocab_path_that_is_a_directory_says_so(tmp_path):
+    from spanbert_tf.tokenization import load_vocab
+
+    with pytest.raises(InputError, match=f"vocab file {tmp_path} is a directory"):
+        load_vocab(tmp_path)
+    with pytest.raises(FileNotFoundError, match="vocab file not found"):
+        load_vocab(tmp_path / "missing.txt")

@@ -18,6 +18,7 @@ report["dropped_records"]   # 0 unless skipping
 """
 
 import os
+import re
 
 import tensorflow as tf
 
@@ -28,14 +29,28 @@ WHAT_TO_DO = ("recreate the data with create_pretraining_data.py, or rerun with 
               "--skip_corrupt_records to drop and count the unreadable records")
 
 
+_CORRUPT_AT = re.compile(r"corrupted record at (\d+)")
+
+
+def data_loss_detail(error):
+    """TensorFlow's DataLossError message without its op internals ("{{function_node
+    __wrapped__IteratorGetNext...}}", "[Op:...]"): "corrupt record at byte offset N"."""
+    message = (getattr(error, "message", None) or str(error)).strip()
+    found = _CORRUPT_AT.search(message)
+    if found:
+        return f"corrupt record at byte offset {found.group(1)}"
+    message = re.sub(r"\{\{[^}]*\}\}|\[Op:[^\]]*\]|\bname:\s*$", "", message.splitlines()[-1])
+    return " ".join(message.split()) or type(error).__name__
+
+
 def count_readable_records(path, compression=""):
-    """(records read before the first error, the error message or None)."""
+    """(records read before the first error, the error in one line, or None)."""
     count = 0
     try:
         for _ in tf.data.TFRecordDataset(path, compression_type=compression):
             count += 1
     except tf.errors.DataLossError as e:
-        return count, (e.message or str(e)).splitlines()[-1].strip()
+        return count, data_loss_detail(e)
     return count, None
 
 
@@ -76,7 +91,9 @@ def check_shards(files, metadata_by_dir, skip_corrupt_records=False, verify_chec
         size = os.path.getsize(path)
         problem = None
         if size != entry.get("bytes"):
-            problem = f"{size} bytes, metadata.json records {entry.get('bytes')}"
+            problem = (f"{size:,} bytes on disk, metadata.json records "
+                       f"{entry.get('bytes'):,} bytes" if isinstance(entry.get("bytes"), int)
+                       else f"{size:,} bytes on disk, metadata.json records {entry.get('bytes')}")
         elif verify_checksums and entry.get("sha256") and sha256_file(path) != entry["sha256"]:
             problem = "sha256 differs from metadata.json"
         if problem is None:

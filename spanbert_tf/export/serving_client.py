@@ -25,8 +25,10 @@ import json
 import numpy as np
 import tensorflow as tf
 
+from spanbert_tf.errors import InputError
 
-class RestRequestError(ValueError):
+
+class RestRequestError(InputError):
     """A request TF Serving would answer with HTTP 400 (message = its "error")."""
 
 

@@ -32,6 +32,8 @@ import subprocess
 import sys
 import tempfile
 
+from spanbert_tf.errors import InputError, MissingFileError, OutputExistsError
+
 TF_TEXT_SERVING_VERSION = "2.12.1"
 TF_TEXT_OPS_FILE = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources",
@@ -49,7 +51,7 @@ print("\\n".join(sorted(op.name for op in ops.op)))
 """
 
 
-class UnservableOpsError(ValueError):
+class UnservableOpsError(InputError):
     """A SavedModel uses ops that TF Serving's model server does not register."""
 
 
@@ -62,7 +64,7 @@ def saved_model_op_types(saved_model_dir):
 
     path = os.path.join(saved_model_dir, "saved_model.pb")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{saved_model_dir}: no saved_model.pb (not a SavedModel directory)")
+        raise MissingFileError(f"{saved_model_dir}: no saved_model.pb (not a SavedModel directory)")
     saved_model = saved_model_pb2.SavedModel()
     with open(path, "rb") as f:
         saved_model.ParseFromString(f.read())
@@ -98,7 +100,7 @@ def tensorflow_text_serving_ops():
             if line.strip() and not line.startswith("#"):
                 names.append(line.split("\t")[0].strip())
     if not names:
-        raise ValueError(f"{TF_TEXT_OPS_FILE}: no op names (one a line expected)")
+        raise InputError(f"{TF_TEXT_OPS_FILE}: no op names (one a line expected)")
     return frozenset(names)
 
 
@@ -138,7 +140,7 @@ def publish_saved_model(module, export_dir, signatures, overwrite=True):
 
     export_dir = os.path.abspath(str(export_dir))
     if os.path.exists(export_dir) and not overwrite:
-        raise FileExistsError(f"{export_dir} exists; choose another --version or pass --overwrite")
+        raise OutputExistsError(f"{export_dir} exists; choose another --version or pass --overwrite")
     parent = os.path.dirname(export_dir)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=parent, prefix=f".tmp-{os.path.basename(export_dir)}-")

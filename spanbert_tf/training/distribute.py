@@ -31,12 +31,14 @@ import urllib.parse
 
 import tensorflow as tf
 
+from spanbert_tf.errors import InputError
+
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 # Seconds to wait for a TPU worker's gRPC port before giving up.
 TPU_CONNECT_TIMEOUT_S = 5.0
 
 
-class StrategyError(ValueError):
+class StrategyError(InputError):
     """A strategy that cannot be built here (no TPU, bad TF_CONFIG, ...)."""
 
 

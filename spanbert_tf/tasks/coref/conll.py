@@ -29,6 +29,7 @@ import re
 from typing import List, Optional, Tuple
 
 from spanbert_tf import io_utils
+from spanbert_tf.errors import InputError, MissingFileError
 
 BEGIN_DOCUMENT_REGEX = re.compile(r"#begin document \((.*)\); part (\d+)")
 _BEGIN_PREFIX = "#begin document"
@@ -40,7 +41,7 @@ _COREF_PART = re.compile(r"\((\d+)\)|\((\d+)|(\d+)\)")
 Mention = Tuple[int, int]
 
 
-class CorefFormatError(ValueError):
+class CorefFormatError(InputError):
     """A malformed CoNLL-2012 coreference file; the message starts with `file:line`."""
 
 
@@ -296,7 +297,7 @@ def read_conll_files(path, split_file=None):
         return read_conll_split(path, split_file)
     names = sorted(n for n in os.listdir(path) if n.endswith((".conll", "_gold_conll")))
     if not names:
-        raise FileNotFoundError(f"no .conll or *_gold_conll files in folder {path}")
+        raise MissingFileError(f"no .conll or *_gold_conll files in folder {path}")
     return _unique([d for n in names for d in read_conll(os.path.join(path, n))])
 
 
@@ -322,7 +323,7 @@ def format_document(document, clusters=None):
         for start, end in cluster:
             start, end = int(start), int(end)
             if not 0 <= start <= end < document.num_words:
-                raise ValueError(
+                raise InputError(
                     f"document {document.doc_key}: mention ({start}, {end}) is outside its "
                     f"{document.num_words} words")
             if start == end:

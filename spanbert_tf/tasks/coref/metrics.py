@@ -36,6 +36,7 @@ import collections
 import json
 
 import numpy as np
+from spanbert_tf.errors import InputError
 from spanbert_tf.tasks.coref import segments
 from spanbert_tf.tasks.coref import conll
 
@@ -46,7 +47,7 @@ METRIC_NAMES = {"muc": "MUC", "bcub": "B3", "ceafm": "CEAF-m (phi3)",
 MAX_REPEATED_MENTIONS = 10
 
 
-class CorefScoreError(ValueError):
+class CorefScoreError(InputError):
     """A response the reference scorer refuses to score."""
 
 

@@ -39,6 +39,7 @@ from typing import List, Optional
 import numpy as np
 
 from spanbert_tf import io_utils
+from spanbert_tf.errors import InputError
 from spanbert_tf.tasks.coref import conll
 
 GENRES = ("bc", "bn", "mz", "nw", "pt", "tc", "wb")
@@ -50,7 +51,7 @@ JSONLINES_KEYS = ("doc_key", "sentences", "speakers", "clusters", "sentence_map"
                   "subtoken_map")
 
 
-class CorefJsonlinesError(ValueError):
+class CorefJsonlinesError(InputError):
     """A malformed `.jsonlines` coreference example; the message names file:line and field."""
 
 
@@ -107,7 +108,7 @@ def split_into_segments(num_subtokens, max_segment_len, sentence_end, word_end):
             while end >= current and not word_end[end]:
                 end -= 1
             if end < current:
-                raise ValueError(
+                raise InputError(
                     f"a word of more than {max_segment_len - 2} wordpieces starts at "
                     f"subtoken {current}: no segment of {max_segment_len} can hold it")
         segments.append((current, end))
@@ -144,7 +145,7 @@ def merge_clusters(clusters):
 def minimize(document, tokenizer, max_segment_len):
     """A word-level `ConllDocument` -> `CorefDocument` (official minimize step)."""
     if max_segment_len < 3:
-        raise ValueError(f"max_segment_len must be at least 3, got {max_segment_len}")
+        raise InputError(f"max_segment_len must be at least 3, got {max_segment_len}")
     words = document.words()
     word_ids = tokenizer.tokenize_to_ids(words) if words else []
     subtoken_ids, subtoken_map, last_subtoken, sentence_end, word_end = [], [], [], [], []
@@ -247,11 +248,11 @@ def document_to_features(doc, max_segment_len, tokenizer=None,
     elif tokenizer is not None:
         segment_ids = [tokenizer.convert_tokens_to_ids(s) for s in doc.sentences]
     else:
-        raise ValueError(f"document {doc.doc_key} has no input_ids: pass a tokenizer")
+        raise InputError(f"document {doc.doc_key} has no input_ids: pass a tokenizer")
     num_segments = len(doc.sentences)
     longest = max((len(s) for s in doc.sentences), default=0)
     if longest > max_segment_len:
-        raise ValueError(f"document {doc.doc_key} has a segment of {longest} subtokens, "
+        raise InputError(f"document {doc.doc_key} has a segment of {longest} subtokens, "
                          f"more than max_segment_len {max_segment_len}")
     speakers = speaker_dict([s for seg in doc.speakers for s in seg], max_num_speakers)
     input_ids = np.zeros([num_segments, max_segment_len], np.int32)
@@ -267,10 +268,10 @@ def document_to_features(doc, max_segment_len, tokenizer=None,
         for start, end in cluster:
             mention = (int(start), int(end))
             if not 0 <= mention[0] <= mention[1] < num_subtokens:
-                raise ValueError(f"document {doc.doc_key}: mention {list(mention)} is outside "
+                raise InputError(f"document {doc.doc_key}: mention {list(mention)} is outside "
                                  f"its {num_subtokens} subtokens")
             if cluster_of.get(mention, cluster_index + 1) != cluster_index + 1:
-                raise ValueError(f"document {doc.doc_key}: mention {list(mention)} is in two "
+                raise InputError(f"document {doc.doc_key}: mention {list(mention)} is in two "
                                  "clusters")
             cluster_of[mention] = cluster_index + 1
     mentions = sorted(cluster_of)

@@ -381,7 +381,7 @@ def _train_naming_corrupt_shards(train, files, compression):
         found = shard_check.find_corrupt_shard(files, compression)
         if found:
             raise shard_check.corrupt_shard_error(*found) from None
-        detail = (e.message or str(e)).strip().splitlines()[-1]
+        detail = shard_check.data_loss_detail(e)
         raise InputError(
             f"corrupt input record ({detail}); {shard_check.WHAT_TO_DO}") from None
 

@@ -6,6 +6,7 @@ WikiText-2 test split (seq 128, 20 predictions), made once per module.
 
 import json
 import os
+import re
 import pathlib
 import subprocess
 import sys
@@ -284,6 +285,7 @@ def test_truncated_shard_stops_with_one_line_and_keeps_the_checkpoint(
     assert len(errors) == 1, proc.stderr
     assert errors[0].startswith(f"run_pretraining: error: {shard}: corrupt or truncated")
     assert "--skip_corrupt_records" in errors[0]
+    assert re.search(r"[\d,]+ bytes on disk, metadata\.json records [\d,]+ bytes", errors[0])
     assert tf.train.latest_checkpoint(str(model_dir)).endswith("ckpt-2")
 
     # Opting in: the shard's readable records are used, the lost ones counted.
@@ -296,9 +298,12 @@ def test_truncated_shard_stops_with_one_line_and_keeps_the_checkpoint(
 def test_shard_corrupted_in_place_is_named_while_training(wikitext_records, micro_config,
                                                           tmp_path):
     shard = _damaged_copy(wikitext_records, tmp_path / "records", how="flip")
-    with pytest.raises(InputError, match=f"{shard}: corrupt or truncated TFRecord shard"):
+    with pytest.raises(InputError, match=f"{shard}: corrupt or truncated TFRecord shard") as info:
         run_pretraining(_params(tmp_path / "records", tmp_path / "m", micro_config,
                                 num_train_steps=3))
+    # The shard and the byte offset, not TensorFlow's op internals.
+    assert re.search(r"\(corrupt record at byte offset \d+\)", str(info.value)), info.value
+    assert "{{" not in str(info.value) and "Op:" not in str(info.value)
     assert not tf.train.latest_checkpoint(str(tmp_path / "m"))
 
 
