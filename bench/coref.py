@@ -114,7 +114,8 @@ def measure(args):
     from spanbert_tf.modeling.config import load_config
     from spanbert_tf.tasks.coref import conll, segments
     from spanbert_tf.tasks.coref.config import load_coref_config
-    from spanbert_tf.tasks.coref.model import GOLD_NAMES, MODEL_INPUT_NAMES, input_signature
+    from spanbert_tf.tasks.coref.model import GOLD_NAMES, MODEL_INPUT_NAMES
+    from spanbert_tf.tasks.coref.task import input_signature
     from spanbert_tf.tasks.coref.task import CorefTask, truncate_document
     from spanbert_tf.tokenization import BertWordpieceTokenizer
 

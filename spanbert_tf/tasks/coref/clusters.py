@@ -60,7 +60,7 @@ def predicted_clusters(outputs, output_singletons=False):
 
 
 def predicted_cluster_spans(outputs, output_singletons=False):
-    """The official clusters (`model.predicted_clusters`) of a model's outputs, in graph.
+    """The official clusters (`clusters.predicted_clusters`) of a model's outputs, in graph.
 
     Each top span joins the cluster of its best antecedent (pointer jumping to
     the cluster's first mention); clusters are ordered by their first link,
@@ -144,7 +144,7 @@ def word_span_clusters(word_start, word_last, cluster, size, output_singletons=F
 
 def decode_word_clusters(outputs, subtoken_map, output_singletons=False):
     """(word start, word end, cluster id) [M] int32 of every output mention, as the Python
-    path's `run.word_clusters(model.predicted_clusters(outputs), subtoken_map)`."""
+    path's `run.word_clusters(clusters.predicted_clusters(outputs), subtoken_map)`."""
     starts = tf.cast(outputs["top_span_starts"], tf.int32)
     ends = tf.cast(outputs["top_span_ends"], tf.int32)
     subtoken_map = tf.cast(subtoken_map, tf.int32)

@@ -1,7 +1,7 @@
 """The coreference SavedModel: a raw document's sentences in, clusters of character spans out.
 
 Everything the Python prediction path does (`segments.minimize` →
-`segments.document_to_features` → the model → `model.predicted_clusters` →
+`segments.document_to_features` → the model → `clusters.predicted_clusters` →
 `run.word_clusters`) happens inside the graph, so TF Serving needs nothing else:
 
 1. words: each sentence is split on the basic tokenizer's whitespace

@@ -31,10 +31,11 @@ config = load_coref_config("coref_tiny")
 model = build_coref_model(config)
 out = model(features)                 # features: dict of arrays of one document
 out["top_antecedent_scores"].shape    # [k, c + 1]
-clusters = predicted_clusters(out)    # [((start, end), (start, end)), ...]
+clusters = predicted_clusters(out)    # clusters.py: [((start, end), (start, end)), ...]
 ```
-The configs are in `config.py`, the cluster decoding in `clusters.py`, the
-`Trainer` task and `input_signature` in `task.py`; their names stay importable from here.
+The configs are in `config.py` (their names are importable from here too), the cluster
+decoding in `clusters.py`, the `Trainer` task and `input_signature` in `task.py` (which
+imports this module, never the other way round).
 """
 
 import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
@@ -394,16 +395,3 @@ def build_coref_model(config, backbone=None):
         max_segment_distance=head.max_training_segments, dropout_rate=head.dropout_rate,
         candidate_chunk_size=head.candidate_chunk_size,
         antecedent_chunk_size=head.antecedent_chunk_size)
-
-
-def __getattr__(name):
-    """Names of TensorFlow modules (task.py imports this one; clusters.py) importable here."""
-    if name in ("CorefTask", "truncate_document", "input_signature"):
-        from spanbert_tf.tasks.coref import task
-
-        return getattr(task, name)
-    if name in ("predicted_antecedents", "predicted_clusters"):
-        from spanbert_tf.tasks.coref import clusters
-
-        return getattr(clusters, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -130,7 +130,8 @@ def word_clusters(subtoken_clusters, subtoken_map, singletons=False):
 def _predict_dataset(features):
     import tensorflow as tf
 
-    from spanbert_tf.tasks.coref.model import MODEL_INPUT_NAMES, input_signature
+    from spanbert_tf.tasks.coref.model import MODEL_INPUT_NAMES
+    from spanbert_tf.tasks.coref.task import input_signature
 
     signature = {k: v for k, v in input_signature().items() if k in MODEL_INPUT_NAMES}
 
@@ -163,7 +164,8 @@ def _train_dataset_fn(split, max_training_segments, seed, position):
     seed (seed, s); it starts at `position["step"]` when iterated (resume)."""
     import tensorflow as tf
 
-    from spanbert_tf.tasks.coref.model import GOLD_NAMES, MODEL_INPUT_NAMES, input_signature
+    from spanbert_tf.tasks.coref.model import GOLD_NAMES, MODEL_INPUT_NAMES
+    from spanbert_tf.tasks.coref.task import input_signature
     from spanbert_tf.tasks.coref.task import truncate_document
 
     names = MODEL_INPUT_NAMES + GOLD_NAMES

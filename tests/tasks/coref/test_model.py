@@ -12,8 +12,8 @@ from spanbert_tf.modeling.config import load_config
 from spanbert_tf.tasks.coref.layers import (
     bucket_distance, map_in_chunks, select_non_crossing_spans, window_head_embeddings)
 from spanbert_tf.tasks.coref.model import (
-    GOLD_NAMES, MODEL_INPUT_NAMES, CorefModel, CorefTask, build_coref_model, input_signature,
-    load_coref_config, truncate_document)
+    GOLD_NAMES, MODEL_INPUT_NAMES, CorefModel, build_coref_model, load_coref_config)
+from spanbert_tf.tasks.coref.task import CorefTask, input_signature, truncate_document
 
 
 def synthetic_document(seed=0, segment_lengths=(24, 24, 19), segment_len=24, sentence_len=7):
