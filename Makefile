@@ -57,7 +57,7 @@ demo: $(STAMP)
 	$(PY) run_pretraining.py --input_files=$(DEMO_DIR)/tfrecords --model_dir=$(DEMO_DIR)/pretrain
 	$(PY) export_saved_model.py --model_dir=$(DEMO_DIR)/pretrain --export_dir=$(DEMO_DIR)/export \
 		--overwrite
-	$(PY) spanbert_tf/export/demo_fill_span.py --export_dir=$(DEMO_DIR)/export \
+	$(PY) spanbert_tf/tasks/pretraining/demo_fill_span.py --export_dir=$(DEMO_DIR)/export \
 		--text="Robert Boulter is an English film , television and theatre actor ." \
 		--span="film , television"
 	@echo "demo: checkpoint in $(DEMO_DIR)/pretrain, SavedModels in $(DEMO_DIR)/export"

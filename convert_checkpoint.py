@@ -16,7 +16,7 @@ fine-tuning programs accept. Dropped / initialised / left-out parts are reported
 from absl import flags
 
 from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
-from spanbert_tf.export.convert import convert_checkpoint
+from spanbert_tf.convert.checkpoint import convert_checkpoint
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("input_format", None, ["hf", "tf1", "keras"],

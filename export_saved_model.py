@@ -18,6 +18,7 @@ import os
 from absl import flags
 
 from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
+from spanbert_tf.errors import InputError
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "Model dir (config.json + vocab.txt + checkpoints).")
@@ -48,7 +49,7 @@ def main(argv):
     paths = {}
     if "coref" in FLAGS.models:
         if FLAGS.version < 1:
-            raise ValueError(f"--version must be a positive integer, got {FLAGS.version}")
+            raise InputError(f"--version must be a positive integer, got {FLAGS.version}")
         from spanbert_tf.tasks.coref.export import export_coref
 
         print("writing coref", flush=True)
@@ -57,7 +58,7 @@ def main(argv):
             checkpoint=FLAGS.checkpoint, output_singletons=FLAGS.output_singletons,
             overwrite=FLAGS.overwrite)
     if models:
-        from spanbert_tf.export.saved_model import export_saved_models
+        from spanbert_tf.tasks.pretraining.export import export_saved_models
 
         paths.update(export_saved_models(
             FLAGS.model_dir, FLAGS.export_dir, checkpoint=FLAGS.checkpoint,
@@ -65,7 +66,7 @@ def main(argv):
             overwrite=FLAGS.overwrite, progress=lambda line: print(line, flush=True),
             top_k=FLAGS.top_k))
     if "coref" in FLAGS.models:
-        from spanbert_tf.export.saved_model import write_model_server_config
+        from spanbert_tf.tasks.pretraining.export import write_model_server_config
 
         paths["models.config"] = write_model_server_config(FLAGS.export_dir)
     for name, path in paths.items():

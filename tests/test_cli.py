@@ -150,13 +150,12 @@ def test_every_error_class_of_the_library_is_an_input_error():
     """The error classes users meet derive from InputError (so the front end shows them as
     one line), and the missing-file / existing-output ones are still the built-in errors."""
     from spanbert_tf.errors import MissingFileError, OutputExistsError
-    from spanbert_tf.export import serving_client, serving_ops
+    from spanbert_tf.serving import ops as serving_ops
     from spanbert_tf.tasks.coref import conll, metrics, segments
     from spanbert_tf.training import distribute
 
     for cls in (distribute.StrategyError, metrics.CorefScoreError, conll.CorefFormatError,
-                segments.CorefJsonlinesError, serving_ops.UnservableOpsError,
-                serving_client.RestRequestError):
+                segments.CorefJsonlinesError, serving_ops.UnservableOpsError):
         assert issubclass(cls, InputError), cls
     assert issubclass(MissingFileError, FileNotFoundError)
     assert issubclass(OutputExistsError, FileExistsError)

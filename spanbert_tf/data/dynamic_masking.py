@@ -39,6 +39,7 @@ from spanbert_tf.data import masking_draws
 from spanbert_tf.data.masking import Masker
 from spanbert_tf.data.masking_draws import DRAW_BITS, DRAW_FIELDS, DrawLayout
 from spanbert_tf.data.instances import random_token_candidates
+from spanbert_tf.errors import InputError
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 
 # Keeps the masking stream apart from any other use of the same seed.
@@ -71,7 +72,7 @@ class DynamicMasker:
     def __init__(self, config, max_seq_length, mask_id, word_start_table, random_token_ids,
                  random_token_probs=None, jit_compile=False):
         if int(max_seq_length) < 3:
-            raise ValueError(f"max_seq_length must be >= 3, got {max_seq_length}")
+            raise InputError(f"max_seq_length must be >= 3, got {max_seq_length}")
         self.reference = Masker(config, mask_id, word_start_table, random_token_ids,
                                 random_token_probs)
         self.config = config
@@ -401,28 +402,28 @@ def masker_for_records(metadata, config, vocab_file, do_lower_case=False,
     """
     source = metadata.get("metadata_path", "metadata.json")
     if metadata.get("records") != "unmasked":
-        raise ValueError(f"{source}: the records are already masked (offline masking); "
+        raise InputError(f"{source}: the records are already masked (offline masking); "
                          "dynamic masking needs records written with --masking=none")
     tokenizer = BertWordpieceTokenizer(vocab_file, do_lower_case)
     special = metadata.get("special_token_ids") or {}
     for name, value in (("[CLS]", tokenizer.cls_id), ("[SEP]", tokenizer.sep_id),
                         ("[MASK]", tokenizer.mask_id)):
         if name in special and special[name] != value:
-            raise ValueError(f"{source}: special_token_ids {name} is {special[name]}, "
+            raise InputError(f"{source}: special_token_ids {name} is {special[name]}, "
                              f"but {vocab_file} has {value}")
     candidates = random_token_candidates(tokenizer)
     probs = None
     if random_token_source == "unigram":
         counts = metadata.get("unigram_counts")
         if not isinstance(counts, list) or len(counts) != tokenizer.vocab_size:
-            raise ValueError(
+            raise InputError(
                 f"{source} has no unigram_counts of {tokenizer.vocab_size} wordpieces: write "
                 "the records with --random_token_source=unigram, or mask with "
                 "--random_token_source=uniform")
         weights = np.asarray(counts, np.float64)[candidates]
         probs = weights if weights.sum() > 0 else None
     elif random_token_source != "uniform":
-        raise ValueError(f"random_token_source must be uniform or unigram, got "
+        raise InputError(f"random_token_source must be uniform or unigram, got "
                          f"{random_token_source!r}")
     return DynamicMasker(config, metadata["max_seq_length"], tokenizer.mask_id,
                          tokenizer.word_start_table, candidates, probs, jit_compile)

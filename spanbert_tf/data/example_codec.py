@@ -21,6 +21,7 @@ records = serialize_examples(dense_arrays)     # dict name → [N, length] array
 import numpy as np
 
 from spanbert_tf.data import features
+from spanbert_tf.errors import InputError
 
 _LUT_SIZE = 1 << 16
 _lut = None
@@ -62,7 +63,7 @@ def encode_varints(flat):
     if flat.size == 0:
         return np.zeros(0, np.uint8), np.zeros(0, np.int8)
     if flat.min() < 0:
-        raise ValueError("serialize_examples: negative values cannot be written")
+        raise InputError("serialize_examples: negative values cannot be written")
     if flat.max() >= _LUT_SIZE:  # not produced by the pipeline (ids < 2**16)
         pieces = [varint(int(x)) for x in flat.tolist()]
         counts = np.fromiter((len(p) for p in pieces), np.int8, len(pieces))
@@ -121,7 +122,7 @@ def serialize_rows(rows, max_seq_length, max_predictions_per_seq, shapes=None):
         shapes = features.feature_shapes(max_seq_length, max_predictions_per_seq)
     missing = [n for n in shapes if n not in rows]
     if missing:
-        raise ValueError(f"serialize_examples: missing features {missing}")
+        raise InputError(f"serialize_examples: missing features {missing}")
     sources, src_pos = [], [0]
 
     def add_source(data):
@@ -137,11 +138,11 @@ def serialize_rows(rows, max_seq_length, max_predictions_per_seq, shapes=None):
         flat, lengths = rows[name]
         lengths = np.asarray(lengths, dtype=np.int64)
         if lengths.shape != (n,) or (lengths > width).any() or (lengths < 0).any():
-            raise ValueError(f"serialize_examples: {name} row lengths must be [N] "
+            raise InputError(f"serialize_examples: {name} row lengths must be [N] "
                              f"values in [0, {width}]")
         if isinstance(flat, str):  # "ones": every row value is 1 (input_mask, weights)
             if flat != "ones":
-                raise ValueError(f"serialize_examples: {name}: unknown row pattern {flat!r}")
+                raise InputError(f"serialize_examples: {name}: unknown row pattern {flat!r}")
             one = np.float32(1).tobytes() if dtype == "float32" else b"\x01"
             unit = len(one)
             row_bytes, pad = unit * lengths, unit * (width - lengths)
@@ -156,14 +157,14 @@ def serialize_rows(rows, max_seq_length, max_predictions_per_seq, shapes=None):
         if dtype == "float32":
             data = np.ascontiguousarray(flat, dtype="<f4").ravel()
             if data.size != lengths.sum():
-                raise ValueError(f"serialize_examples: {name} has {data.size} values, "
+                raise InputError(f"serialize_examples: {name} has {data.size} values, "
                                  f"its row lengths sum to {lengths.sum()}")
             data = data.view(np.uint8)
             row_bytes, pad, unit = 4 * lengths, 4 * (width - lengths), 4
         else:
             data, counts = encode_varints(flat)
             if counts.size != lengths.sum():
-                raise ValueError(f"serialize_examples: {name} has {counts.size} values, "
+                raise InputError(f"serialize_examples: {name} has {counts.size} values, "
                                  f"its row lengths sum to {lengths.sum()}")
             ends = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])[np.cumsum(lengths)]
             row_bytes = np.diff(np.concatenate([[0], ends]))
@@ -211,18 +212,18 @@ def serialize_examples(arrays):
     """Serializes dense examples: dict name → array [N, length] → list of N bytes."""
     missing = [n for n in features.FEATURE_NAMES if n not in arrays]
     if missing:
-        raise ValueError(f"serialize_examples: missing features {missing}")
+        raise InputError(f"serialize_examples: missing features {missing}")
     dense = {name: np.asarray(arrays[name]) for name in features.FEATURE_NAMES}
     n = dense["input_ids"].shape[0] if dense["input_ids"].ndim == 2 else -1
     for name, value in dense.items():
         if value.ndim != 2 or value.shape[0] != n:
-            raise ValueError(f"serialize_examples: {name} must be [N, length], "
+            raise InputError(f"serialize_examples: {name} must be [N, length], "
                              f"got shape {value.shape}")
     seq_len = dense["input_ids"].shape[1]
     preds = dense["masked_lm_ids"].shape[1]
     for name, (_, width) in features.feature_shapes(seq_len, preds).items():
         if dense[name].shape[1] != width:
-            raise ValueError(f"serialize_examples: {name} must be [N, {width}], "
+            raise InputError(f"serialize_examples: {name} must be [N, {width}], "
                              f"got shape {dense[name].shape}")
     rows = {name: (value.ravel(), np.full(n, value.shape[1])) for name, value in dense.items()}
     return serialize_rows(rows, seq_len, preds)

@@ -28,6 +28,7 @@ import numpy as np
 
 from spanbert_tf.data import features, packing, writer
 from spanbert_tf.data.lean_tf import import_tensorflow_lean
+from spanbert_tf.errors import InputError
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 from spanbert_tf.data.masking import Masker, MaskingConfig
 
@@ -140,7 +141,7 @@ def process_task(parts, random_token_probs=None, by_part=False):
         block_ids = [np.concatenate((cls, flat[s:e], sep)) for s, e in blocks]
         if unmasked:
             if len(block_ids) >= 1 << EXAMPLE_ID_SHIFT:
-                raise ValueError(f"document part {doc_index}/{part_index} has more than "
+                raise InputError(f"document part {doc_index}/{part_index} has more than "
                                  f"2**{EXAMPLE_ID_SHIFT} blocks")
             groups.append((block_ids, (global_part << EXAMPLE_ID_SHIFT)
                            + np.arange(len(block_ids), dtype=np.int64)))
@@ -177,7 +178,7 @@ def serialize_unmasked(blocks, example_ids, max_seq_length):
     """`[CLS] block [SEP]` arrays + int64 ids → serialized unmasked records (features.py)."""
     n = np.fromiter(map(len, blocks), np.int64, len(blocks))
     if n.max(initial=0) > max_seq_length:
-        raise ValueError(f"an instance exceeds max_seq_length {max_seq_length}")
+        raise InputError(f"an instance exceeds max_seq_length {max_seq_length}")
     rows = {
         "input_ids": (np.concatenate(blocks) if blocks else np.zeros(0, np.int64), n),
         "input_mask": ("ones", n),
@@ -192,7 +193,7 @@ def serialize_batch(batch, max_seq_length, max_predictions_per_seq):
     """A `masking.MaskedBatch` → serialized tf.train.Example bytes (zero-padded)."""
     n, m = batch.input_lengths, batch.num_masked
     if n.max(initial=0) > max_seq_length or m.max(initial=0) > max_predictions_per_seq:
-        raise ValueError(f"an instance exceeds max_seq_length {max_seq_length} or "
+        raise InputError(f"an instance exceeds max_seq_length {max_seq_length} or "
                          f"max_predictions_per_seq {max_predictions_per_seq}")
     rows = {
         "input_ids": (batch.input_ids, n),

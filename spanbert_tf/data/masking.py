@@ -49,6 +49,7 @@ import numpy as np
 
 from spanbert_tf.data.masking_types import (REPLACEMENTS, SCHEMES, MaskedBatch,
                                             MaskedInstance, MaskingConfig)
+from spanbert_tf.errors import InputError
 
 __all__ = ["MaskedBatch", "MaskedInstance", "Masker", "MaskingConfig", "REPLACEMENTS", "SCHEMES"]
 
@@ -77,36 +78,36 @@ class Masker:
 
     def __init__(self, config, mask_id, word_start_table, random_token_ids, random_token_probs=None):
         if not isinstance(config, MaskingConfig):
-            raise ValueError(f"config must be a MaskingConfig, got {type(config)}")
+            raise InputError(f"config must be a MaskingConfig, got {type(config)}")
         config.validate()
         self.config = config
         table = np.asarray(word_start_table)
         if table.ndim != 1 or table.size == 0 or table.dtype != np.bool_:
-            raise ValueError(
+            raise InputError(
                 "word_start_table must be a non-empty 1-D bool array, got "
                 f"dtype {table.dtype} shape {table.shape}"
             )
         self.word_start_table = table
         self.vocab_size = table.size
         if not 0 <= int(mask_id) < self.vocab_size:
-            raise ValueError(f"mask_id {mask_id} is outside the vocabulary [0, {self.vocab_size})")
+            raise InputError(f"mask_id {mask_id} is outside the vocabulary [0, {self.vocab_size})")
         self.mask_id = int(mask_id)
         cands = np.asarray(random_token_ids)
         if cands.ndim != 1 or cands.size == 0 or not np.issubdtype(cands.dtype, np.integer):
-            raise ValueError("random_token_ids must be a non-empty 1-D integer array")
+            raise InputError("random_token_ids must be a non-empty 1-D integer array")
         if cands.min() < 0 or cands.max() >= self.vocab_size:
-            raise ValueError(f"random_token_ids must lie in [0, {self.vocab_size})")
+            raise InputError(f"random_token_ids must lie in [0, {self.vocab_size})")
         self.random_token_ids = cands.astype(np.int32)
         self._random_cdf = None
         if random_token_probs is not None:
             probs = np.asarray(random_token_probs, dtype=np.float64)
             if probs.shape != cands.shape:
-                raise ValueError(
+                raise InputError(
                     f"random_token_probs has shape {probs.shape}, expected {cands.shape} "
                     "(one weight per random_token_ids entry)"
                 )
             if not np.all(np.isfinite(probs)) or probs.min() < 0 or probs.sum() <= 0:
-                raise ValueError("random_token_probs must be finite, >= 0, with a positive sum")
+                raise InputError("random_token_probs must be finite, >= 0, with a positive sum")
             cdf = np.cumsum(probs / probs.sum())
             cdf[-1] = 1.0
             self._random_cdf = cdf
@@ -151,7 +152,7 @@ class Masker:
         blocks, rngs, group_sizes = [], [], []
         for group_blocks, rng in groups:
             if not isinstance(rng, np.random.Generator):
-                raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng)}")
+                raise InputError(f"rng must be a numpy.random.Generator, got {type(rng)}")
             if check_ids:
                 group_blocks = [self._checked_ids(ids) for ids in group_blocks]
             blocks += group_blocks
@@ -197,12 +198,12 @@ class Masker:
     def _checked_ids(self, input_ids):
         ids = np.asarray(input_ids)
         if ids.ndim != 1 or ids.size < 2 or ids.dtype.kind not in "iu":
-            raise ValueError(
+            raise InputError(
                 "input_ids must be a 1-D integer array [CLS] block [SEP] of length >= 2, "
                 f"got dtype {ids.dtype} shape {ids.shape}"
             )
         if ids.astype(np.uint64).max() >= self.vocab_size:  # negatives wrap to huge
-            raise ValueError(f"input_ids must lie in [0, {self.vocab_size})")
+            raise InputError(f"input_ids must lie in [0, {self.vocab_size})")
         return ids
 
     def _positions(self, ws, size, source, drawn, unmerged):

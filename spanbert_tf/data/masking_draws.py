@@ -39,6 +39,8 @@ import dataclasses
 
 import numpy as np
 
+from spanbert_tf.errors import InputError
+
 DRAW_BITS = 32
 DRAW_RANGE = 1 << DRAW_BITS
 DRAW_FIELDS = ("span_anchor", "span_length", "order", "kind", "token")
@@ -117,7 +119,7 @@ def mask_with_draws(masker, blocks, draws):
     these choices: the reference the TF masker must reproduce.
     """
     if len(blocks) != len(draws):
-        raise ValueError(f"{len(blocks)} blocks but {len(draws)} draws")
+        raise InputError(f"{len(blocks)} blocks but {len(draws)} draws")
     limits = thresholds(masker)
     blocks = [masker._checked_ids(b) for b in blocks]
     ids, ws, sizes, starts = masker._concatenated(blocks)

@@ -19,6 +19,8 @@ import numbers
 
 import numpy as np
 
+from spanbert_tf.errors import InputError
+
 SCHEMES = ("span", "whole_word", "token")
 REPLACEMENTS = ("span", "token")
 
@@ -33,17 +35,17 @@ def _flag(name):
 
 def _check_range(name, value, low, high, low_open=False):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{_flag(name)} must be a number, got {value!r}")
+        raise InputError(f"{_flag(name)} must be a number, got {value!r}")
     if math.isnan(value) or value > high or value < low or (low_open and value == low):
         interval = f"{'(' if low_open else '['}{low}, {high}]"
-        raise ValueError(f"{_flag(name)} must be in {interval}, got {value!r}")
+        raise InputError(f"{_flag(name)} must be in {interval}, got {value!r}")
 
 
 def _check_int(name, value, minimum):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{_flag(name)} must be an integer, got {value!r}")
+        raise InputError(f"{_flag(name)} must be an integer, got {value!r}")
     if value < minimum:
-        raise ValueError(f"{_flag(name)} must be >= {minimum}, got {value!r}")
+        raise InputError(f"{_flag(name)} must be >= {minimum}, got {value!r}")
 
 
 @dataclasses.dataclass
@@ -80,7 +82,7 @@ class MaskingConfig:
     def validate(self):
         for name, allowed in (("scheme", SCHEMES), ("replacement", REPLACEMENTS)):
             if getattr(self, name) not in allowed:
-                raise ValueError(
+                raise InputError(
                     f"{_flag(name)} must be one of {allowed}, got {getattr(self, name)!r}"
                 )
         _check_range("masked_lm_prob", self.masked_lm_prob, 0.0, 1.0, low_open=True)
@@ -88,7 +90,7 @@ class MaskingConfig:
         _check_range("mask_prob", self.mask_prob, 0.0, 1.0)
         _check_range("random_prob", self.random_prob, 0.0, 1.0)
         if self.mask_prob + self.random_prob > 1.0 + 1e-9:
-            raise ValueError(
+            raise InputError(
                 "--mask_prob + --random_prob must be <= 1, got "
                 f"{self.mask_prob} + {self.random_prob}"
             )

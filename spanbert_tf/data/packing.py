@@ -22,6 +22,8 @@ instance = np.concatenate([[cls_id], flat[s:e], [sep_id]])  # for (s, e) in bloc
 
 import numpy as np
 
+from spanbert_tf.errors import InputError
+
 LONG_LINE_MODES = ("split", "drop")
 
 
@@ -66,9 +68,9 @@ def pack_lines(row_splits, is_word_start, max_tokens, long_lines="split"):
         "dropped_tokens", "empty_lines".
     """
     if long_lines not in LONG_LINE_MODES:
-        raise ValueError(f"long_lines must be one of {LONG_LINE_MODES}, got {long_lines!r}")
+        raise InputError(f"long_lines must be one of {LONG_LINE_MODES}, got {long_lines!r}")
     if max_tokens < 1:
-        raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+        raise InputError(f"max_tokens must be >= 1, got {max_tokens}")
     counts = {"long_lines_split": 0, "long_lines_dropped": 0, "dropped_tokens": 0,
               "empty_lines": 0}
     blocks = []

@@ -29,6 +29,8 @@ import keras
 import keras_hub
 from keras_hub.layers import PositionEmbedding, TransformerEncoder
 
+from spanbert_tf.errors import InputError
+
 
 @keras.saving.register_keras_serializable(package="spanbert_tf")
 def gelu_approximate(x):
@@ -47,7 +49,7 @@ HIDDEN_ACTIVATIONS = {
 def get_activation(hidden_act):
     """Maps a config's `hidden_act` ("gelu" | "gelu_approximate") to a Keras activation."""
     if hidden_act not in HIDDEN_ACTIVATIONS:
-        raise ValueError(
+        raise InputError(
             f"hidden_act must be one of {sorted(HIDDEN_ACTIVATIONS)}, got {hidden_act!r}"
         )
     return keras.activations.get(HIDDEN_ACTIVATIONS[hidden_act])

@@ -18,6 +18,7 @@ import dataclasses
 import json
 import pathlib
 
+from spanbert_tf.errors import InputError, MissingFileError
 from spanbert_tf.io_utils import write_text_atomic
 
 CONFIGS_DIR = pathlib.Path(__file__).resolve().parent.parent.parent / "configs"
@@ -65,22 +66,22 @@ class ModelConfig:
             "sbo_position_embedding_size",
         ):
             if getattr(self, name) < 1:
-                raise ValueError(f"{source}: model.{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"{source}: model.{name} must be >= 1, got {getattr(self, name)}")
         if self.hidden_size % self.num_heads:
-            raise ValueError(
+            raise InputError(
                 f"{source}: model.hidden_size ({self.hidden_size}) must be a multiple of "
                 f"model.num_heads ({self.num_heads})"
             )
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"{source}: model.dropout must be in [0, 1), got {self.dropout}")
+            raise InputError(f"{source}: model.dropout must be in [0, 1), got {self.dropout}")
         if self.hidden_act not in HIDDEN_ACTIVATIONS:
-            raise ValueError(
+            raise InputError(
                 f"{source}: model.hidden_act must be one of {HIDDEN_ACTIVATIONS}, "
                 f"got {self.hidden_act!r}"
             )
         for name in ("initializer_range", "layer_norm_epsilon"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"{source}: model.{name} must be > 0, got {getattr(self, name)}")
+                raise InputError(f"{source}: model.{name} must be > 0, got {getattr(self, name)}")
 
 
 @dataclasses.dataclass
@@ -106,35 +107,35 @@ class OptimizerConfig:
             return f"--{field}" if source == "flags" else f"{source}: optimizer.{field}"
 
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(
+            raise InputError(
                 f"{name_of('optimizer')} must be one of {OPTIMIZERS}, got {self.optimizer!r}"
             )
         if self.learning_rate <= 0:
-            raise ValueError(f"{name_of('learning_rate')} must be > 0, got {self.learning_rate}")
+            raise InputError(f"{name_of('learning_rate')} must be > 0, got {self.learning_rate}")
         for name in ("beta_1", "beta_2"):
             if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name_of(name)} must be in [0, 1), got {getattr(self, name)}")
+                raise InputError(f"{name_of(name)} must be in [0, 1), got {getattr(self, name)}")
         for name in ("epsilon", "num_train_steps", "train_batch_size"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"{name_of(name)} must be > 0, got {getattr(self, name)}")
+                raise InputError(f"{name_of(name)} must be > 0, got {getattr(self, name)}")
         for name in ("weight_decay", "num_warmup_steps", "clip_norm", "end_learning_rate"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name_of(name)} must be >= 0, got {getattr(self, name)}")
+                raise InputError(f"{name_of(name)} must be >= 0, got {getattr(self, name)}")
 
 
 def _section_from_dict(cls, data, section, source):
     """Builds dataclass `cls` from `data`, checking keys and value types."""
     if not isinstance(data, dict):
-        raise ValueError(f"{source}: '{section}' must be a JSON object, got {type(data).__name__}")
+        raise InputError(f"{source}: '{section}' must be a JSON object, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"{source}: unknown key(s) {unknown} in '{section}'; known keys: {sorted(fields)}"
         )
     missing = sorted(set(fields) - set(data))
     if missing:
-        raise ValueError(f"{source}: missing key(s) {missing} in '{section}'")
+        raise InputError(f"{source}: missing key(s) {missing} in '{section}'")
     values = {}
     for name, field in fields.items():
         value = data[name]
@@ -145,7 +146,7 @@ def _section_from_dict(cls, data, section, source):
             else isinstance(value, (int, float)) and not isinstance(value, bool)
         )
         if not ok:
-            raise ValueError(
+            raise InputError(
                 f"{source}: {section}.{name} must be of type {kind.__name__}, got {value!r}"
             )
         values[name] = float(value) if kind is float else value
@@ -173,18 +174,18 @@ class SpanBertConfig:
     def from_dict(cls, d, source="config"):
         """Builds a config from a dict; `source` (e.g. a file name) is named in errors."""
         if not isinstance(d, dict):
-            raise ValueError(f"{source}: a config must be a JSON object, got {type(d).__name__}")
+            raise InputError(f"{source}: a config must be a JSON object, got {type(d).__name__}")
         expected = {"name", "model", "optimizer"}
         unknown = sorted(set(d) - expected)
         if unknown:
-            raise ValueError(
+            raise InputError(
                 f"{source}: unknown top-level key(s) {unknown}; expected {sorted(expected)}"
             )
         missing = sorted(expected - set(d))
         if missing:
-            raise ValueError(f"{source}: missing top-level key(s) {missing}")
+            raise InputError(f"{source}: missing top-level key(s) {missing}")
         if not isinstance(d["name"], str) or not d["name"]:
-            raise ValueError(f"{source}: 'name' must be a non-empty string, got {d['name']!r}")
+            raise InputError(f"{source}: 'name' must be a non-empty string, got {d['name']!r}")
         return cls(
             name=d["name"],
             model=_section_from_dict(ModelConfig, d["model"], "model", source),
@@ -203,14 +204,14 @@ def read_json_file(path, what="config"):
     """Reads a JSON object from `path` with errors that name the file."""
     path = pathlib.Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{what} file not found: {path}")
+        raise MissingFileError(f"{what} file not found: {path}")
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: invalid JSON ({e})") from None
+        raise InputError(f"{path}: invalid JSON ({e})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        raise InputError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
 
 
@@ -223,7 +224,7 @@ def config_path(name_or_path):
         candidate = CONFIGS_DIR / f"{name_or_path}.json"
         if candidate.exists():
             return candidate
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"config {name_or_path!r} is neither one of {sorted(NAMED_CONFIGS)} nor an "
             f"existing file"
         )

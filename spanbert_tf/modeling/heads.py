@@ -34,6 +34,7 @@ import spanbert_tf  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
 import keras
 from keras import ops
 
+from spanbert_tf.errors import InputError
 from spanbert_tf.modeling.backbone import get_activation, normal_initializer
 
 
@@ -65,7 +66,7 @@ class _TiedDecoderHead(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         if token_embedding is None or not hasattr(token_embedding, "input_dim"):
-            raise ValueError(
+            raise InputError(
                 f"{type(self).__name__} needs the backbone's token embedding layer "
                 f"(e.g. backbone.token_embedding), got {token_embedding!r}"
             )

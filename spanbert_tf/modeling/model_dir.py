@@ -30,6 +30,7 @@ import json
 import os
 import pathlib
 
+from spanbert_tf.errors import InputError, MissingFileError
 from spanbert_tf.io_utils import copy_file_atomic, write_text_atomic
 from spanbert_tf.modeling import preset_dir
 from spanbert_tf.modeling.config import ModelDirInfo, SpanBertConfig, read_json_file  # noqa: F401  (ModelDirInfo: part of this API)
@@ -52,7 +53,7 @@ TASK_KINDS = ("squad", "classification", "coref")
 def task_entry(kind, name, **fields):
     """The "task" object of config.json: `{"kind": kind, "name": name, **fields}`."""
     if kind not in TASK_KINDS:
-        raise ValueError(f"unknown task kind {kind!r}; expected one of {TASK_KINDS}")
+        raise InputError(f"unknown task kind {kind!r}; expected one of {TASK_KINDS}")
     return {TASK_KIND_KEY: kind, TASK_NAME_KEY: name, **fields}
 
 
@@ -91,7 +92,7 @@ def write_model_dir_metadata(model_dir, config, vocab_file, do_lower_case=False,
         raise TypeError(f"config must be a SpanBertConfig, got {type(config).__name__}")
     vocab_file = pathlib.Path(vocab_file)
     if not vocab_file.is_file():
-        raise FileNotFoundError(f"vocabulary file not found: {vocab_file}")
+        raise MissingFileError(f"vocabulary file not found: {vocab_file}")
     model_dir = pathlib.Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     target = model_dir / VOCAB_FILE
@@ -141,12 +142,12 @@ def resolve_checkpoint(path):
     if tf.io.gfile.isdir(path):
         found = latest_checkpoint(path)
         if found is None:
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"no checkpoint in model dir {path} (expected a 'checkpoint' state file "
                 f"and {CHECKPOINT_NAME}-N.index / .data files)"
             )
         return found
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"checkpoint not found: {path} is neither a model dir nor a checkpoint prefix "
         f"({path}.index does not exist)"
     )
@@ -180,35 +181,35 @@ def read_model_dir(path, require_checkpoint=True):
                 and preset_dir.is_preset_dir(trained_preset)):
             return preset_dir.read_preset_dir(trained_preset)  # trained with --backend=jax
     else:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"model dir not found: {path} is neither a directory nor a checkpoint prefix"
         )
     config_file = os.path.join(model_dir, CONFIG_FILE)
     if not os.path.isfile(config_file):
-        raise FileNotFoundError(f"model dir {model_dir} has no {CONFIG_FILE} ({config_file})")
+        raise MissingFileError(f"model dir {model_dir} has no {CONFIG_FILE} ({config_file})")
     data = read_json_file(config_file)
     do_lower_case = data.pop("do_lower_case", None)
     if do_lower_case is None:
-        raise ValueError(f"{config_file}: missing top-level key 'do_lower_case'")
+        raise InputError(f"{config_file}: missing top-level key 'do_lower_case'")
     if not isinstance(do_lower_case, bool):
-        raise ValueError(f"{config_file}: 'do_lower_case' must be true or false, got {do_lower_case!r}")
+        raise InputError(f"{config_file}: 'do_lower_case' must be true or false, got {do_lower_case!r}")
     task = data.pop("task", None)
     if task is not None and not isinstance(task, dict):
-        raise ValueError(f"{config_file}: 'task' must be a JSON object, got {task!r}")
+        raise InputError(f"{config_file}: 'task' must be a JSON object, got {task!r}")
     if task is not None:
         task = _normalize_task(task)
     config = SpanBertConfig.from_dict(data, source=config_file)
     vocab_file = os.path.join(model_dir, VOCAB_FILE)
     if not os.path.isfile(vocab_file):
-        raise FileNotFoundError(f"model dir {model_dir} has no {VOCAB_FILE} ({vocab_file})")
+        raise MissingFileError(f"model dir {model_dir} has no {VOCAB_FILE} ({vocab_file})")
     if checkpoint_path is None and require_checkpoint:
         if glob.glob(os.path.join(glob.escape(model_dir), "ckpt-*" + preset_dir.WEIGHTS_SUFFIX)):
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"model dir {model_dir} was trained on a Keras backend (--backend=jax: "
                 f"ckpt-N{preset_dir.WEIGHTS_SUFFIX}) and has no {preset_dir.MODEL_DIR_PRESET}/ "
                 "yet, which its run writes when it ends: finish or resume the run, or load a "
                 "ckpt-N.weights.h5 with run_pretraining.py --init_weights")
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"no checkpoint in model dir {model_dir} (expected a 'checkpoint' state file "
             f"and {CHECKPOINT_NAME}-N.index / .data files)"
         )
@@ -233,12 +234,12 @@ def _restore(root, checkpoint_path, what):
         status.assert_existing_objects_matched()
     except AssertionError as e:
         first = str(e).splitlines()[0] if str(e) else ""
-        raise ValueError(
+        raise InputError(
             f"checkpoint {checkpoint_path} does not hold the {what} weights this model "
             f"needs (different config, or not a model with a .backbone?): {first[:300]}"
         ) from None
     except (ValueError, tf.errors.InvalidArgumentError) as e:
-        raise ValueError(
+        raise InputError(
             f"checkpoint {checkpoint_path} does not fit this {what} (shape mismatch: "
             f"different config?): {str(e).splitlines()[0][:300]}"
         ) from None
@@ -257,7 +258,7 @@ def restore_backbone(backbone, checkpoint_path):
     import tensorflow as tf
 
     if not backbone.weights:
-        raise ValueError("restore_backbone: the backbone has no variables yet (build it first)")
+        raise InputError("restore_backbone: the backbone has no variables yet (build it first)")
     if preset_dir.is_preset_dir(str(checkpoint_path)):  # a keras-hub preset dir
         checkpoint_path = preset_dir.read_preset_dir(str(checkpoint_path)).checkpoint_path
     if str(checkpoint_path).endswith(preset_dir.WEIGHTS_SUFFIX):  # a keras-hub preset's weights
@@ -277,7 +278,7 @@ def restore_model(model, checkpoint_path):
     import tensorflow as tf
 
     if not model.weights:
-        raise ValueError(
+        raise InputError(
             f"restore_model: {type(model).__name__} has no variables yet; call it on a "
             f"batch (or build it) before restoring"
         )

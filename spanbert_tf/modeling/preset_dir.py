@@ -26,6 +26,7 @@ if is_preset_dir("presets/spanbert_base"):
 
 import os
 
+from spanbert_tf.errors import InputError, MissingFileError
 from spanbert_tf.modeling.config import (ModelConfig, ModelDirInfo, OptimizerConfig, SpanBertConfig,
                                          read_json_file)
 
@@ -75,18 +76,18 @@ def read_preset_dir(path):
     data = read_json_file(config_file, what="preset config")
     name = backbone_class_name(data.get("registered_name", ""))
     if name not in (SPANBERT_CLASS, BERT_CLASS):
-        raise ValueError(
+        raise InputError(
             f"{config_file}: registered_name {data.get('registered_name')!r} is not a "
             f"{SPANBERT_CLASS} or {BERT_CLASS} preset"
         )
     fields = data.get("config")
     if not isinstance(fields, dict):
-        raise ValueError(f"{config_file}: 'config' must be a JSON object")
+        raise InputError(f"{config_file}: 'config' must be a JSON object")
     required = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim",
                 "max_sequence_length", "num_segments")
     missing = [k for k in required if k not in fields]
     if missing:
-        raise ValueError(f"{config_file}: missing config key(s) {missing}")
+        raise InputError(f"{config_file}: missing config key(s) {missing}")
     model = ModelConfig(
         vocab_size=fields["vocabulary_size"],
         hidden_size=fields["hidden_dim"],
@@ -105,15 +106,15 @@ def read_preset_dir(path):
     model.validate(config_file)
     vocab_file = os.path.join(path, VOCAB_ASSET)
     if not os.path.isfile(vocab_file):
-        raise FileNotFoundError(f"preset {path} has no vocabulary ({vocab_file})")
+        raise MissingFileError(f"preset {path} has no vocabulary ({vocab_file})")
     tokenizer_file = os.path.join(path, TOKENIZER_FILE)
     tokenizer = read_json_file(tokenizer_file, what="preset tokenizer").get("config", {})
     lowercase = tokenizer.get("lowercase")
     if not isinstance(lowercase, bool):
-        raise ValueError(f"{tokenizer_file}: config.lowercase must be true or false, got {lowercase!r}")
+        raise InputError(f"{tokenizer_file}: config.lowercase must be true or false, got {lowercase!r}")
     weights = os.path.join(path, WEIGHTS_FILE)
     if not os.path.isfile(weights):
-        raise FileNotFoundError(f"preset {path} has no {WEIGHTS_FILE} (sharded presets are not supported)")
+        raise MissingFileError(f"preset {path} has no {WEIGHTS_FILE} (sharded presets are not supported)")
     config = SpanBertConfig(name=f"preset-{os.path.basename(os.path.normpath(path))}",
                             model=model, optimizer=OptimizerConfig())
     return ModelDirInfo(config=config, vocab_file=vocab_file, do_lower_case=lowercase,
@@ -125,7 +126,7 @@ def load_preset_weights(backbone, weights_file):
     try:
         backbone.load_weights(weights_file)
     except (ValueError, KeyError) as e:
-        raise ValueError(
+        raise InputError(
             f"{weights_file} does not fit this backbone (different config?): "
             f"{str(e).splitlines()[0][:300] if str(e) else type(e).__name__}"
         ) from None

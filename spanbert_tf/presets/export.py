@@ -36,11 +36,13 @@ import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 import keras
 import tensorflow as tf
 
+from spanbert_tf.errors import InputError, OutputExistsError
+
 
 def _write_atomically(export_dir, write):
     export_dir = os.path.abspath(str(export_dir))
     if os.path.exists(export_dir) and (not os.path.isdir(export_dir) or os.listdir(export_dir)):
-        raise FileExistsError(f"{export_dir} already exists and is not an empty folder")
+        raise OutputExistsError(f"{export_dir} already exists and is not an empty folder")
     parent = os.path.dirname(export_dir)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-savedmodel-")
@@ -61,7 +63,7 @@ def export_text_classifier(classifier, export_dir, pair=True):
     from spanbert_tf.presets.text_classifier import SpanBertTextClassifierPreprocessor
 
     if not isinstance(classifier.preprocessor, SpanBertTextClassifierPreprocessor):
-        raise ValueError("export_text_classifier needs a classifier with a text preprocessor "
+        raise InputError("export_text_classifier needs a classifier with a text preprocessor "
                          f"(SpanBertTextClassifierPreprocessor), not "
                          f"{type(classifier.preprocessor).__name__} (TACRED task presets do not "
                          "export; run_classifier.py --export_dir serves TACRED)")
@@ -97,10 +99,10 @@ def export_question_answerer(answerer, export_dir):
 
     p = answerer.preprocessor
     if p is None:
-        raise ValueError("export_question_answerer needs an answerer with a preprocessor")
+        raise InputError("export_question_answerer needs an answerer with a preprocessor")
     export_dir = os.path.abspath(str(export_dir))
     if os.path.exists(export_dir) and (not os.path.isdir(export_dir) or os.listdir(export_dir)):
-        raise FileExistsError(f"{export_dir} already exists and is not an empty folder")
+        raise OutputExistsError(f"{export_dir} already exists and is not an empty folder")
     return export_qa_saved_model(
         answerer, p.wordpiece(), export_dir, p.sequence_length, p.doc_stride,
         p.max_query_length, answerer.n_best_size, answerer.max_answer_length,
@@ -116,5 +118,5 @@ def export_task(task, export_dir, **kwargs):
         return export_text_classifier(task, export_dir, **kwargs)
     if isinstance(task, SpanBertQuestionAnswerer):
         return export_question_answerer(task, export_dir, **kwargs)
-    raise ValueError(f"no serving export for {type(task).__name__}: SpanBertTextClassifier "
+    raise InputError(f"no serving export for {type(task).__name__}: SpanBertTextClassifier "
                      "and SpanBertQuestionAnswerer export")

@@ -45,6 +45,7 @@ import tensorflow as tf
 
 from spanbert_tf.data.dynamic_masking import DynamicMasker
 from spanbert_tf.data.masking import MaskingConfig
+from spanbert_tf.errors import InputError
 from spanbert_tf.modeling.backbone import SpanBertBackbone
 from spanbert_tf.modeling.pretrainer import SpanBertPretrainer
 from spanbert_tf.presets.registration import register, relabel_preset_files
@@ -244,7 +245,7 @@ def masked_lm_from_pretrainer(pretrainer, tokenizer, **preprocessor_kwargs):
                             sbo_position_embedding_size=pretrainer.sbo_position_embedding_size)
     for source, target in ((pretrainer.mlm_head, task.mlm_head), (pretrainer.sbo_head, task.sbo_head)):
         if len(source.weights) != len(target.weights):
-            raise ValueError(f"{source.name}: {len(source.weights)} weights, expected {len(target.weights)}")
+            raise InputError(f"{source.name}: {len(source.weights)} weights, expected {len(target.weights)}")
         for a, b in zip(source.weights, target.weights):
             b.assign(a)
     return task

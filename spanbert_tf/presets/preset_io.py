@@ -17,7 +17,7 @@ so a crash never leaves a half-written preset.
 
 Example:
 ```python
-from spanbert_tf.export.convert import convert_checkpoint
+from spanbert_tf.convert.checkpoint import convert_checkpoint
 convert_checkpoint("keras", "runs/pretrain", "keras_hub_preset", "presets/spanbert_tiny")
 import spanbert_tf.presets
 backbone = keras_hub.models.Backbone.from_preset("presets/spanbert_tiny")
@@ -30,6 +30,7 @@ import tempfile
 
 import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 
+from spanbert_tf.errors import OutputExistsError
 from spanbert_tf.modeling.backbone import SpanBertBackbone
 from spanbert_tf.presets.registration import relabel_preset_files
 from spanbert_tf.presets.tokenizer import SpanBertTokenizer
@@ -43,7 +44,7 @@ def build_tokenizer(vocab_file, do_lower_case):
 
 def _check_output(preset_dir):
     if os.path.exists(preset_dir) and (not os.path.isdir(preset_dir) or os.listdir(preset_dir)):
-        raise FileExistsError(
+        raise OutputExistsError(
             f"{preset_dir} already exists and is not an empty folder; choose a new --output")
 
 

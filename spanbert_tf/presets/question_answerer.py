@@ -42,6 +42,7 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
+from spanbert_tf.errors import InputError
 from spanbert_tf.modeling.backbone import SpanBertBackbone, normal_initializer
 from spanbert_tf.presets.registration import register, relabel_preset_files
 from spanbert_tf.presets.tokenizer import SpanBertTokenizer, WordpieceOfTokenizer
@@ -66,7 +67,7 @@ def _strings(values, what):
         if isinstance(v, bytes):
             v = v.decode("utf-8")
         if not isinstance(v, str):
-            raise ValueError(f"{what}[{i}]: expected a string, got {type(v).__name__}")
+            raise InputError(f"{what}[{i}]: expected a string, got {type(v).__name__}")
         out.append(v)
     return out
 
@@ -105,9 +106,9 @@ class SpanBertQuestionAnswererPreprocessor(WordpieceOfTokenizer, keras_hub.model
         self.doc_stride = int(doc_stride)
         self.max_query_length = int(max_query_length)
         if self.doc_stride < 1 or self.max_query_length < 1:
-            raise ValueError("doc_stride and max_query_length must be >= 1")
+            raise InputError("doc_stride and max_query_length must be >= 1")
         if self.sequence_length < self.max_query_length + 4:
-            raise ValueError(f"sequence_length={self.sequence_length} leaves no room for the "
+            raise InputError(f"sequence_length={self.sequence_length} leaves no room for the "
                              f"context after a {self.max_query_length}-piece question")
         self.skipped_answers = 0
 
@@ -122,11 +123,11 @@ class SpanBertQuestionAnswererPreprocessor(WordpieceOfTokenizer, keras_hub.model
         """
         questions, contexts = _strings(questions, "questions"), _strings(contexts, "contexts")
         if len(questions) != len(contexts):
-            raise ValueError(f"{len(questions)} questions but {len(contexts)} contexts")
+            raise InputError(f"{len(questions)} questions but {len(contexts)} contexts")
         ids = [str(i) for i in range(len(questions))] if question_ids is None else \
             _strings(question_ids, "question_ids")
         if len(ids) != len(questions):
-            raise ValueError(f"{len(ids)} question_ids for {len(questions)} questions")
+            raise InputError(f"{len(ids)} question_ids for {len(questions)} questions")
         texts = starts = None
         if answers is not None:
             texts, starts = answers
@@ -134,7 +135,7 @@ class SpanBertQuestionAnswererPreprocessor(WordpieceOfTokenizer, keras_hub.model
             starts = np.asarray(starts.numpy() if isinstance(starts, tf.Tensor) else starts)
             starts = starts.reshape(-1).astype(np.int64)
             if len(texts) != len(questions) or len(starts) != len(questions):
-                raise ValueError(f"{len(texts)} answer texts and {len(starts)} answer starts "
+                raise InputError(f"{len(texts)} answer texts and {len(starts)} answer starts "
                                  f"for {len(questions)} questions")
         stats = squad_reader.ReadStats()
         examples, kept = [], []
@@ -145,7 +146,7 @@ class SpanBertQuestionAnswererPreprocessor(WordpieceOfTokenizer, keras_hub.model
                 if not impossible:
                     start = int(starts[i])
                     if start < 0 or start + len(texts[i]) > len(context):
-                        raise ValueError(
+                        raise InputError(
                             f"answers: question {i}: answer {texts[i]!r} at character offset "
                             f"{start} lies outside its context ({len(context)} characters)")
                     gold = [{"text": texts[i], "answer_start": start}]
@@ -183,12 +184,12 @@ class SpanBertQuestionAnswererPreprocessor(WordpieceOfTokenizer, keras_hub.model
 
     def call(self, x, y=None, sample_weight=None):
         if not isinstance(x, (tuple, list)) or len(x) != 2:
-            raise ValueError("SpanBertQuestionAnswererPreprocessor takes x = (questions, "
+            raise InputError("SpanBertQuestionAnswererPreprocessor takes x = (questions, "
                              "contexts), two batches of strings")
         inputs = [tf.convert_to_tensor(x[0], tf.string), tf.convert_to_tensor(x[1], tf.string)]
         if y is not None:
             if not isinstance(y, (tuple, list)) or len(y) != 2:
-                raise ValueError("answers y must be (answer_texts, answer_starts): the answer "
+                raise InputError("answers y must be (answer_texts, answer_starts): the answer "
                                  "strings ('' = unanswerable) and their character offsets")
             inputs += [tf.convert_to_tensor(y[0], tf.string),
                        tf.cast(tf.convert_to_tensor(y[1]), tf.int64)]
@@ -294,12 +295,12 @@ class SpanBertQuestionAnswerer(keras_hub.models.Task):
         `version_2_with_negative`.
         """
         if self.preprocessor is None:
-            raise ValueError("SpanBertQuestionAnswerer.predict needs a preprocessor (from_preset "
+            raise InputError("SpanBertQuestionAnswerer.predict needs a preprocessor (from_preset "
                              "gives one) to turn questions and contexts into windows")
         examples, _ = self.preprocessor.examples(questions, contexts, question_ids=question_ids)
         windows = self.preprocessor.windows(examples)
         if not len(windows):
-            raise ValueError("no windows: every context is empty")
+            raise InputError("no windows: every context is empty")
         start, end = self.window_logits(windows, batch_size)
         wordpiece = self.preprocessor.wordpiece()
         return squad_predict.make_predictions(
@@ -310,7 +311,7 @@ class SpanBertQuestionAnswerer(keras_hub.models.Task):
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """`x = (questions, contexts)` → answer strings (object array; "" = no answer)."""
         if not isinstance(x, (tuple, list)) or len(x) != 2:
-            raise ValueError("SpanBertQuestionAnswerer.predict takes x = (questions, contexts)")
+            raise InputError("SpanBertQuestionAnswerer.predict takes x = (questions, contexts)")
         predictions, _, _ = self.predict_answers(x[0], x[1], batch_size=batch_size or 32)
         return np.array(list(predictions.values()), dtype=object)
 
@@ -348,7 +349,7 @@ def question_answerer_from_model(model, tokenizer, task=None, initializer_range=
         null_score_diff_threshold=task.get("null_score_diff_threshold", 0.0))
     source, target = model.qa_outputs.weights, answerer.qa_outputs.weights
     if [tuple(v.shape) for v in source] != [tuple(v.shape) for v in target]:
-        raise ValueError(f"qa_outputs: weights {[v.shape for v in source]}, expected "
+        raise InputError(f"qa_outputs: weights {[v.shape for v in source]}, expected "
                          f"{[v.shape for v in target]}")
     for a, b in zip(source, target):
         b.assign(a)

@@ -30,6 +30,7 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
+from spanbert_tf.errors import InputError
 from spanbert_tf.modeling.backbone import SpanBertBackbone
 from spanbert_tf.presets.registration import register, relabel_preset_files
 from spanbert_tf.presets.tokenizer import SpanBertTokenizer, WordpieceOfTokenizer
@@ -70,7 +71,7 @@ class SpanBertRelationClassifierPreprocessor(WordpieceOfTokenizer, keras_hub.mod
         """`TacredExample`s from the input dict of numpy arrays / lists (see the module)."""
         missing = [k for k in FIELDS if k not in x]
         if missing:
-            raise ValueError(f"relation inputs lack {missing}; expected the fields {FIELDS}")
+            raise InputError(f"relation inputs lack {missing}; expected the fields {FIELDS}")
         rows = len(x["tokens"])
         out = []
         for i in range(rows):
@@ -81,7 +82,7 @@ class SpanBertRelationClassifierPreprocessor(WordpieceOfTokenizer, keras_hub.mod
             for side in ("subj", "obj"):
                 s, e = spans[f"{side}_start"], spans[f"{side}_end"]
                 if not 0 <= s <= e < len(tokens):
-                    raise ValueError(f"relation input {i}: {side} span [{s}, {e}] is not inside "
+                    raise InputError(f"relation input {i}: {side} span [{s}, {e}] is not inside "
                                      f"its {len(tokens)} tokens")
             types = {k: _text(np.asarray(x[k], dtype=object).reshape(-1)[i]) or None
                      for k in TYPE_FIELDS}
@@ -97,7 +98,7 @@ class SpanBertRelationClassifierPreprocessor(WordpieceOfTokenizer, keras_hub.mod
 
     def call(self, x, y=None, sample_weight=None):
         if not isinstance(x, dict):
-            raise ValueError(f"SpanBertRelationClassifierPreprocessor takes a dict with {FIELDS}")
+            raise InputError(f"SpanBertRelationClassifierPreprocessor takes a dict with {FIELDS}")
         tensors = [tf.convert_to_tensor(x["tokens"], tf.string)]
         tensors += [tf.cast(tf.convert_to_tensor(x[k]), tf.int64) for k in INT_FIELDS]
         tensors += [tf.convert_to_tensor(x[k], tf.string) for k in TYPE_FIELDS]

@@ -23,6 +23,7 @@ import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 import keras
 import keras_hub
 
+from spanbert_tf.errors import InputError
 from spanbert_tf.modeling.backbone import SpanBertBackbone, normal_initializer
 from spanbert_tf.presets.registration import register, relabel_preset_files
 from spanbert_tf.presets.tokenizer import SpanBertTokenizer
@@ -130,13 +131,13 @@ def text_classifier_from_model_dir(model_dir):
     info = model_dir_lib.read_model_dir(model_dir)
     task = info.task or {}
     if model_dir_lib.task_kind(task) != "classification":
-        raise ValueError(f"{info.model_dir}: config.json has no classification task "
+        raise InputError(f"{info.model_dir}: config.json has no classification task "
                          f"(not a run_classifier.py model dir)")
     labels = task.get("labels")
     name = task.get(model_dir_lib.TASK_NAME_KEY)
     markers = task.get("markers")
     if (name == "tacred") != (markers is not None) or (markers is not None and not labels):
-        raise ValueError(f"{info.model_dir}: config.json task {name!r} needs both labels and "
+        raise InputError(f"{info.model_dir}: config.json task {name!r} needs both labels and "
                          f"entity markers (a run_classifier.py TACRED model dir)")
     regression = False
     if not labels:
@@ -145,7 +146,7 @@ def text_classifier_from_model_dir(model_dir):
         except ValueError:
             pass
     if not labels and not regression:
-        raise ValueError(f"{info.model_dir}: config.json task {name!r} has no labels and is not "
+        raise InputError(f"{info.model_dir}: config.json task {name!r} has no labels and is not "
                          f"a GLUE regression")
     num_classes = 1 if regression else len(labels)
     model = ClassificationTask(info.config.model, num_classes, is_regression=regression,

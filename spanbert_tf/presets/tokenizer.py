@@ -21,6 +21,7 @@ import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 
 import keras_hub
 
+from spanbert_tf.errors import InputError
 from spanbert_tf.modeling.backbone import SpanBertBackbone
 from spanbert_tf.presets.registration import register
 from spanbert_tf.tokenization import BertWordpieceTokenizer
@@ -53,11 +54,11 @@ def wordpiece_tokenizer(tokenizer):
     """
     lowercase = bool(tokenizer.lowercase)
     if bool(getattr(tokenizer, "strip_accents", lowercase)) != lowercase:
-        raise ValueError(f"tokenizer {tokenizer.name!r}: lowercase={lowercase} with "
+        raise InputError(f"tokenizer {tokenizer.name!r}: lowercase={lowercase} with "
                          f"strip_accents={tokenizer.strip_accents}; BERT's do_lower_case sets both")
     vocabulary = tokenizer.get_vocabulary()
     if not vocabulary:
-        raise ValueError(f"tokenizer {tokenizer.name!r} has no vocabulary")
+        raise InputError(f"tokenizer {tokenizer.name!r} has no vocabulary")
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "vocab.txt")
         with open(path, "w", encoding="utf-8") as f:

@@ -29,7 +29,6 @@ summary = train_with_keras_fit(config, dataset_fn, "runs/jax", vocab_file, False
 import dataclasses
 import math
 import os
-import shutil
 import time
 
 import keras
@@ -257,7 +256,8 @@ class _CheckpointAndLog(keras.callbacks.Callback):
         self.logger.close()
 
 
-def train_with_keras_fit(config, dataset_fn, model_dir, vocab_file, do_lower_case, settings):
+def train_with_keras_fit(config, dataset_fn, model_dir, vocab_file, do_lower_case, settings,
+                         write_preset=None):
     """Trains (or resumes) `SpanBertPretrainer` on `dataset_fn()` batches with Keras `fit`.
 
     Args:
@@ -267,6 +267,9 @@ def train_with_keras_fit(config, dataset_fn, model_dir, vocab_file, do_lower_cas
             vocab.txt are written by the caller).
         vocab_file, do_lower_case: for the keras-hub preset written at the end.
         settings: a `FitSettings`.
+        write_preset: `fn(model) -> path` called once training ends (the pretraining program
+            writes the keras-hub preset with it: `tasks.pretraining.preset.write_model_dir_preset`;
+            training imports no preset code).
 
     Returns the summary dict of `Trainer.train` (step, last logged values, train_seconds,
     examples_per_sec, checkpoint) plus `resumed_from_step`, `num_replicas` and `preset`.
@@ -326,22 +329,7 @@ def train_with_keras_fit(config, dataset_fn, model_dir, vocab_file, do_lower_cas
                        examples_per_sec=(steps * global_batch / callback.seconds
                                          if callback.seconds else 0.0),
                        checkpoint=callback.checkpoint)
-    summary["preset"] = write_preset(model, model_dir, vocab_file, do_lower_case)
+    if write_preset is not None:
+        summary["preset"] = write_preset(model)
     return summary
 
-
-def write_preset(model, model_dir, vocab_file, do_lower_case):
-    """Replaces `model_dir/preset` by the model's keras-hub preset (backbone, MLM/SBO heads,
-    tokenizer): what the fine-tuning programs load on any backend. Returns its path."""
-    from spanbert_tf.presets.preset_io import save_pretrainer_preset
-
-    target = os.path.join(str(model_dir), PRESET_DIR)
-    staging = os.path.join(str(model_dir), f".{PRESET_DIR}.new-{os.getpid()}")
-    old = os.path.join(str(model_dir), f".{PRESET_DIR}.old-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    save_pretrainer_preset(staging, model, vocab_file, do_lower_case, with_heads=True)
-    if os.path.exists(target):
-        os.replace(target, old)
-    os.replace(staging, target)
-    shutil.rmtree(old, ignore_errors=True)
-    return os.path.abspath(target)

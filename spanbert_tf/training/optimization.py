@@ -20,6 +20,8 @@ import re
 import keras
 import tensorflow as tf
 
+from spanbert_tf.errors import InputError
+
 # Variables whose name or path matches are not weight-decayed (BERT: "LayerNorm",
 # "layer_norm", "bias"; Keras LayerNormalization calls its weights gamma/beta).
 NO_DECAY_PATTERN = r"(^|/|_)(bias|gamma|beta)(:\d+)?$|layer_?norm|LayerNorm"
@@ -44,9 +46,9 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, learning_rate, num_warmup_steps, num_train_steps, end_learning_rate=0.0):
         if num_train_steps < 1:
-            raise ValueError(f"num_train_steps must be >= 1, got {num_train_steps}")
+            raise InputError(f"num_train_steps must be >= 1, got {num_train_steps}")
         if not 0 <= num_warmup_steps <= num_train_steps:
-            raise ValueError(
+            raise InputError(
                 f"num_warmup_steps must be in [0, num_train_steps={num_train_steps}], "
                 f"got {num_warmup_steps}"
             )
@@ -111,7 +113,7 @@ def create_optimizer(opt_config, num_train_steps=None, num_warmup_steps=None):
     elif opt_config.optimizer == "lamb":
         optimizer = keras.optimizers.Lamb(**common)
     else:
-        raise ValueError(
+        raise InputError(
             f"unknown optimizer {opt_config.optimizer!r}; expected 'adamw' or 'lamb'"
         )
     optimizer.exclude_from_weight_decay(var_names=[NO_DECAY_PATTERN])

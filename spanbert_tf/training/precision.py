@@ -11,6 +11,8 @@ import contextlib
 
 import keras
 
+from spanbert_tf.errors import InputError
+
 MIXED_PRECISION = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
@@ -18,7 +20,7 @@ MIXED_PRECISION = ("float32", "mixed_float16", "mixed_bfloat16")
 def mixed_precision_policy(name):
     """Sets the global Keras dtype policy to `name` inside the block, then restores it."""
     if name not in MIXED_PRECISION:
-        raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, got {name!r}")
+        raise InputError(f"mixed_precision must be one of {MIXED_PRECISION}, got {name!r}")
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(name)
     try:

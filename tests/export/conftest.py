@@ -55,7 +55,7 @@ def pretrained_model_dir(tmp_path_factory, cased_vocab):
 @pytest.fixture(scope="session")
 def exported(pretrained_model_dir, tmp_path_factory):
     """export_saved_models() once for all tests: (export_dir, {name: path})."""
-    from spanbert_tf.export.saved_model import export_saved_models
+    from spanbert_tf.tasks.pretraining.export import export_saved_models
 
     export_dir = str(tmp_path_factory.mktemp("export"))
     paths = export_saved_models(pretrained_model_dir[0], export_dir, seq_length=SEQ_LENGTH)

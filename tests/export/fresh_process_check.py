@@ -25,7 +25,7 @@ import tensorflow_text  # noqa: F401  (the preprocessor's tokenizer ops)
 from tensorflow.python.tools import saved_model_cli, saved_model_utils
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CLIENT = os.path.join(HERE, "..", "..", "spanbert_tf", "export", "serving_client.py")
+CLIENT = os.path.join(HERE, "..", "..", "spanbert_tf", "serving", "client.py")
 
 
 def load_client():

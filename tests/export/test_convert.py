@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from spanbert_tf.export.convert import convert_checkpoint
+from spanbert_tf.convert.checkpoint import convert_checkpoint
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from spanbert_tf.export import convert_hf
+from spanbert_tf.convert import hf as convert_hf
 
 
 def _config(tmp_path, **overrides):

@@ -6,8 +6,8 @@ import re
 import numpy as np
 import pytest
 
-from spanbert_tf.export.convert import convert_checkpoint
-from spanbert_tf.export.convert_tf1 import tf1_name_to_hf
+from spanbert_tf.convert.checkpoint import convert_checkpoint
+from spanbert_tf.convert.tf1 import tf1_name_to_hf
 
 pytest.importorskip("torch")
 

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCRIPT = os.path.join(REPO, "spanbert_tf", "export", "demo_fill_span.py")
+SCRIPT = os.path.join(REPO, "spanbert_tf", "tasks", "pretraining", "demo_fill_span.py")
 
 
 def _run(*args):

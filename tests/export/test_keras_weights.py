@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import spanbert_tf  # noqa: F401
-from spanbert_tf.export import keras_weights
-from spanbert_tf.export.convert_hf import MLM_KEYS, POOLER_KEYS, backbone_keys
+from spanbert_tf.convert import keras_weights
+from spanbert_tf.convert.hf import MLM_KEYS, POOLER_KEYS, backbone_keys
 
 
 @pytest.fixture(scope="module")

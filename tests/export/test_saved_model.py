@@ -241,7 +241,7 @@ def test_pretrainer_top_k_matches_keras(fresh, pretrained_model_dir, cased_vocab
 def test_top_k_answers_are_small_and_k_is_set_at_export(fresh, pretrained_model_dir, cased_vocab):
     import tensorflow as tf
 
-    from spanbert_tf.export.pretrainer_serving import PretrainerModule
+    from spanbert_tf.tasks.pretraining.pretrainer_serving import PretrainerModule
 
     _, report, responses = fresh
     sizes = dict(zip([r[0] for r in _rest_requests()], report["rest_bytes"]))
@@ -278,7 +278,7 @@ def test_text_embedding_is_preprocessor_then_encoder(fresh, pretrained_model_dir
 def test_preprocessor_length_up_to_the_position_table(cased_vocab):
     import tensorflow as tf
 
-    from spanbert_tf.export.saved_model import PreprocessorModule
+    from spanbert_tf.tasks.pretraining.export import PreprocessorModule
     from spanbert_tf.tokenization import BertWordpieceTokenizer
 
     module = PreprocessorModule(BertWordpieceTokenizer(cased_vocab), seq_length=MAX_POSITIONS)
@@ -400,7 +400,7 @@ def test_saved_model_cli_lists_signatures(fresh):
 
 def test_only_ops_the_model_server_has(fresh, exported):
     """TF Serving's model server has TF core + tensorflow-text 2.12.1's ops (serving_ops)."""
-    from spanbert_tf.export.serving_ops import ops_outside_model_server
+    from spanbert_tf.serving.ops import ops_outside_model_server
 
     ops = fresh[1]["ops"]
     for name in ("encoder", "preprocessor", "pretrainer", "text_embedding"):
@@ -409,7 +409,7 @@ def test_only_ops_the_model_server_has(fresh, exported):
 
 
 def test_existing_version_is_not_overwritten(exported, pretrained_model_dir):
-    from spanbert_tf.export.saved_model import export_saved_models
+    from spanbert_tf.tasks.pretraining.export import export_saved_models
 
     with pytest.raises(FileExistsError, match="--overwrite"):
         export_saved_models(pretrained_model_dir[0], exported[0], seq_length=SEQ_LENGTH,

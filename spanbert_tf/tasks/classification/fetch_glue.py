@@ -28,6 +28,7 @@ import sys
 import urllib.request
 import zipfile
 
+from spanbert_tf.errors import InputError
 from spanbert_tf.io_utils import write_text_atomic
 
 GLUE_ZIP_URL = "https://dl.fbaipublicfiles.com/glue/data/{name}.zip"
@@ -60,17 +61,17 @@ def split_mrpc(train_text, dev_ids_text):
                if line.strip()}
     lines = train_text.lstrip("\ufeff").splitlines()
     if not lines or not lines[0].startswith("Quality"):
-        raise ValueError("MRPC source: expected a header line starting with 'Quality'")
+        raise InputError("MRPC source: expected a header line starting with 'Quality'")
     train, dev = [lines[0]], [lines[0]]
     for line in lines[1:]:
         if not line.strip():
             continue
         fields = line.split("\t")
         if len(fields) != 5:
-            raise ValueError(f"MRPC source: expected 5 tab-separated fields, got {len(fields)}")
+            raise InputError(f"MRPC source: expected 5 tab-separated fields, got {len(fields)}")
         (dev if (fields[1], fields[2]) in dev_ids else train).append(line)
     if len(dev) == 1:
-        raise ValueError("MRPC source: no row matches the dev ids")
+        raise InputError("MRPC source: no row matches the dev ids")
     return "\n".join(train) + "\n", "\n".join(dev) + "\n"
 
 
@@ -78,7 +79,7 @@ def fetch_task(name, cache_dir, overwrite=False, mrpc_urls=(MRPC_TRAIN_URL, MRPC
                zip_url=GLUE_ZIP_URL):
     """Downloads one GLUE task into `cache_dir/<name>`; returns that folder."""
     if name not in TASKS:
-        raise ValueError(f"--tasks: unknown GLUE task {name!r} (one of {', '.join(TASKS)})")
+        raise InputError(f"--tasks: unknown GLUE task {name!r} (one of {', '.join(TASKS)})")
     target = os.path.join(cache_dir, name)
     if os.path.isfile(os.path.join(target, "dev.tsv")) and not overwrite:
         return target
@@ -95,7 +96,7 @@ def fetch_task(name, cache_dir, overwrite=False, mrpc_urls=(MRPC_TRAIN_URL, MRPC
             write_text_atomic(os.path.join(target, parts[1]),
                               archive.read(member).decode("utf-8"))
     if not os.path.isfile(os.path.join(target, "dev.tsv")) and name != "MNLI":
-        raise ValueError(f"{zip_url.format(name=name)}: no {name}/dev.tsv in the archive")
+        raise InputError(f"{zip_url.format(name=name)}: no {name}/dev.tsv in the archive")
     return target
 
 

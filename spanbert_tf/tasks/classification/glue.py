@@ -19,6 +19,8 @@ import dataclasses
 import os
 from typing import Optional, Union
 
+from spanbert_tf.errors import InputError, MissingFileError
+
 # Column spec: a header name, or an int index for header-less files (CoLA).
 Column = Union[str, int]
 
@@ -119,7 +121,7 @@ def get_glue_task(name):
     key = name.strip().lower()
     key = _ALIASES.get(key, key)
     if key not in GLUE_TASKS:
-        raise ValueError(
+        raise InputError(
             f"unknown GLUE task {name!r}; expected one of {sorted(GLUE_TASKS)}")
     return GLUE_TASKS[key]
 
@@ -130,12 +132,12 @@ def _split_lines(path):
         with open(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
-        raise FileNotFoundError(f"GLUE file not found: {path}") from None
+        raise MissingFileError(f"GLUE file not found: {path}") from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = data[:e.start].count(b"\n") + 1
-        raise ValueError(f"{path}:{line}: not valid UTF-8 ({e.reason})") from None
+        raise InputError(f"{path}:{line}: not valid UTF-8 ({e.reason})") from None
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -146,7 +148,7 @@ def _column_index(task, header, column, path):
     if isinstance(column, int):
         return column
     if column not in header:
-        raise ValueError(
+        raise InputError(
             f"{path}:1: header has no column {column!r} for task {task.name} "
             f"(header: {header})")
     return header.index(column)
@@ -165,7 +167,7 @@ def read_glue_tsv(task, path, split="dev"):
     start = 0
     if task.has_header:
         if not lines:
-            raise ValueError(f"{path}: empty file (expected a header row)")
+            raise InputError(f"{path}: empty file (expected a header row)")
         header = lines[0].split("\t")
         num_columns = len(header)
         start = 1
@@ -181,7 +183,7 @@ def read_glue_tsv(task, path, split="dev"):
         fields = lines[line_no - 1].split("\t")
         where = f"{path}:{line_no}"
         if len(fields) != num_columns:
-            raise ValueError(
+            raise InputError(
                 f"{where}: expected {num_columns} tab-separated columns for task "
                 f"{task.name}, found {len(fields)}")
         raw_label = fields[il].strip()
@@ -189,11 +191,11 @@ def read_glue_tsv(task, path, split="dev"):
             try:
                 label = float(raw_label)
             except ValueError:
-                raise ValueError(f"{where}: label {raw_label!r} is not a number "
+                raise InputError(f"{where}: label {raw_label!r} is not a number "
                                  f"(task {task.name} is a regression)") from None
         else:
             if raw_label not in valid:
-                raise ValueError(f"{where}: unknown label {raw_label!r} for task {task.name}"
+                raise InputError(f"{where}: unknown label {raw_label!r} for task {task.name}"
                                  f" (expected one of {list(task.labels)})")
             label = raw_label
         examples.append(ClassificationExample(
@@ -209,7 +211,7 @@ def glue_split_path(task, data_dir, split):
         return os.path.join(data_dir, "train.tsv")
     if split == "dev":
         return os.path.join(data_dir, task.dev_file)
-    raise ValueError(f"unknown split {split!r} (expected 'train' or 'dev')")
+    raise InputError(f"unknown split {split!r} (expected 'train' or 'dev')")
 
 
 def read_glue_split(task, data_dir, split):
@@ -241,13 +243,13 @@ def read_glue_tfds(task, split, data_dir):
     task = get_glue_task(task) if isinstance(task, str) else task
     tfds_split = {"train": "train", "dev": task.tfds_dev_split}.get(split)
     if tfds_split is None:
-        raise ValueError(f"unknown split {split!r} (expected 'train' or 'dev')")
+        raise InputError(f"unknown split {split!r} (expected 'train' or 'dev')")
     name = f"glue/{task.tfds_name}"
     try:
         builder = tfds.builder(name, data_dir=data_dir)
         dataset = builder.as_dataset(split=tfds_split, shuffle_files=False)
     except Exception as e:  # tfds raises several types for a missing/unprepared dataset
-        raise ValueError(f"TFDS dataset {name} split {tfds_split} is not available under "
+        raise InputError(f"TFDS dataset {name} split {tfds_split} is not available under "
                          f"{data_dir}: {e}") from None
     names = None
     if task.labels is not None:
@@ -262,7 +264,7 @@ def read_glue_tfds(task, split, data_dir):
             text_b = row[task.tfds_text_b].decode("utf-8")
         label = tfds_label_name(task, row["label"], names)
         if task.labels is not None and label not in task.labels:
-            raise ValueError(f"{name}[{tfds_split}] row {i}: unknown label {row['label']!r}")
+            raise InputError(f"{name}[{tfds_split}] row {i}: unknown label {row['label']!r}")
         examples.append(ClassificationExample(
             guid=f"{split}-{i}", text_a=row[task.tfds_text_a].decode("utf-8"),
             text_b=text_b, label=label, source=f"{name}[{tfds_split}]:{i}"))

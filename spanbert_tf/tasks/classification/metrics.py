@@ -15,6 +15,8 @@ compute_metrics(("accuracy", "f1"), preds=[1, 0, 1], labels=[1, 1, 1])
 
 import numpy as np
 
+from spanbert_tf.errors import InputError
+
 
 def _as_arrays(preds, labels):
     preds = np.asarray(preds)
@@ -23,7 +25,7 @@ def _as_arrays(preds, labels):
         raise ValueError(f"predictions {preds.shape} and labels {labels.shape} must be "
                          "1-D and of the same length")
     if preds.size == 0:
-        raise ValueError("cannot compute metrics on zero examples")
+        raise InputError("cannot compute metrics on zero examples")
     return preds, labels
 
 

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from spanbert_tf.errors import InputError
 from spanbert_tf.modeling.backbone import build_backbone, normal_initializer
 from spanbert_tf.tokenization import truncated_pair_lengths
 
@@ -103,9 +104,9 @@ class ClassificationTask:
 
     def __init__(self, model_config, num_classes, is_regression=False, dtype=None):
         if is_regression and num_classes != 1:
-            raise ValueError("a regression task has num_classes=1")
+            raise InputError("a regression task has num_classes=1")
         if not is_regression and num_classes < 2:
-            raise ValueError(f"a classification task needs >= 2 classes, got {num_classes}")
+            raise InputError(f"a classification task needs >= 2 classes, got {num_classes}")
         self.model_config = model_config
         self.num_classes = num_classes
         self.is_regression = is_regression
@@ -165,12 +166,12 @@ def encode_pairs(tokenizer, texts_a, texts_b, max_seq_length):
     """
     specials = 2 if texts_b is None else 3
     if max_seq_length < specials + 1:
-        raise ValueError(f"max_seq_length={max_seq_length} leaves no room for text")
+        raise InputError(f"max_seq_length={max_seq_length} leaves no room for text")
     n = len(texts_a)
     flat_a, splits_a = tokenizer.tokenize_to_ids_flat(list(texts_a))
     if texts_b is not None:
         if len(texts_b) != n:
-            raise ValueError("texts_a and texts_b differ in length")
+            raise InputError("texts_a and texts_b differ in length")
         flat_b, splits_b = tokenizer.tokenize_to_ids_flat(list(texts_b))
     token_ids = np.full((n, max_seq_length), tokenizer.pad_id, np.int32)
     segment_ids = np.zeros((n, max_seq_length), np.int32)

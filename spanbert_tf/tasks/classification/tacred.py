@@ -33,6 +33,8 @@ from typing import Optional
 
 import numpy as np
 
+from spanbert_tf.errors import InputError, MissingFileError
+
 NEGATIVE_LABEL = "no_relation"
 RESERVED_MARKERS = ("[SUBJ-START]", "[SUBJ-END]", "[OBJ-START]", "[OBJ-END]")
 # PTB bracket tokens (lower-cased) -> brackets: the one table of the Python features
@@ -74,35 +76,35 @@ def object_marker(entity_type):
 def _parse_record(record, path, index):
     where = f"{path}: record {index}"
     if not isinstance(record, dict):
-        raise ValueError(f"{where}: expected a JSON object, found {type(record).__name__}")
+        raise InputError(f"{where}: expected a JSON object, found {type(record).__name__}")
     if "id" in record:
         where += f" (id {record['id']})"
     missing = [k for k in _REQUIRED if k not in record]
     if missing:
-        raise ValueError(f"{where}: missing field(s) {missing}")
+        raise InputError(f"{where}: missing field(s) {missing}")
     tokens = record["token"]
     if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
-        raise ValueError(f"{where}: field 'token' must be a list of strings")
+        raise InputError(f"{where}: field 'token' must be a list of strings")
     spans = {}
     for k in ("subj_start", "subj_end", "obj_start", "obj_end"):
         v = record[k]
         if isinstance(v, bool) or not isinstance(v, int):
-            raise ValueError(f"{where}: field {k!r} must be an integer, found {v!r}")
+            raise InputError(f"{where}: field {k!r} must be an integer, found {v!r}")
         spans[k] = v
     for side in ("subj", "obj"):
         s, e = spans[f"{side}_start"], spans[f"{side}_end"]
         if not 0 <= s <= e < len(tokens):
-            raise ValueError(f"{where}: {side} span [{s}, {e}] is not inside the "
+            raise InputError(f"{where}: {side} span [{s}, {e}] is not inside the "
                              f"{len(tokens)} tokens")
     types = {}
     for k in ("subj_type", "obj_type"):
         v = record.get(k)
         if v is not None and not isinstance(v, str):
-            raise ValueError(f"{where}: field {k!r} must be a string, found {v!r}")
+            raise InputError(f"{where}: field {k!r} must be a string, found {v!r}")
         types[k] = v or None
     label = record["relation"]
     if not isinstance(label, str) or not label:
-        raise ValueError(f"{where}: field 'relation' must be a non-empty string")
+        raise InputError(f"{where}: field 'relation' must be a non-empty string")
     return TacredExample(
         guid=str(record.get("id", index)), tokens=tokens, label=label,
         source=where, **spans, **types)
@@ -114,11 +116,11 @@ def read_tacred_json(path):
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except FileNotFoundError:
-        raise FileNotFoundError(f"TACRED file not found: {path}") from None
+        raise MissingFileError(f"TACRED file not found: {path}") from None
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+        raise InputError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
     if not isinstance(data, list):
-        raise ValueError(f"{path}: expected a JSON list of records (official TACRED layout)")
+        raise InputError(f"{path}: expected a JSON list of records (official TACRED layout)")
     return [_parse_record(r, path, i) for i, r in enumerate(data)]
 
 
@@ -157,7 +159,7 @@ class TacredMarkers:
         if marker not in self.mapping:
             token = f"[unused{len(self.mapping) + 1}]"
             if vocab is not None and token not in vocab:
-                raise ValueError(
+                raise InputError(
                     f"{vocab_file}: has no {token} entry for entity marker {marker} "
                     f"({len(self.mapping)} markers already mapped)")
             self.mapping[marker] = token
@@ -180,7 +182,7 @@ class TacredMarkers:
     def from_json(cls, data):
         if not isinstance(data, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
-            raise ValueError("TACRED marker mapping must be a dict of strings")
+            raise InputError("TACRED marker mapping must be a dict of strings")
         return cls(data)
 
     def __eq__(self, other):

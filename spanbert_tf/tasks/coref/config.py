@@ -14,6 +14,7 @@ config.coref.max_segment_len, config.optimizer.task_learning_rate    # 384, 1e-4
 
 import dataclasses
 
+from spanbert_tf.errors import InputError
 from spanbert_tf.modeling.config import (
     _section_from_dict, config_path, read_json_file)
 
@@ -40,12 +41,12 @@ class CorefHeadConfig:
     def validate(self, source="config"):
         for name, field in self.__dataclass_fields__.items():
             if field.type is int and getattr(self, name) < (0 if name == "ffnn_depth" else 1):
-                raise ValueError(f"{source}: coref.{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"{source}: coref.{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 < self.top_span_ratio <= 1.0:
-            raise ValueError(f"{source}: coref.top_span_ratio must be in (0, 1], "
+            raise InputError(f"{source}: coref.top_span_ratio must be in (0, 1], "
                              f"got {self.top_span_ratio}")
         if not 0.0 <= self.dropout_rate < 1.0:
-            raise ValueError(f"{source}: coref.dropout_rate must be in [0, 1), "
+            raise InputError(f"{source}: coref.dropout_rate must be in [0, 1), "
                              f"got {self.dropout_rate}")
 
 
@@ -64,11 +65,11 @@ class CorefOptimizerConfig:
     def validate(self, source="config"):
         for name in ("bert_learning_rate", "task_learning_rate", "num_epochs", "adam_epsilon"):
             if getattr(self, name) <= 0:
-                raise ValueError(
+                raise InputError(
                     f"{source}: optimizer.{name} must be > 0, got {getattr(self, name)}")
         for name in ("warmup_ratio", "weight_decay", "clip_norm"):
             if getattr(self, name) < 0:
-                raise ValueError(
+                raise InputError(
                     f"{source}: optimizer.{name} must be >= 0, got {getattr(self, name)}")
 
 
@@ -94,10 +95,10 @@ def load_coref_config(name_or_path):
     data = read_json_file(path, what="coref config")
     expected = {"name", "backbone", "coref", "optimizer"}
     if set(data) != expected:
-        raise ValueError(f"{path}: expected top-level keys {sorted(expected)}, got {sorted(data)}")
+        raise InputError(f"{path}: expected top-level keys {sorted(expected)}, got {sorted(data)}")
     for key in ("name", "backbone"):
         if not isinstance(data[key], str) or not data[key]:
-            raise ValueError(f"{path}: '{key}' must be a non-empty string, got {data[key]!r}")
+            raise InputError(f"{path}: '{key}' must be a non-empty string, got {data[key]!r}")
     return CorefConfig(
         name=data["name"], backbone=data["backbone"],
         coref=_section_from_dict(CorefHeadConfig, data["coref"], "coref", str(path)),

@@ -55,7 +55,8 @@ import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from spanbert_tf.export.serving_ops import publish_saved_model
+from spanbert_tf.errors import InputError, OutputExistsError
+from spanbert_tf.serving.ops import publish_saved_model
 from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.tasks.coref import segments
 from spanbert_tf.tasks.coref.clusters import decode_word_clusters
@@ -95,7 +96,7 @@ class CorefServingModule(tf.Module):
                  max_num_speakers=segments.MAX_NUM_SPEAKERS):
         super().__init__(name="coref")
         if max_segment_len < 3:
-            raise ValueError(f"max_segment_len must be at least 3, got {max_segment_len}")
+            raise InputError(f"max_segment_len must be at least 3, got {max_segment_len}")
         self.model = model
         self.tokenizer = tokenizer.tf_tokenizer()
         self.vocab_file = tf.saved_model.Asset(tokenizer.vocab_file)
@@ -276,7 +277,7 @@ def load_coref_model(model_dir, checkpoint=None):
     from spanbert_tf.tasks.coref.model import build_coref_model
     info = model_dir_lib.read_model_dir(model_dir, require_checkpoint=checkpoint is None)
     if not info.task or model_dir_lib.task_kind(info) != TASK_KIND:
-        raise ValueError(f"{info.model_dir}: not a coreference model dir (a run_coref.py "
+        raise InputError(f"{info.model_dir}: not a coreference model dir (a run_coref.py "
                          f"output dir); its config.json task is {info.task}")
     config = load_coref_config(os.path.join(info.model_dir, CONFIG_FILE))
     model = build_coref_model(config, build_backbone(info.config.model))
@@ -294,7 +295,7 @@ def export_coref(model_dir, export_dir, checkpoint=None, output_singletons=False
     """
     export_dir = os.path.abspath(export_dir)
     if os.path.exists(export_dir) and not overwrite:
-        raise FileExistsError(f"{export_dir} exists; choose another --version or pass --overwrite")
+        raise OutputExistsError(f"{export_dir} exists; choose another --version or pass --overwrite")
     model, tokenizer, config = load_coref_model(model_dir, checkpoint)
     module = CorefServingModule(model, tokenizer, config.coref.max_segment_len,
                                 output_singletons=output_singletons)

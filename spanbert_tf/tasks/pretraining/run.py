@@ -238,6 +238,7 @@ def _run_keras_fit(params):
     tf.config.set_visible_devices([], "GPU")  # tf.data only: the accelerators are JAX's
     import keras
 
+    from spanbert_tf.tasks.pretraining.preset import write_model_dir_preset
     from spanbert_tf.training import keras_fit
 
     devices = keras.distribution.list_devices()[:params.num_gpus or None]
@@ -249,9 +250,11 @@ def _run_keras_fit(params):
     settings.num_train_steps = run["config"].optimizer.num_train_steps
     settings.num_devices = len(devices)
     summary = _train_naming_corrupt_shards(
-        lambda: keras_fit.train_with_keras_fit(run["config"], run["dataset_fn"],
-                                               params.model_dir, run["vocab_file"],
-                                               run["do_lower_case"], settings),
+        lambda: keras_fit.train_with_keras_fit(
+            run["config"], run["dataset_fn"], params.model_dir, run["vocab_file"],
+            run["do_lower_case"], settings,
+            write_preset=lambda model: write_model_dir_preset(
+                model, params.model_dir, run["vocab_file"], run["do_lower_case"])),
         run["files"], run["compression"])
     summary["strategy"] = f"{keras.backend.backend()} DataParallel"
     return _finish_summary(summary, params, run)

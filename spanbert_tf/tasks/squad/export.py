@@ -47,7 +47,7 @@ import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from spanbert_tf.export.serving_ops import publish_saved_model
+from spanbert_tf.serving.ops import publish_saved_model
 from spanbert_tf.tasks.squad.features import max_context_score, window_layout
 
 WHITESPACE_PATTERN = r"[ \t\r\n\x{202F}]+"

@@ -36,6 +36,8 @@ import dataclasses
 import numpy as np
 from tqdm import tqdm
 
+from spanbert_tf.errors import InputError
+
 FIRST_UNIQUE_ID = 1000000000
 
 
@@ -212,7 +214,7 @@ def convert_examples_to_features(examples, tokenizer, max_seq_length=384, doc_st
                                                      answer_ids[example_index])
         max_tokens_for_doc = max_seq_length - len(query) - 3
         if max_tokens_for_doc < 1:
-            raise ValueError(f"max_seq_length ({max_seq_length}) leaves no room for the context "
+            raise InputError(f"max_seq_length ({max_seq_length}) leaves no room for the context "
                              f"after the {len(query)}-piece question of {ex.qas_id}")
         spans = doc_windows(len(doc.ids), max_tokens_for_doc, doc_stride)
         doc_offset = len(query) + 2

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from spanbert_tf.export.serving_ops import ops_outside_model_server
+from spanbert_tf.serving.ops import ops_outside_model_server
 from spanbert_tf.modeling.config import load_config
 from spanbert_tf.modeling.model_dir import write_model_dir_metadata
 from spanbert_tf.tasks.classification import model as classification

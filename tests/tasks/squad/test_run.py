@@ -221,7 +221,7 @@ def _threshold_in_widest_gap(values):
 
 @pytest.mark.slow
 def test_saved_model_matches_python_prediction_path(trained, shared_data):
-    from spanbert_tf.export.serving_ops import ops_outside_model_server
+    from spanbert_tf.serving.ops import ops_outside_model_server
 
     root, _ = trained
     # Servable by TF Serving's model server (TF core + tensorflow-text 2.12.1 ops).

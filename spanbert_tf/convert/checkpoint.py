@@ -27,7 +27,8 @@ import pathlib
 
 import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 
-from spanbert_tf.export import convert_hf, convert_tf1, keras_weights
+from spanbert_tf.convert import hf as convert_hf, keras_weights, tf1 as convert_tf1
+from spanbert_tf.errors import InputError, MissingFileError, OutputExistsError
 from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.modeling.config import OptimizerConfig, SpanBertConfig
 from spanbert_tf.tokenization import BertWordpieceTokenizer, load_vocab
@@ -114,7 +115,7 @@ def _read_input(input_format, input_path, vocab_file, do_lower_case, report, see
             report.initialised += ["mlm_head", "sbo_head"]
         report.do_lower_case, report.do_lower_case_source = info.do_lower_case, "model dir config.json"
         if do_lower_case is not None and do_lower_case != info.do_lower_case:
-            raise ValueError(
+            raise InputError(
                 f"--do_lower_case={do_lower_case} contradicts {info.model_dir}/config.json "
                 f"(do_lower_case={info.do_lower_case})"
             )
@@ -128,7 +129,7 @@ def _read_input(input_format, input_path, vocab_file, do_lower_case, report, see
         model_config, tensors, source, names = convert_tf1.read_tf1_checkpoint(input_path)
         default_vocab = convert_tf1.default_tf1_vocab(input_path)
     else:
-        raise ValueError(f"--input_format must be one of {INPUT_FORMATS}, got {input_format!r}")
+        raise InputError(f"--input_format must be one of {INPUT_FORMATS}, got {input_format!r}")
     weights, found = convert_hf.canonicalize_hf_tensors(
         tensors, model_config.num_layers, source, display_names=names)
     report.dropped, report.skipped = found["dropped"], found["skipped"]
@@ -139,7 +140,7 @@ def _read_input(input_format, input_path, vocab_file, do_lower_case, report, see
     report.initialised.append("sbo_head")
     vocab_file = vocab_file or default_vocab
     if not vocab_file or not os.path.isfile(vocab_file):
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"no vocabulary: {default_vocab or input_path + '/vocab.txt'} not found; pass --vocab_file"
         )
     if do_lower_case is not None:
@@ -150,7 +151,7 @@ def _read_input(input_format, input_path, vocab_file, do_lower_case, report, see
 
     num_tokens = len(load_vocab(vocab_file))
     if num_tokens > model_config.vocab_size:
-        raise ValueError(
+        raise InputError(
             f"vocabulary {vocab_file} has {num_tokens} tokens but the checkpoint's "
             f"vocab_size is {model_config.vocab_size}; pass the matching --vocab_file")
     config = SpanBertConfig(name=f"converted-{input_format}", model=model_config, optimizer=OptimizerConfig())
@@ -176,11 +177,11 @@ def convert_checkpoint(input_format, input_path, output_format, output_dir, voca
         seed: initialises what the input lacks (pooler, heads).
     """
     if output_format not in OUTPUT_FORMATS:
-        raise ValueError(f"--output_format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
+        raise InputError(f"--output_format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
     existing = {"keras": "checkpoint", "hf": convert_hf.SAFETENSORS_FILE,
                 "keras_hub_preset": "config.json"}[output_format]
     if os.path.exists(os.path.join(output_dir, existing)):
-        raise FileExistsError(f"{output_dir} already holds a {existing}; choose an empty --output")
+        raise OutputExistsError(f"{output_dir} already holds a {existing}; choose an empty --output")
     report = ConversionReport(input_format, str(input_path), output_format, str(output_dir))
     if output_format == "keras_hub_preset" and input_format == "keras":
         info = model_dir_lib.read_model_dir(str(input_path))

@@ -25,7 +25,8 @@ out["sbo_top_tokens"]   # [1, 2, 5]
 
 import tensorflow as tf
 
-from spanbert_tf.export.serving_inputs import check_encoder_inputs, ids_spec
+from spanbert_tf.errors import InputError
+from spanbert_tf.serving.inputs import check_encoder_inputs, ids_spec
 
 PRETRAINER_INPUTS = (
     "masked_lm_positions",
@@ -70,10 +71,10 @@ class PretrainerModule(tf.Module):
         self._max_pair_targets = int(pretrainer.max_pair_targets)
         vocab = read_vocab(vocab_file)
         if len(vocab) != self._vocab_size:
-            raise ValueError(f"{vocab_file}: {len(vocab)} wordpieces, but the model's vocab_size "
+            raise InputError(f"{vocab_file}: {len(vocab)} wordpieces, but the model's vocab_size "
                              f"is {self._vocab_size}")
         if not 1 <= int(top_k) <= self._vocab_size:
-            raise ValueError(f"top_k must be in [1, {self._vocab_size}] (the vocabulary), got {top_k}")
+            raise InputError(f"top_k must be in [1, {self._vocab_size}] (the vocabulary), got {top_k}")
         self._k = int(top_k)
         self.vocab_file = tf.saved_model.Asset(vocab_file)
         self._tokens = tf.constant(vocab, tf.string)

@@ -18,6 +18,8 @@ from typing import Callable
 
 import numpy as np
 
+from spanbert_tf.errors import InputError
+
 
 @dataclasses.dataclass
 class Binding:
@@ -146,7 +148,7 @@ def assign_weights(backbone, weights, mlm_head=None, source="checkpoint"):
         b.variable.assign(value.astype(b.variable.dtype))
         assigned.append(b.name)
     if errors:
-        raise ValueError(f"{source}: shape mismatch(es):\n  " + "\n  ".join(errors))
+        raise InputError(f"{source}: shape mismatch(es):\n  " + "\n  ".join(errors))
     return assigned
 
 

@@ -8,7 +8,7 @@ and of the SBO head (sees only the two span boundaries + the offset).
 
 It imports neither keras, keras_hub nor spanbert_tf: run it as a file,
 
-    python spanbert_tf/export/demo_fill_span.py --export_dir=runs/demo/export \
+    python spanbert_tf/tasks/pretraining/demo_fill_span.py --export_dir=runs/demo/export \
         --text="The tower was designed by the engineer Gustave Eiffel ." --span="Gustave Eiffel"
 """
 
@@ -43,7 +43,8 @@ def _quiet_import(verbose):
 
 
 def _load_serving_client():
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "serving_client.py")
+    package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = os.path.join(package, "serving", "client.py")
     spec = importlib.util.spec_from_file_location("spanbert_serving_client", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -42,10 +42,11 @@ import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 
 import tensorflow as tf
 
-from spanbert_tf.export.pretrainer_serving import DEFAULT_TOP_K, PretrainerModule
-from spanbert_tf.export.serving_inputs import check_encoder_inputs, ids_spec
-from spanbert_tf.export.serving_ops import publish_saved_model
-from spanbert_tf.export.text_embedding import TextEmbeddingModule
+from spanbert_tf.errors import InputError, OutputExistsError
+from spanbert_tf.tasks.pretraining.pretrainer_serving import DEFAULT_TOP_K, PretrainerModule
+from spanbert_tf.serving.inputs import check_encoder_inputs, ids_spec
+from spanbert_tf.serving.ops import publish_saved_model
+from spanbert_tf.tasks.pretraining.text_embedding import TextEmbeddingModule
 from spanbert_tf.tokenization import truncated_pair_lengths
 from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.tokenization import BertWordpieceTokenizer
@@ -112,7 +113,7 @@ class PreprocessorModule(tf.Module):
     def __init__(self, tokenizer, seq_length=128):
         super().__init__(name="spanbert_preprocessor")
         if seq_length < 3:
-            raise ValueError(f"seq_length must be >= 3 ([CLS] a [SEP] b [SEP]), got {seq_length}")
+            raise InputError(f"seq_length must be >= 3 ([CLS] a [SEP] b [SEP]), got {seq_length}")
         self.tokenizer = tokenizer.tf_tokenizer()
         # Shipped as assets/vocab.txt, so clients can map ids back to wordpieces.
         self.vocab_file = tf.saved_model.Asset(tokenizer.vocab_file)
@@ -237,23 +238,23 @@ def export_saved_models(model_dir, export_dir, checkpoint=None, version=1, seq_l
 
     unknown = sorted(set(exports) - set(EXPORTS))
     if unknown or not exports:
-        raise ValueError(f"exports must be a non-empty subset of {EXPORTS}, got {list(exports)}")
+        raise InputError(f"exports must be a non-empty subset of {EXPORTS}, got {list(exports)}")
     if int(version) < 1:
-        raise ValueError(f"version must be a positive integer, got {version}")
+        raise InputError(f"version must be a positive integer, got {version}")
     info = model_dir_lib.read_model_dir(model_dir, require_checkpoint=checkpoint is None)
     max_positions = info.config.model.max_position_embeddings
     if not 3 <= seq_length <= max_positions:
-        raise ValueError(
+        raise InputError(
             f"seq_length must be in [3, {max_positions}] (max_position_embeddings of "
             f"{info.model_dir}/config.json), got {seq_length}")
     vocab_size = info.config.model.vocab_size
     if "pretrainer" in exports and not 1 <= top_k <= vocab_size:
-        raise ValueError(f"top_k must be in [1, {vocab_size}] (vocab_size of "
+        raise InputError(f"top_k must be in [1, {vocab_size}] (vocab_size of "
                          f"{info.model_dir}/config.json), got {top_k}")
     for name in exports:
         existing = os.path.join(export_dir, name, str(version))
         if os.path.exists(existing) and not overwrite:
-            raise FileExistsError(f"{existing} exists; choose another --version or pass --overwrite")
+            raise OutputExistsError(f"{existing} exists; choose another --version or pass --overwrite")
     paths = {}
     tokenizer = BertWordpieceTokenizer(info.vocab_file, info.do_lower_case)
     if {"encoder", "pretrainer", "text_embedding"} & set(exports):

@@ -6,7 +6,7 @@ import json
 import pytest
 import tensorflow as tf
 
-from spanbert_tf.export import serving_client
+from spanbert_tf.serving import client as serving_client
 
 
 class _Toy(tf.Module):

@@ -19,7 +19,7 @@ SavedModel, so an unservable export is never left behind.
 
 Example:
 ```python
-from spanbert_tf.export.serving_ops import check_serving_ops, ops_outside_model_server
+from spanbert_tf.serving.ops import check_serving_ops, ops_outside_model_server
 ops_outside_model_server("runs/export/preprocessor/1")   # [] when servable
 check_serving_ops("runs/export/preprocessor/1")          # raises if not
 ```

@@ -41,6 +41,7 @@ import re
 
 import numpy as np
 
+from spanbert_tf.errors import InputError, MissingFileError
 from spanbert_tf.io_utils import atomic_path, copy_file_atomic, write_text_atomic
 from spanbert_tf.modeling.config import ModelConfig, read_json_file
 
@@ -101,7 +102,7 @@ def backbone_keys(num_layers):
 def read_hf_config(folder):
     """Reads `folder/config.json` → (ModelConfig, the raw HF dict)."""
     if not pathlib.Path(folder).is_dir():
-        raise FileNotFoundError(f"Hugging Face checkpoint folder not found: {folder}")
+        raise MissingFileError(f"Hugging Face checkpoint folder not found: {folder}")
     return read_bert_config(pathlib.Path(folder) / "config.json")
 
 
@@ -116,9 +117,9 @@ def read_bert_config(path):
     hf = read_json_file(path, what="BERT config")
     model_type = hf.get("model_type", "bert")
     if model_type != "bert":
-        raise ValueError(f"{path}: model_type {model_type!r} is not 'bert'")
+        raise InputError(f"{path}: model_type {model_type!r} is not 'bert'")
     if hf.get("position_embedding_type", "absolute") != "absolute":
-        raise ValueError(
+        raise InputError(
             f"{path}: position_embedding_type {hf['position_embedding_type']!r} is not "
             "supported (only 'absolute')"
         )
@@ -132,10 +133,10 @@ def read_bert_config(path):
     )
     missing = [k for k in required if k not in hf]
     if missing:
-        raise ValueError(f"{path}: missing key(s) {missing}")
+        raise InputError(f"{path}: missing key(s) {missing}")
     act = hf.get("hidden_act", "gelu")
     if act not in _HF_TO_OUR_ACT:
-        raise ValueError(
+        raise InputError(
             f"{path}: hidden_act {act!r} is not supported; expected one of "
             f"{sorted(_HF_TO_OUR_ACT)}"
         )
@@ -186,7 +187,7 @@ def _to_float32(name, array, source):
         return array.astype(np.float32, copy=False)
     if name.endswith(_BUFFERS):
         return array
-    raise ValueError(f"{source}: tensor {name} has non-float dtype {array.dtype}")
+    raise InputError(f"{source}: tensor {name} has non-float dtype {array.dtype}")
 
 
 def _read_safetensors(path):
@@ -203,7 +204,7 @@ def _read_safetensors(path):
         try:
             import torch  # noqa: F401
         except ImportError:
-            raise ValueError(
+            raise InputError(
                 f"{path}: holds bfloat16 tensors, which need torch to read"
             ) from None
     with safe_open(str(path), framework="pt") as f:
@@ -222,7 +223,7 @@ def read_hf_tensors(folder):
     """
     folder = pathlib.Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"Hugging Face checkpoint folder not found: {folder}")
+        raise MissingFileError(f"Hugging Face checkpoint folder not found: {folder}")
     if (folder / SAFETENSORS_FILE).is_file():
         return _read_safetensors(folder / SAFETENSORS_FILE)
     if (folder / SAFETENSORS_INDEX_FILE).is_file():
@@ -230,14 +231,14 @@ def read_hf_tensors(folder):
         tensors = {}
         for shard in sorted(set(index.get("weight_map", {}).values())):
             if not (folder / shard).is_file():
-                raise FileNotFoundError(f"{folder / SAFETENSORS_INDEX_FILE}: shard {shard} missing")
+                raise MissingFileError(f"{folder / SAFETENSORS_INDEX_FILE}: shard {shard} missing")
             tensors.update(_read_safetensors(folder / shard))
         return tensors
     if (folder / PYTORCH_FILE).is_file():
         try:
             import torch
         except ImportError:
-            raise ValueError(
+            raise InputError(
                 f"{folder / PYTORCH_FILE}: reading pytorch_model.bin needs torch "
                 "(pip install torch), or convert it to model.safetensors"
             ) from None
@@ -250,7 +251,7 @@ def read_hf_tensors(folder):
             )
             for name, t in state.items()
         }
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"{folder}: no {SAFETENSORS_FILE}, {SAFETENSORS_INDEX_FILE} or {PYTORCH_FILE}"
     )
 
@@ -279,7 +280,7 @@ def canonicalize_hf_tensors(tensors, num_layers, source="checkpoint", display_na
         name = _strip_name(raw_name)
         if name in known:
             if name in weights:
-                raise ValueError(f"{source}: tensor {name} appears twice (as {show(raw_name)})")
+                raise InputError(f"{source}: tensor {name} appears twice (as {show(raw_name)})")
             weights[name] = value
         elif name in NSP_KEYS:
             dropped.append(show(raw_name))
@@ -291,13 +292,13 @@ def canonicalize_hf_tensors(tensors, num_layers, source="checkpoint", display_na
         else:
             unknown.append(show(raw_name))
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"{source}: {len(unknown)} unknown tensor(s) that map to nothing in SpanBERT: "
             + ", ".join(sorted(unknown))
         )
     missing = [k for k in backbone_keys(num_layers) if k not in weights]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"{source}: missing encoder tensor(s) for a {num_layers}-layer config: "
             + ", ".join(missing)
         )
@@ -305,19 +306,19 @@ def canonicalize_hf_tensors(tensors, num_layers, source="checkpoint", display_na
         weights["cls.predictions.bias"] = decoder["cls.predictions.decoder.bias"]
     present_mlm = [k for k in MLM_KEYS if k in weights]
     if present_mlm and len(present_mlm) != len(MLM_KEYS):
-        raise ValueError(
+        raise InputError(
             f"{source}: partial MLM head, missing "
             + ", ".join(k for k in MLM_KEYS if k not in weights)
         )
     tied = decoder.get("cls.predictions.decoder.weight")
     if tied is not None and not np.array_equal(tied, weights["embeddings.word_embeddings.weight"]):
-        raise ValueError(
+        raise InputError(
             f"{source}: cls.predictions.decoder.weight differs from the word embeddings; "
             "SpanBERT ties them, an untied decoder cannot be converted"
         )
     present_pooler = [k for k in POOLER_KEYS if k in weights]
     if len(present_pooler) == 1:
-        raise ValueError(f"{source}: pooler has only {present_pooler[0]}")
+        raise InputError(f"{source}: pooler has only {present_pooler[0]}")
     report = {
         "dropped": sorted(dropped),
         "skipped": sorted(skipped),

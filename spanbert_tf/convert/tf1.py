@@ -21,7 +21,8 @@ import re
 
 import numpy as np
 
-from spanbert_tf.export.convert_hf import read_bert_config
+from spanbert_tf.convert.hf import read_bert_config
+from spanbert_tf.errors import InputError, MissingFileError
 from spanbert_tf.modeling import model_dir as model_dir_lib
 
 TF1_CONFIG_FILE = "bert_config.json"
@@ -39,15 +40,15 @@ def find_tf1_checkpoint(path):
         elif latest:
             prefix = pathlib.Path(latest)
         else:
-            raise FileNotFoundError(f"{path}: no {TF1_CHECKPOINT_PREFIX}.index and no checkpoint file")
+            raise MissingFileError(f"{path}: no {TF1_CHECKPOINT_PREFIX}.index and no checkpoint file")
         config_dir = path
     else:
         if not pathlib.Path(f"{path}.index").is_file():
-            raise FileNotFoundError(f"TF1 checkpoint not found: {path}.index")
+            raise MissingFileError(f"TF1 checkpoint not found: {path}.index")
         prefix, config_dir = path, path.parent
     config_file = config_dir / TF1_CONFIG_FILE
     if not config_file.is_file():
-        raise FileNotFoundError(f"{config_dir}: {TF1_CONFIG_FILE} not found next to the checkpoint")
+        raise MissingFileError(f"{config_dir}: {TF1_CONFIG_FILE} not found next to the checkpoint")
     return str(prefix), config_file
 
 
@@ -90,14 +91,14 @@ def read_tf1_checkpoint(path):
         hf_name, transpose = tf1_name_to_hf(name)
         value = np.asarray(reader.get_tensor(name))
         if value.dtype.kind != "f":
-            raise ValueError(f"{prefix}: variable {name} has non-float dtype {value.dtype}")
+            raise InputError(f"{prefix}: variable {name} has non-float dtype {value.dtype}")
         value = value.astype(np.float32, copy=False)
         if transpose:
             if value.ndim != 2:
-                raise ValueError(f"{prefix}: kernel {name} has rank {value.ndim}, expected 2")
+                raise InputError(f"{prefix}: kernel {name} has rank {value.ndim}, expected 2")
             value = np.ascontiguousarray(value.T)
         if hf_name in tensors:
-            raise ValueError(f"{prefix}: two variables map to {hf_name}")
+            raise InputError(f"{prefix}: two variables map to {hf_name}")
         tensors[hf_name] = value
         names[hf_name] = name
     return model_config, tensors, prefix, names

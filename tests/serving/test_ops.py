@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from spanbert_tf.export import serving_ops
+from spanbert_tf.serving import ops as serving_ops
 
 tf = pytest.importorskip("tensorflow")
 tf_text = pytest.importorskip("tensorflow_text")
@@ -81,7 +81,7 @@ def test_op_outside_the_model_server_fails_with_its_name(tmp_path):
 
 
 def test_unservable_export_is_never_published(tmp_path):
-    from spanbert_tf.export.saved_model import _save_atomically
+    from spanbert_tf.tasks.pretraining.export import _save_atomically
 
     module = _Trimming()
     with pytest.raises(serving_ops.UnservableOpsError, match="TFText>RoundRobinTrim"):

@@ -25,11 +25,13 @@ import json
 import numpy as np
 import tensorflow as tf
 
-from spanbert_tf.errors import InputError
 
+class RestRequestError(ValueError):
+    """A request TF Serving would answer with HTTP 400 (message = its "error").
 
-class RestRequestError(InputError):
-    """A request TF Serving would answer with HTTP 400 (message = its "error")."""
+    A ValueError, not an `InputError`: this module imports nothing of spanbert_tf (it is loaded
+    by file path in processes without the package), and `predict_rest` answers it as
+    `{"error": ...}` rather than raising it to a program."""
 
 
 def signature_inputs(signature):

@@ -1,2 +1,0 @@
-"""Export: SavedModels for TF Serving and checkpoint conversion."""
-
