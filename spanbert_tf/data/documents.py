@@ -35,7 +35,6 @@ from spanbert_tf import errors
 BINARY_SNIFF_BYTES = 8192
 CHUNK_BYTES = 1 << 18        # longest piece of a line read at once
 PART_BYTES = 1 << 20         # a document is handed on in parts of about this size
-_WHITESPACE_BYTES = b" \t\x0b\x0c\r"
 _ERROR_HANDLER = "spanbert_tf_count_replace"
 
 

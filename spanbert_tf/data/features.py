@@ -31,13 +31,6 @@ parsed = tf.io.parse_single_example(serialized, spec)
 """
 
 SEQUENCE_FEATURES = ("input_ids", "input_mask", "segment_ids")
-PREDICTION_INT_FEATURES = (
-    "masked_lm_positions",
-    "masked_lm_ids",
-    "span_left_positions",
-    "span_right_positions",
-    "span_relative_positions",
-)
 PREDICTION_FLOAT_FEATURES = ("masked_lm_weights", "sbo_weights")
 PREDICTION_FEATURES = (
     "masked_lm_positions",
@@ -84,8 +77,6 @@ def pretraining_feature_spec(max_seq_length, max_predictions_per_seq):
         ).items()
     }
 
-
-UNMASKED_FEATURE_NAMES = SEQUENCE_FEATURES + ("example_id",)
 
 
 def unmasked_feature_shapes(max_seq_length):

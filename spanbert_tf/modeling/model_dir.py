@@ -38,8 +38,6 @@ from spanbert_tf.modeling.config import ModelDirInfo, SpanBertConfig, read_json_
 CONFIG_FILE = "config.json"
 VOCAB_FILE = "vocab.txt"
 CHECKPOINT_NAME = "ckpt"
-# Top-level keys of config.json that belong to the model dir, not to SpanBertConfig.
-MODEL_DIR_KEYS = ("do_lower_case", "task")
 # Every fine-tuning program writes its "task" object with the same two keys: "kind", the task
 # family (which program and model class: "squad", "classification", "coref"), and "name", the
 # task within it ("squad", "rte", "tacred", "coref", ...). `LEGACY_TASK_NAME_KEY` is the older

@@ -28,7 +28,6 @@ from spanbert_tf.modeling.heads import SpanBertMaskedLMHead, SpanBoundaryHead
 
 MLM_LOGITS = "mlm_logits"
 SBO_LOGITS = "sbo_logits"
-LOSS_TERM_NAMES = ("mlm_loss", "sbo_loss", "mlm_accuracy", "sbo_accuracy")
 
 
 def backbone_inputs(features):

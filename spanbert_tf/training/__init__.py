@@ -1,2 +1,3 @@
-"""Training: strategies, optimizers, the one training loop."""
-
+"""Training: strategies, optimizers, and the two training loops: `trainer.Trainer` (TensorFlow:
+tf.distribute, gradient accumulation, pretraining and every fine-tuning program) and
+`keras_fit` (Keras `fit` on JAX / PyTorch: pretraining)."""

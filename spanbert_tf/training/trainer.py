@@ -1,4 +1,5 @@
-"""THE training loop of the project (pretraining, SQuAD, classification).
+"""The TensorFlow training loop (pretraining and every fine-tuning program; JAX and PyTorch
+pretraining use `keras_fit.py`).
 
 A *task* says what to train; the `Trainer` does the rest: strategy scope,
 optimizer, exact multi-replica loss, gradient accumulation, several steps per

@@ -26,7 +26,6 @@ import tensorflow as tf
 from spanbert_tf.modeling.backbone import build_backbone
 
 INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
-LABEL_NAMES = ("start_positions", "end_positions")
 
 
 @keras.saving.register_keras_serializable(package="spanbert_tf")
