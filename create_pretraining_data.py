@@ -23,7 +23,7 @@ from absl import flags  # noqa: E402
 
 from spanbert_tf import cli  # noqa: E402  (the shared front end: quiet start-up, one-line errors)
 
-from spanbert_tf.data import pipeline, report  # noqa: E402
+from spanbert_tf.data.writing import pipeline, report  # noqa: E402
 
 _D = pipeline.PretrainingDataConfig()
 FLAGS = flags.FLAGS
@@ -81,7 +81,7 @@ def main(argv):
               for f in dataclasses.fields(pipeline.PretrainingDataConfig)}
     config = pipeline.PretrainingDataConfig(**values)
     if FLAGS.runner == "beam":
-        from spanbert_tf.data import beam_pipeline  # one-line error without the [beam] extra
+        from spanbert_tf.data.writing import beam_pipeline  # one-line error without the [beam] extra
 
         stats = beam_pipeline.create_pretraining_data_beam(
             config, FLAGS.beam_pipeline_options, dedicated_process=True)

@@ -29,7 +29,7 @@ flags.mark_flags_as_required(["input_files", "output_dir"])
 
 def main(argv):
     del argv  # cli.run refuses stray arguments
-    from spanbert_tf.data.materialize import materialize_masks
+    from spanbert_tf.data.masking.materialize import materialize_masks
 
     names = ("masking", "masked_lm_prob", "max_predictions_per_seq", "geometric_p",
              "max_span_length", "replacement", "max_pair_targets", "mask_prob", "random_prob")

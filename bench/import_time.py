@@ -7,7 +7,7 @@ a second at import; setup.py keeps it below 0.7).
 
 Imports measured:
 - `ml_dtypes` (imported by TensorFlow, JAX and Keras);
-- the data processes' lean TensorFlow + tokenizer import (`spanbert_tf.data.worker_preload`:
+- the data processes' lean TensorFlow + tokenizer import (`spanbert_tf.data.writing.worker_preload`:
   what `create_pretraining_data`'s workers pay once, serially, before any tokenization);
 - `tensorflow`; `keras_hub` (Keras on TensorFlow, and TensorFlow).
 
@@ -23,7 +23,7 @@ import subprocess
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-IMPORTS = ("ml_dtypes", "spanbert_tf.data.worker_preload", "tensorflow", "keras_hub")
+IMPORTS = ("ml_dtypes", "spanbert_tf.data.writing.worker_preload", "tensorflow", "keras_hub")
 PROBE = ("import time; w, c = time.perf_counter(), time.process_time(); import {name}; "
          "print(time.perf_counter() - w, time.process_time() - c)")
 

@@ -66,9 +66,10 @@ def main():
 
     import tensorflow as tf
 
-    from spanbert_tf.data import input_pipeline, pipeline
-    from spanbert_tf.data.dynamic_masking import masker_for_records
-    from spanbert_tf.data.masking_types import MaskingConfig
+    from spanbert_tf.data.input import input_pipeline
+    from spanbert_tf.data.writing import pipeline
+    from spanbert_tf.data.masking.dynamic_masking import masker_for_records
+    from spanbert_tf.data.masking.masking_types import MaskingConfig
 
     work = args.workdir or tempfile.mkdtemp(prefix="bench_input_")
     dirs = {}

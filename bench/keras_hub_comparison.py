@@ -30,7 +30,7 @@ import keras_hub  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from spanbert_tf.data import input_pipeline  # noqa: E402
+from spanbert_tf.data.input import input_pipeline  # noqa: E402
 from spanbert_tf.modeling.config import load_config  # noqa: E402
 from spanbert_tf.modeling.pretrainer import build_pretrainer  # noqa: E402
 from spanbert_tf.training.optimization import create_optimizer  # noqa: E402

@@ -64,9 +64,10 @@ def main():
     import tensorflow as tf
 
     from model_flops import analytic_macs
-    from spanbert_tf.data import input_pipeline, pipeline
-    from spanbert_tf.data.dynamic_masking import masker_for_records
-    from spanbert_tf.data.masking_types import MaskingConfig
+    from spanbert_tf.data.input import input_pipeline
+    from spanbert_tf.data.writing import pipeline
+    from spanbert_tf.data.masking.dynamic_masking import masker_for_records
+    from spanbert_tf.data.masking.masking_types import MaskingConfig
     from spanbert_tf.modeling.config import load_config
     from spanbert_tf.tasks.pretraining.task import PretrainingTask
     from spanbert_tf.training.trainer import Trainer

@@ -2,7 +2,7 @@
 
 Needs neither TensorFlow nor the tf.data pipeline: only keras, keras-hub, numpy
 and `spanbert_tf.modeling` plus the pure-numpy span masker
-(`spanbert_tf.data.masking`). Batches have the real feature shapes: full
+(`spanbert_tf.data.masking.masker`). Batches have the real feature shapes: full
 `[CLS] block [SEP]` rows of random wordpieces of the cased vocabulary, masked by
 the project's `Masker` (SpanBERT span masking: geometric span lengths, 15 %,
 SBO boundaries and offsets), so the SBO mask is the one training sees. The step
@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 from model_flops import peak_tflops, training_flops_per_example
-from spanbert_tf.data.masking import Masker, MaskingConfig
+from spanbert_tf.data.masking.masker import Masker, MaskingConfig
 from spanbert_tf.modeling.config import load_config
 from spanbert_tf.modeling.pretrainer import build_pretrainer
 

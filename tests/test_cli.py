@@ -78,7 +78,8 @@ def test_verbosity_and_error_line():
 
 
 def test_one_input_error_type():
-    from spanbert_tf.data import documents, input_pipeline
+    from spanbert_tf.data.writing import documents
+    from spanbert_tf.data.input import input_pipeline
     from spanbert_tf.tasks.squad import metrics, reader
 
     assert documents.InputError is input_pipeline.InputError is InputError

@@ -12,7 +12,8 @@ import sys
 import numpy as np
 import pytest
 
-from spanbert_tf.data import documents, features, packing, pipeline
+from spanbert_tf.data.writing import documents, packing, pipeline
+from spanbert_tf.data import features
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

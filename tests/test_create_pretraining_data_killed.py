@@ -22,7 +22,8 @@ import time
 
 import pytest
 
-from spanbert_tf.data import input_pipeline, pipeline
+from spanbert_tf.data.input import input_pipeline
+from spanbert_tf.data.writing import pipeline
 from spanbert_tf.errors import InputError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,7 +41,7 @@ def pause():
 # Per (runner, phase): code wrapping one function of the program to pause in that phase.
 _HOOKS = {
     ("local", "writing"): """
-from spanbert_tf.data import writer
+from spanbert_tf.data.writing import writer
 write = writer.ShardWriter.write
 def paused_write(self, shard, framed, num_records=0):
     write(self, shard, framed, num_records)
@@ -57,7 +58,7 @@ def paused_replace(src, dst):
 os.replace = paused_replace
 """,
     ("beam", "writing"): """
-from spanbert_tf.data import beam_output
+from spanbert_tf.data.writing import beam_output
 write_shard = beam_output.WriteShard.__call__
 def paused_write_shard(self, element):
     entry = write_shard(self, element)   # one shard complete under its temporary name

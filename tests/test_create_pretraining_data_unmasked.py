@@ -6,7 +6,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from spanbert_tf.data import features, pipeline
+from spanbert_tf.data import features
+from spanbert_tf.data.writing import pipeline
 
 L = 64
 

@@ -5,7 +5,7 @@ so `keras_hub.models.MaskedLMPreprocessor.from_preset` finds it) applies
 SpanBERT's span masking (§3.1: geometric span lengths in whole words, 15%
 budget, 80/10/10 replacement per span; `spanbert_tf.data.masking.Masker`, the
 algorithm `create_pretraining_data.py` uses) to raw strings and produces the
-SBO targets (§3.2). Masking is pure TensorFlow (`spanbert_tf.data.dynamic_masking.
+SBO targets (§3.2). Masking is pure TensorFlow (`spanbert_tf.data.masking.dynamic_masking.
 DynamicMasker`, equal to the numpy `Masker` fed the same draws), so the
 preprocessor runs in graph / `tf.data` / TPU input pipelines. The draws of row
 r of the n-th call are keyed by (seed, n, r) (stateless random ops), so a
@@ -43,8 +43,8 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
-from spanbert_tf.data.dynamic_masking import DynamicMasker
-from spanbert_tf.data.masking import MaskingConfig
+from spanbert_tf.data.masking.dynamic_masking import DynamicMasker
+from spanbert_tf.data.masking.masker import MaskingConfig
 from spanbert_tf.errors import InputError
 from spanbert_tf.modeling.backbone import SpanBertBackbone
 from spanbert_tf.modeling.pretrainer import SpanBertPretrainer

@@ -4,7 +4,7 @@ import gzip
 
 import pytest
 
-from spanbert_tf.data import pipeline
+from spanbert_tf.data.writing import pipeline
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,9 @@ import keras
 import keras_hub
 
 import spanbert_tf.presets  # noqa: F401
-from spanbert_tf.data.dynamic_masking import DynamicMasker
-from spanbert_tf.data.masking import Masker
-from spanbert_tf.data.masking_draws import mask_with_draws
+from spanbert_tf.data.masking.dynamic_masking import DynamicMasker
+from spanbert_tf.data.masking.masker import Masker
+from spanbert_tf.data.masking.masking_draws import mask_with_draws
 from spanbert_tf.presets import SpanBertMaskedLM, SpanBertMaskedLMPreprocessor
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 

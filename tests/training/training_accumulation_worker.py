@@ -45,8 +45,8 @@ def _micro_config(tmp):
 def _pretraining(tmp, data, config):
     import numpy as np
 
-    from spanbert_tf.data.input_pipeline import pretraining_dataset
-    from spanbert_tf.data.pipeline import PretrainingDataConfig, create_pretraining_data
+    from spanbert_tf.data.input.input_pipeline import pretraining_dataset
+    from spanbert_tf.data.writing.pipeline import PretrainingDataConfig, create_pretraining_data
     from spanbert_tf.tasks.pretraining.task import PretrainingTask
 
     out = os.path.join(tmp, "records")

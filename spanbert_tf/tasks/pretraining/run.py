@@ -18,7 +18,7 @@ devices (`spanbert_tf.training.keras_fit`); the backend is chosen before keras i
 import dataclasses
 import os
 
-from spanbert_tf.data.masking_types import MaskingConfig
+from spanbert_tf.data.masking.masking_types import MaskingConfig
 from spanbert_tf.errors import InputError
 from spanbert_tf.io_utils import sha256_file
 from spanbert_tf.modeling.config import load_config, read_json_file
@@ -156,8 +156,8 @@ def dynamic_masker(params, metadata, model, vocab_file, do_lower_case):
     when the records are unmasked; flags and records that disagree raise
     `InputError` naming the metadata file.
     """
-    from spanbert_tf.data import input_pipeline
-    from spanbert_tf.data.dynamic_masking import masker_for_records
+    from spanbert_tf.data.input import input_pipeline
+    from spanbert_tf.data.masking.dynamic_masking import masker_for_records
 
     source = metadata.get("metadata_path")
     unmasked = input_pipeline.records_kind(metadata) == "unmasked"
@@ -272,7 +272,7 @@ def _load_init_weights(model, path):
 def _prepare_run(params, replicas, device_kind, is_chief):
     """Config, input files checked against it, vocabulary, masking, model dir metadata and
     the dataset function: everything both backends do before training."""
-    from spanbert_tf.data import input_pipeline, shard_check
+    from spanbert_tf.data.input import input_pipeline, shard_check
 
     config = effective_config(params)
     files, metadata = input_pipeline.find_pretraining_files(params.input_files)
@@ -376,7 +376,7 @@ def _train_naming_corrupt_shards(train, files, compression):
     """
     import tensorflow as tf
 
-    from spanbert_tf.data import shard_check
+    from spanbert_tf.data.input import shard_check
 
     try:
         return train()

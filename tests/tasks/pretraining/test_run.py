@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from spanbert_tf.data.input_pipeline import InputError
+from spanbert_tf.data.input.input_pipeline import InputError
 from spanbert_tf.modeling.config import load_config
 from spanbert_tf.tasks.pretraining.run import PretrainingSettings, run_pretraining
 from spanbert_tf.tasks.pretraining.task import PretrainingTask

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from spanbert_tf.data import input_pipeline, pipeline
-from spanbert_tf.data.input_pipeline import InputError
+from spanbert_tf.data.input import input_pipeline
+from spanbert_tf.data.writing import pipeline
+from spanbert_tf.data.input.input_pipeline import InputError
 from spanbert_tf.tasks.pretraining.run import PretrainingSettings, run_pretraining
 
 

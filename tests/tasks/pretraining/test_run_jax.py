@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pytest
 
-from spanbert_tf.data import pipeline
+from spanbert_tf.data.writing import pipeline
 from spanbert_tf.modeling.config import load_config
 from spanbert_tf.tasks.pretraining.run import PretrainingSettings, run_pretraining
 from spanbert_tf.training.train_log import read_train_log

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from spanbert_tf.data import features, input_pipeline, pipeline
-from spanbert_tf.data.dynamic_masking import masker_for_records
-from spanbert_tf.data.masking_types import MaskingConfig
-from spanbert_tf.data.materialize import materialize_masks
+from spanbert_tf.data import features
+from spanbert_tf.data.input import input_pipeline
+from spanbert_tf.data.writing import pipeline
+from spanbert_tf.data.masking.dynamic_masking import masker_for_records
+from spanbert_tf.data.masking.masking_types import MaskingConfig
+from spanbert_tf.data.masking.materialize import materialize_masks
 
 L, P = 32, 6
 
@@ -75,7 +77,7 @@ def test_cli_writes_shards_and_errors_name_the_file(tmp_path, shared_data):
     import subprocess
     import sys
 
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     common = dict(input_file=str(shared_data / "corpus" / "bert_sample_text.txt"),
                   max_seq_length=L, max_predictions_per_seq=P, dupe_factor=1, num_shards=1,
                   num_workers=1, progress=False)

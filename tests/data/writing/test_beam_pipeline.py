@@ -11,9 +11,9 @@ import pytest
 pytest.importorskip("apache_beam")  # the [beam] extra (part of the [test] extra)
 
 from spanbert_tf import errors  # noqa: E402
-from spanbert_tf.data import beam_pipeline, pipeline  # noqa: E402
+from spanbert_tf.data.writing import beam_pipeline, pipeline  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def _records(output_dir, name):

@@ -7,10 +7,10 @@ import sys
 
 import numpy as np
 
-from spanbert_tf.data import instances
+from spanbert_tf.data.writing import instances
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def test_random_token_candidates_exclude_special_and_unused(cased_vocab):
@@ -31,7 +31,7 @@ def test_lean_tensorflow_import_tokenizes_identically(cased_vocab, shared_data):
     uncased = str(shared_data / "vocab" / "bert-base-uncased-vocab.txt")
     script = (
         "import json, sys\n"
-        "from spanbert_tf.data import instances\n"
+        "from spanbert_tf.data.writing import instances\n"
         "instances.import_tensorflow_lean()\n"
         "from spanbert_tf.tokenization import BertWordpieceTokenizer\n"
         "texts = json.loads(sys.stdin.read())\n"

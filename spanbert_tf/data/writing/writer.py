@@ -24,7 +24,7 @@ import zlib
 
 import numpy as np
 
-from spanbert_tf.data import example_codec
+from spanbert_tf.data.writing import example_codec
 from spanbert_tf.io_utils import sha256_file
 
 COMPRESSIONS = ("none", "GZIP")

@@ -6,9 +6,10 @@ workers then pay one TensorFlow start-up, not N, and share its pages copy-on-wri
 Nothing else imports this module.
 """
 
-from spanbert_tf.data.lean_tf import import_tensorflow_lean
+from spanbert_tf.data.writing.lean_tf import import_tensorflow_lean
 
 import_tensorflow_lean()
 
 from spanbert_tf import tokenization  # noqa: E402,F401  (imported for the workers)
-from spanbert_tf.data import instances, masking  # noqa: E402,F401
+from spanbert_tf.data.writing import instances
+from spanbert_tf.data.masking import masker as masking  # noqa: E402,F401

@@ -24,8 +24,10 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from spanbert_tf.data import features, input_pipeline, report, writer
-from spanbert_tf.data.dynamic_masking import masker_for_records
+from spanbert_tf.data import features
+from spanbert_tf.data.input import input_pipeline
+from spanbert_tf.data.writing import report, writer
+from spanbert_tf.data.masking.dynamic_masking import masker_for_records
 from spanbert_tf.io_utils import sha256_file, write_json_atomic
 
 

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from spanbert_tf.data import example_codec, features
+from spanbert_tf.data.writing import example_codec
+from spanbert_tf.data import features
 
 
 def test_varints():

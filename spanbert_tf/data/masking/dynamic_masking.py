@@ -35,10 +35,10 @@ import hashlib
 import numpy as np
 import tensorflow as tf
 
-from spanbert_tf.data import masking_draws
-from spanbert_tf.data.masking import Masker
-from spanbert_tf.data.masking_draws import DRAW_BITS, DRAW_FIELDS, DrawLayout
-from spanbert_tf.data.instances import random_token_candidates
+from spanbert_tf.data.masking import masking_draws
+from spanbert_tf.data.masking.masker import Masker
+from spanbert_tf.data.masking.masking_draws import DRAW_BITS, DRAW_FIELDS, DrawLayout
+from spanbert_tf.data.writing.instances import random_token_candidates
 from spanbert_tf.errors import InputError
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 

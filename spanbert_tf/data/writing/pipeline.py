@@ -9,7 +9,7 @@ With `random_token_source="unigram"` a first pass counts the corpus wordpieces.
 
 Example:
 ```python
-from spanbert_tf.data.pipeline import PretrainingDataConfig, create_pretraining_data
+from spanbert_tf.data.writing.pipeline import PretrainingDataConfig, create_pretraining_data
 summary = create_pretraining_data(PretrainingDataConfig(
     input_file="corpus.txt", output_dir="tfrecords", max_seq_length=128))
 ```
@@ -30,12 +30,12 @@ from multiprocessing import forkserver
 import numpy as np
 from tqdm import tqdm
 
-from spanbert_tf.data import documents, instances, report, writer
-from spanbert_tf.data.masking import MaskingConfig
+from spanbert_tf.data.writing import documents, instances, report, writer
+from spanbert_tf.data.masking.masker import MaskingConfig
 from spanbert_tf.io_utils import sha256_file, write_json_atomic
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 
-RESOURCES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources")
+RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "resources")
 DEFAULT_INPUT = os.path.join(RESOURCES, "wikitext-2-raw-test.txt")
 DEFAULT_VOCAB = os.path.join(RESOURCES, "bert-base-cased-vocab.txt")
 TASK_BYTES = 1 << 18
@@ -164,7 +164,7 @@ def _pool_context():
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["spanbert_tf.data.worker_preload"])
+    ctx.set_forkserver_preload(["spanbert_tf.data.writing.worker_preload"])
     return ctx
 
 

@@ -12,7 +12,7 @@ full collections, and the one at exit, do not traverse them again.
 
 Example:
 ```python
-from spanbert_tf.data.lean_tf import import_tensorflow_lean
+from spanbert_tf.data.writing.lean_tf import import_tensorflow_lean
 import_tensorflow_lean()     # first thing in a process that runs only the pipeline
 ```
 """

@@ -1,4 +1,4 @@
-"""Tests of spanbert_tf.data.dynamic_masking: the TF masker equals the numpy masker fed
+"""Tests of spanbert_tf.data.masking.dynamic_masking: the TF masker equals the numpy masker fed
 the same draws, on real BERT-cased wordpieces of WikiText blocks of every length."""
 
 import hashlib
@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from spanbert_tf.data import masking_draws
-from spanbert_tf.data.dynamic_masking import DynamicMasker
-from spanbert_tf.data.instances import random_token_candidates
-from spanbert_tf.data.masking import Masker, MaskingConfig
+from spanbert_tf.data.masking import masking_draws
+from spanbert_tf.data.masking.dynamic_masking import DynamicMasker
+from spanbert_tf.data.writing.instances import random_token_candidates
+from spanbert_tf.data.masking.masker import Masker, MaskingConfig
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 
 L = 512

@@ -47,7 +47,7 @@ import math
 
 import numpy as np
 
-from spanbert_tf.data.masking_types import (REPLACEMENTS, SCHEMES, MaskedBatch,
+from spanbert_tf.data.masking.masking_types import (REPLACEMENTS, SCHEMES, MaskedBatch,
                                             MaskedInstance, MaskingConfig)
 from spanbert_tf.errors import InputError
 

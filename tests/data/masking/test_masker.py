@@ -1,4 +1,4 @@
-"""Tests of spanbert_tf.data.masking on real BERT-cased wordpieces of WikiText."""
+"""Tests of spanbert_tf.data.masking.masker on real BERT-cased wordpieces of WikiText."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from spanbert_tf.data.masking import MaskedInstance, Masker, MaskingConfig
+from spanbert_tf.data.masking.masker import MaskedInstance, Masker, MaskingConfig
 
 NUM_SPECIAL = 999  # bert-base-cased: [PAD], [unused*], [UNK], [CLS], [SEP], [MASK]
 
@@ -464,7 +464,7 @@ def test_bad_masker_arguments(vocab):
 
 
 def test_masking_config_from_the_programs_settings():
-    from spanbert_tf.data.pipeline import PretrainingDataConfig
+    from spanbert_tf.data.writing.pipeline import PretrainingDataConfig
     from spanbert_tf.tasks.pretraining.run import PretrainingSettings
 
     data = PretrainingDataConfig(masking="whole_word", geometric_p=0.3, max_pair_targets=7)

@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("apache_beam")  # the [beam] extra (part of the [test] extra)
 
-from spanbert_tf.data import beam_pipeline, beam_reporting, pipeline  # noqa: E402
+from spanbert_tf.data.writing import beam_pipeline, beam_reporting, pipeline  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 class _RecordingBar(beam_reporting.tqdm):

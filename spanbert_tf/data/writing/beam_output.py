@@ -23,7 +23,7 @@ import types
 import uuid
 import zlib
 
-from spanbert_tf.data import beam_reporting, documents, report, writer
+from spanbert_tf.data.writing import beam_reporting, documents, report, writer
 
 
 def merged_input_stats(counts):

@@ -20,7 +20,7 @@ Paths may be on any filesystem TensorFlow's `tf.io.gfile` reads (gs://, ...).
 
 Example:
 ```python
-from spanbert_tf.data import beam_pipeline, beam_reporting, pipeline
+from spanbert_tf.data.writing import beam_pipeline, beam_reporting, pipeline
 config = pipeline.PretrainingDataConfig(output_dir="tfrecords", max_seq_length=128)
 stats = beam_pipeline.create_pretraining_data_beam(
     config, ["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
@@ -46,7 +46,7 @@ import numpy as np
 from google.protobuf import struct_pb2
 
 from spanbert_tf import errors
-from spanbert_tf.data import beam_output, beam_reporting, documents, instances, pipeline
+from spanbert_tf.data.writing import beam_output, beam_reporting, documents, instances, pipeline
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 
 INSTALL_HINT = ("--runner=beam needs Apache Beam, an optional extra: "

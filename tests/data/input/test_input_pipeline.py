@@ -1,4 +1,4 @@
-"""Tests of spanbert_tf/data/input_pipeline.py on shards written here with tf.train.Example."""
+"""Tests of spanbert_tf/data/input/input_pipeline.py on shards written here with tf.train.Example."""
 
 import json
 import os
@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from spanbert_tf.data import features, input_pipeline
-from spanbert_tf.data.input_pipeline import InputError
+from spanbert_tf.data import features
+from spanbert_tf.data.input import input_pipeline
+from spanbert_tf.data.input.input_pipeline import InputError
 
 L, P = 16, 4
 

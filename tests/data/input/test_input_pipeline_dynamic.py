@@ -8,11 +8,12 @@ import pytest
 import tensorflow as tf
 from scipy import stats
 
-from spanbert_tf.data import input_pipeline, pipeline
-from spanbert_tf.data.dynamic_masking import masker_for_records
-from spanbert_tf.data.instances import random_token_candidates
-from spanbert_tf.data.masking import Masker
-from spanbert_tf.data.masking_types import MaskingConfig
+from spanbert_tf.data.input import input_pipeline
+from spanbert_tf.data.writing import pipeline
+from spanbert_tf.data.masking.dynamic_masking import masker_for_records
+from spanbert_tf.data.writing.instances import random_token_candidates
+from spanbert_tf.data.masking.masker import Masker
+from spanbert_tf.data.masking.masking_types import MaskingConfig
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 
 L, P = 128, 20

@@ -6,8 +6,8 @@ import tracemalloc
 
 import pytest
 
-from spanbert_tf.data import documents
-from spanbert_tf.data.documents import (
+from spanbert_tf.data.writing import documents
+from spanbert_tf.data.writing.documents import (
     InputError, InputStats, iter_document_parts, resolve_input_files)
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from spanbert_tf.data.packing import pack_lines, split_at_word_starts
+from spanbert_tf.data.writing.packing import pack_lines, split_at_word_starts
 
 
 def _splits(lengths):

@@ -26,11 +26,12 @@ import re
 
 import numpy as np
 
-from spanbert_tf.data import features, packing, writer
-from spanbert_tf.data.lean_tf import import_tensorflow_lean
+from spanbert_tf.data import features
+from spanbert_tf.data.writing import packing, writer
+from spanbert_tf.data.writing.lean_tf import import_tensorflow_lean
 from spanbert_tf.errors import InputError
 from spanbert_tf.tokenization import BertWordpieceTokenizer
-from spanbert_tf.data.masking import Masker, MaskingConfig
+from spanbert_tf.data.masking.masker import Masker, MaskingConfig
 
 _STATE = {}
 EXAMPLE_ID_SHIFT = 24  # example_id = (global part index << 24) + block index in the part

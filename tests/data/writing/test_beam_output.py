@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("apache_beam")  # the [beam] extra (part of the [test] extra)
 
-from spanbert_tf.data import beam_output, pipeline  # noqa: E402
+from spanbert_tf.data.writing import beam_output, pipeline  # noqa: E402
 
 
 def test_a_shard_is_written_in_global_part_order_under_a_name_no_reader_takes(tmp_path):

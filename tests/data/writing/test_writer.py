@@ -8,7 +8,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from spanbert_tf.data import features, writer
+from spanbert_tf.data import features
+from spanbert_tf.data.writing import writer
 
 
 def _random_arrays(n, seq_len, preds, rng, high=29000):
@@ -121,7 +122,7 @@ def test_killed_write_leaves_no_final_named_file(tmp_path):
     out = tmp_path / "out"
     script = textwrap.dedent(f"""
         import os, signal
-        from spanbert_tf.data import writer
+        from spanbert_tf.data.writing import writer
         with writer.ShardWriter({str(out)!r}, 2) as w:
             w.write(0, b"partial data", 1)
             w._files[0].flush()
