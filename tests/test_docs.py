@@ -168,6 +168,16 @@ def test_readme_is_short_and_keeps_the_two_commands():
     assert "make demo" in text and "make test" in text  # .ci/run calls `make test`
 
 
+def test_readme_links_point_to_files_that_exist():
+    """README.md is outside the MkDocs build, so its relative links are checked here."""
+    text = README.read_text(encoding="utf-8")
+    targets = [m[1] for m in re.finditer(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+               if not re.match(r"[a-z]+://", m[1])]
+    assert any(t.startswith("docs/") for t in targets)
+    missing = [t for t in targets if not (REPO_ROOT / t).exists()]
+    assert not missing, f"README.md links to files that do not exist: {missing}"
+
+
 def test_every_documented_flag_exists():
     problems = []
     count = 0
