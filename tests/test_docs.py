@@ -229,7 +229,6 @@ def test_the_runnable_marker_is_found_and_a_failing_snippet_fails(tmp_path):
     assert result.returncode == 3
 
 
-@pytest.mark.slow
 def test_mkdocs_build_is_strict_clean(tmp_path):
     if importlib.util.find_spec("mkdocs") is None:
         pytest.skip("mkdocs is not installed (pip install -e '.[docs]')")
