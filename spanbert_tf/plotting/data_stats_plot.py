@@ -98,7 +98,8 @@ def plot_data_stats(data_dir, out_path=None):
     if target_lengths:
         label = (f"target: geometric p={target['geometric_p']:g}, "
                  f"1..{target['max_span_length']}")
-        span_ax.plot(lengths, [target_lengths.get(str(n), 0.0) for n in lengths],
+        target_at = np.array(sorted(int(n) for n in target_lengths))
+        span_ax.plot(target_at, [target_lengths[str(n)] for n in target_at],
                      color="black", marker="o", linewidth=1.5, label=label)
         series["span length"].append(label)
     span_ax.set_title(f"span length in words ({target['scheme']} masking)", loc="left")
