@@ -12,7 +12,8 @@ Every training program writes it into its model/output dir at the end of trainin
   after each epoch / evaluation, the best one marked.
 
 One panel per kind of curve, one row each: losses, learning rate, then training
-accuracies and dev metrics where the logs have them.
+accuracies, counts (`num_*`, e.g. coref's num_top_spans) and dev metrics where the logs
+have them.
 
 Example:
 ```python
@@ -38,6 +39,7 @@ PANEL_HEIGHT_INCHES = 3.2
 # Record keys that are not curves of the dev-metric panel.
 _NOT_DEV_METRICS = {"step", "epoch", "train_loss", "best"}
 _THROUGHPUT_SUFFIX = "_per_sec"  # examples_per_sec, tokens_per_sec: not drawn
+_COUNT_PREFIX = "num_"
 
 
 @dataclasses.dataclass
@@ -109,12 +111,15 @@ def train_log_panels(model_dir):
     panels = []
     rates = _keys(records, lambda k: k.startswith("learning_rate"))
     accuracies = _keys(records, lambda k: k.endswith("accuracy"))
+    # Counts a task logs beside its losses (coref's num_top_spans).
+    counts = _keys(records, lambda k: k.startswith(_COUNT_PREFIX))
     # The loss and each loss term (whatever the task calls them): the rest but throughputs.
     losses = _keys(records, lambda k: k not in rates and k not in accuracies
-                   and not k.endswith(_THROUGHPUT_SUFFIX))
+                   and k not in counts and not k.endswith(_THROUGHPUT_SUFFIX))
     for title, ylabel, keys in (("training losses", "loss", losses),
                                 ("learning rate", "learning rate", rates),
-                                ("training accuracy", "accuracy", accuracies)):
+                                ("training accuracy", "accuracy", accuracies),
+                                ("training counts", "count", counts)):
         if keys:
             panels.append((title, ylabel, {k: _series(records, k) for k in keys}, []))
     history_path = os.path.join(model_dir, EVAL_HISTORY)

@@ -85,13 +85,16 @@ def test_train_predict_files_and_resume(tmp_path, init_dir, litbank_file, check_
     assert [r["step"] for r in log] == [2, 4]
     assert {"learning_rate_backbone", "learning_rate_head", "coref_loss"} <= set(log[0])
     assert np.isfinite(first["conll_f1"])
-    # train_log.png: coref loss, the two learning rates and the dev scores after step 4.
+    # train_log.png: coref loss, the two learning rates, the number of top spans and the
+    # dev scores after step 4.
     panels = train_log_plot.train_log_panels(str(out))
-    assert [p[0] for p in panels] == ["training losses", "learning rate", "dev metrics"]
+    assert [p[0] for p in panels] == ["training losses", "learning rate", "training counts",
+                                      "dev metrics"]
+    assert set(panels[0][2]) == {"loss", "coref_loss"} and list(panels[2][2]) == ["num_top_spans"]
     assert {"learning_rate_backbone", "learning_rate_head"} <= set(panels[1][2])
-    assert panels[2][2]["conll_f1"] == ([4], [history[0]["conll_f1"]]) and panels[2][3] == [4]
+    assert panels[3][2]["conll_f1"] == ([4], [history[0]["conll_f1"]]) and panels[3][3] == [4]
     if importlib.util.find_spec("matplotlib") is not None:
-        check_png(out / "train_log.png", (1200, 960))
+        check_png(out / "train_log.png", (1200, 4 * 320))
     else:
         assert "run_coref: no plot written: matplotlib is not installed" in capfd.readouterr().err
 
