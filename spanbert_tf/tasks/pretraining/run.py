@@ -320,7 +320,8 @@ def _finish_summary(summary, params, run, is_chief=True):
         dynamic_masking=run["masker"] is not None,
         dropped_records=run["shard_report"]["dropped_records"],
         corrupt_shards=[c["path"] for c in run["shard_report"]["corrupt_shards"]],
-        train_log_png=write_train_log_plot("run_pretraining", params.model_dir, is_chief),
+        train_log_png=write_train_log_plot("run_pretraining", os.path.abspath(params.model_dir),
+                                           is_chief),
     )
     return summary
 
@@ -413,7 +414,8 @@ def format_summary(summary):
     lines.append(f"  model dir   {summary['model_dir']} (config.json, vocab.txt, "
                  "train_log.jsonl, TensorBoard train/)")
     if summary.get("train_log_png"):
-        lines.append(f"  plot        {summary['train_log_png']} (losses, learning rate)")
+        lines.append(f"  plot        {summary['train_log_png']} (losses, learning rate, "
+                     "accuracies)")
     if summary.get("preset"):
         lines.append(f"  preset      {summary['preset']} (keras-hub; --init_checkpoint of "
                      "run_squad.py / run_classifier.py)")
