@@ -22,8 +22,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from absl import flags  # noqa: E402
 
 from spanbert_tf import cli  # noqa: E402  (the shared front end: quiet start-up, one-line errors)
+from spanbert_tf import plotting  # noqa: E402  (matplotlib only when a picture is drawn)
 
 from spanbert_tf.data.writing import pipeline, report  # noqa: E402
+from spanbert_tf.plotting import data_stats_plot  # noqa: E402
 
 _D = pipeline.PretrainingDataConfig()
 FLAGS = flags.FLAGS
@@ -88,6 +90,11 @@ def main(argv):
     else:
         stats = pipeline.create_pretraining_data(config, dedicated_process=True)
     print(report.format_summary(stats, config.output_dir))
+    if stats.get("records") == "masked" and "://" not in config.output_dir:
+        picture = plotting.plot_or_note("create_pretraining_data.py",
+                                        data_stats_plot.plot_data_stats, config.output_dir)
+        if picture:
+            print(f"  plot       {picture} (span lengths, replacement shares vs targets)")
 
 
 def run():

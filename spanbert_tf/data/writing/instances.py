@@ -80,7 +80,9 @@ def _new_stats(settings):
             "long_lines_dropped": 0, "dropped_tokens": 0, "blocks": 0, "instances": 0,
             "instance_tokens": 0, "masked_tokens": 0, "sbo_targets": 0,
             "replacement_counts": {"mask": 0, "random": 0, "unchanged": 0},
-            "span_words": np.zeros(size, np.int64), "span_pieces": np.zeros(size, np.int64)}
+            "span_words": np.zeros(size, np.int64), "span_pieces": np.zeros(size, np.int64),
+            # The span lengths as drawn (span scheme), before adjacent spans merge.
+            "drawn_span_words": np.zeros(size, np.int64)}
 
 
 def merge_stats(total, part):
@@ -226,3 +228,5 @@ def _batch_stats(stats, batch):
     for key, lengths in (("span_words", batch.span_lengths_words),
                          ("span_pieces", batch.span_lengths_pieces)):
         stats[key] += np.bincount(np.minimum(lengths, size - 1), minlength=size)
+    drawn = np.fromiter((n for spans in batch.drawn_span_words for n in spans), np.int64)
+    stats["drawn_span_words"] += np.bincount(np.minimum(drawn, size - 1), minlength=size)

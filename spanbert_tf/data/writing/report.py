@@ -54,6 +54,7 @@ def build_stats(totals, input_stats, shard_writer, config, wall_seconds, num_wor
         "mean_span_length_pieces": _ratio((pieces * np.arange(pieces.size)).sum(), num_spans),
         "span_length_words_histogram": _histogram(words),
         "span_length_pieces_histogram": _histogram(pieces),
+        "drawn_span_length_words_histogram": _histogram(totals["drawn_span_words"]),
         "replacement_counts": rep,
         "replacement_proportions": {k: _ratio(v, masked) for k, v in rep.items()},
         "sbo_target_fraction": _ratio(totals["sbo_targets"], masked),
@@ -74,9 +75,27 @@ def build_stats(totals, input_stats, shard_writer, config, wall_seconds, num_wor
         },
     }
     stats["records"] = "unmasked" if config.masking == "none" else "masked"
+    if config.masking != "none":
+        stats["masking_target"] = masking_target(config.masking_config())
     if unigram_counts is not None:
         stats["unigram_distinct_wordpieces"] = int((np.asarray(unigram_counts) > 0).sum())
     return stats
+
+
+def masking_target(masking):
+    """What the masker draws from (stats.png compares the counts with it): the span
+    lengths in words (span scheme: the truncated geometric of `MaskingConfig`) and the
+    replacement shares of masked tokens."""
+    target = {"scheme": masking.scheme,
+              "replacement": {"mask": masking.mask_prob, "random": masking.random_prob,
+                              "unchanged": max(0.0, 1.0 - masking.mask_prob
+                                               - masking.random_prob)}}
+    if masking.scheme == "span":
+        target["geometric_p"] = masking.geometric_p
+        target["max_span_length"] = masking.max_span_length
+        target["span_length_words"] = {
+            str(i): float(p) for i, p in enumerate(masking.span_length_distribution(), 1)}
+    return target
 
 
 def shard_file_entries(paths, records, digests=None):

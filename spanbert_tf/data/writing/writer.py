@@ -29,7 +29,8 @@ from spanbert_tf.io_utils import sha256_file
 
 COMPRESSIONS = ("none", "GZIP")
 # What describes the shards of an output dir (written after them by the callers).
-DESCRIPTION_FILES = ("metadata.json", "stats.json")
+# stats.png (drawn from stats.json after the run) describes them too: an older one goes with it.
+DESCRIPTION_FILES = ("metadata.json", "stats.json", "stats.png")
 _ram_counter = itertools.count()
 
 # The serializers live in example_codec; re-exported here.

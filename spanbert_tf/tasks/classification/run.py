@@ -32,6 +32,7 @@ from absl import logging
 
 from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.io_utils import read_jsonl, write_jsonl_atomic, write_text_atomic
+from spanbert_tf.plotting.train_log_plot import write_train_log_plot
 from spanbert_tf.tasks.classification import glue
 from spanbert_tf.tasks.classification import tacred
 from spanbert_tf.tasks.classification.metrics import compute_metrics
@@ -347,6 +348,7 @@ def run_classifier(opts):
             opts.output_dir, info.config, info.vocab_file, info.do_lower_case, task=meta)
         train = _encode(train_examples, meta, tokenizer, markers)
         trainer, best_path = _train(opts, meta, info, train, dev)
+        write_train_log_plot("run_classifier", opts.output_dir, trainer.is_chief)
         model_dir_lib.restore_model(trainer.model, best_path)
     else:
         tmp = tempfile.mkdtemp(prefix="spanbert_eval_")

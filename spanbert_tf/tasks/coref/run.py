@@ -41,6 +41,7 @@ from absl import logging
 from spanbert_tf.io_utils import (read_jsonl, write_json_atomic, write_jsonl_atomic,
                                   write_text_atomic)
 from spanbert_tf.modeling import model_dir as model_dir_lib
+from spanbert_tf.plotting.train_log_plot import write_train_log_plot
 from spanbert_tf.tasks.coref import conll, metrics, segments
 from spanbert_tf.tasks.coref.config import load_coref_config
 from spanbert_tf.tokenization import BertWordpieceTokenizer
@@ -338,6 +339,7 @@ def run_coref(opts):
             task=model_dir_lib.task_entry(TASK_KIND, TASK_KIND, config=config.name))
         write_json_atomic(os.path.join(opts.output_dir, CONFIG_FILE), config.to_dict())
         trainer, best_path = _train(opts, config, info, train, dev)
+        write_train_log_plot("run_coref", opts.output_dir, trainer.is_chief)
         model_dir_lib.restore_model(trainer.model, best_path)
         history = read_jsonl(os.path.join(opts.output_dir, EVAL_HISTORY))
         results = history[-1] if history else {}

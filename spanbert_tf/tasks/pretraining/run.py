@@ -23,6 +23,7 @@ from spanbert_tf.errors import InputError
 from spanbert_tf.io_utils import sha256_file
 from spanbert_tf.modeling.config import load_config, read_json_file
 from spanbert_tf.modeling.model_dir import write_model_dir_metadata
+from spanbert_tf.plotting.train_log_plot import write_train_log_plot
 from spanbert_tf.tasks.pretraining.task import PretrainingTask
 from spanbert_tf.training import backends, memory
 
@@ -219,7 +220,7 @@ def run_pretraining(params):
     summary = _train_naming_corrupt_shards(trainer.train, run["files"], run["compression"])
     summary["resumed_from_step"] = start_step
     summary.update(strategy=params.strategy, num_replicas=strategy.num_replicas_in_sync)
-    return _finish_summary(summary, params, run)
+    return _finish_summary(summary, params, run, is_chief=distribute.is_chief(strategy))
 
 
 def _run_keras_fit(params):
@@ -312,7 +313,7 @@ def _prepare_run(params, replicas, device_kind, is_chief):
                 masker=masker, dataset_fn=dataset_fn)
 
 
-def _finish_summary(summary, params, run):
+def _finish_summary(summary, params, run, is_chief=True):
     if summary.get("checkpoint"):
         summary["checkpoint"] = os.path.abspath(summary["checkpoint"])
     summary.update(
@@ -322,6 +323,8 @@ def _finish_summary(summary, params, run):
         dynamic_masking=run["masker"] is not None,
         dropped_records=run["shard_report"]["dropped_records"],
         corrupt_shards=[c["path"] for c in run["shard_report"]["corrupt_shards"]],
+        train_log_png=write_train_log_plot("run_pretraining", os.path.abspath(params.model_dir),
+                                           is_chief),
     )
     return summary
 
@@ -413,6 +416,9 @@ def format_summary(summary):
     lines.append(f"  checkpoint  {summary['checkpoint']}")
     lines.append(f"  model dir   {summary['model_dir']} (config.json, vocab.txt, "
                  "train_log.jsonl, TensorBoard train/)")
+    if summary.get("train_log_png"):
+        lines.append(f"  plot        {summary['train_log_png']} (losses, learning rate, "
+                     "accuracies)")
     if summary.get("preset"):
         lines.append(f"  preset      {summary['preset']} (keras-hub; --init_checkpoint of "
                      "run_squad.py / run_classifier.py)")

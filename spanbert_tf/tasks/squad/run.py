@@ -35,6 +35,7 @@ from spanbert_tf.errors import InputError
 from spanbert_tf.modeling import model_dir
 from spanbert_tf.modeling.model_dir import (restore_model, task_entry, task_kind,
                                             write_model_dir_metadata)
+from spanbert_tf.plotting.train_log_plot import write_train_log_plot
 from spanbert_tf.tasks.squad import metrics as squad_metrics
 from spanbert_tf.tasks.squad import predict as squad_predict
 from spanbert_tf.tasks.squad import reader as squad
@@ -280,6 +281,8 @@ def run_squad(settings):
     summary, trainer, model = {}, None, None
     if settings.do_train:
         trainer, summary["train"] = train(settings, info, tokenizer, strategy)
+        summary["train"]["train_log_png"] = write_train_log_plot(
+            "run_squad", settings.output_dir, trainer.is_chief)
         model = trainer.model
     else:
         model = load_finetuned_model(info)

@@ -12,6 +12,7 @@ import tensorflow as tf
 from spanbert_tf.modeling.backbone import build_backbone
 from spanbert_tf.modeling.config import load_config
 from spanbert_tf.modeling.model_dir import read_model_dir, write_model_dir_metadata
+from spanbert_tf.plotting import train_log_plot
 from spanbert_tf.tasks.classification import metrics as cm
 from spanbert_tf.tasks.classification.run import ClassificationSettings, run_classifier
 
@@ -42,7 +43,7 @@ def read_jsonl(path):
 
 
 @pytest.mark.slow
-def test_rte_program_end_to_end(tmp_path, shared_data, init_dir):
+def test_rte_program_end_to_end(tmp_path, shared_data, init_dir, check_plot_written):
     data = tmp_path / "RTE"
     data.mkdir()
     subset(shared_data / "glue" / "RTE" / "train_resplit_part1.tsv", data / "train.tsv", 48)
@@ -73,6 +74,11 @@ def test_rte_program_end_to_end(tmp_path, shared_data, init_dir):
     gold = [line.split("\t")[-1] for line in
             (data / "dev.tsv").read_text().strip().split("\n")[1:]]
     assert [p["label"] for p in preds] == gold
+    # train_log.png: the training curves of train/ and the dev accuracy of each epoch.
+    panels = train_log_plot.train_log_panels(str(out))
+    assert panels[-1][0] == "dev metrics" and list(panels[-1][2]) == ["accuracy"]
+    assert panels[-1][2]["accuracy"][0] == [3, 6]        # 48 examples / 16 a batch, 2 epochs
+    check_plot_written(out / "train_log.png", proc.stderr, (1200, 320 * len(panels)))
     assert all(p["prediction"] in ("entailment", "not_entailment") for p in preds)
     assert all(abs(sum(p["probabilities"]) - 1) < 1e-6 for p in preds)
     assert results["accuracy"] == pytest.approx(

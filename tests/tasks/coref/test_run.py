@@ -1,6 +1,7 @@
 """run_coref end to end on the tiny model and 2 real LitBank documents (their first sentences)."""
 
 import dataclasses
+import importlib.util
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ import tensorflow as tf
 from spanbert_tf.modeling.backbone import build_backbone
 from spanbert_tf.modeling.config import load_config
 from spanbert_tf.modeling.model_dir import write_model_dir_metadata
+from spanbert_tf.plotting import train_log_plot
 from spanbert_tf.tasks.coref import conll, metrics
 from spanbert_tf.tasks.coref.run import CorefSettings, run_coref, word_clusters
 from spanbert_tf.training.train_log import read_train_log
@@ -73,7 +75,7 @@ def test_word_clusters_drops_repeated_word_spans():
     assert got == [[(0, 0), (1, 1)], [(2, 2), (3, 3)], [(0, 1)]] and dropped == 2
 
 
-def test_train_predict_files_and_resume(tmp_path, init_dir, litbank_file):
+def test_train_predict_files_and_resume(tmp_path, init_dir, litbank_file, check_png, capfd):
     out = tmp_path / "run"
     # 2 documents x 3 epochs = 6 steps; stop at 4, then resume to the end.
     first = run_coref(options(out, init_dir, litbank_file, max_train_steps=4))
@@ -83,6 +85,18 @@ def test_train_predict_files_and_resume(tmp_path, init_dir, litbank_file):
     assert [r["step"] for r in log] == [2, 4]
     assert {"learning_rate_backbone", "learning_rate_head", "coref_loss"} <= set(log[0])
     assert np.isfinite(first["conll_f1"])
+    # train_log.png: coref loss, the two learning rates, the number of top spans and the
+    # dev scores after step 4.
+    panels = train_log_plot.train_log_panels(str(out))
+    assert [p[0] for p in panels] == ["training losses", "learning rate", "training counts",
+                                      "dev metrics"]
+    assert set(panels[0][2]) == {"loss", "coref_loss"} and list(panels[2][2]) == ["num_top_spans"]
+    assert {"learning_rate_backbone", "learning_rate_head"} <= set(panels[1][2])
+    assert panels[3][2]["conll_f1"] == ([4], [history[0]["conll_f1"]]) and panels[3][3] == [4]
+    if importlib.util.find_spec("matplotlib") is not None:
+        check_png(out / "train_log.png", (1200, 4 * 320))
+    else:
+        assert "run_coref: no plot written: matplotlib is not installed" in capfd.readouterr().err
 
     # Files written; evaluate_coref on them reproduces eval_results.json.
     results = json.load(open(out / "eval_results.json"))

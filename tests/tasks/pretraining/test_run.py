@@ -59,7 +59,8 @@ def _run_without_args(records, cwd, *extra):
 
 
 @pytest.mark.slow
-def test_no_args_reads_tfrecords_and_writes_runs_pretrain(wikitext_records, tmp_path):
+def test_no_args_reads_tfrecords_and_writes_runs_pretrain(wikitext_records, tmp_path,
+                                                          check_plot_written):
     """The defaults (tiny config, ./tfrecords → runs/pretrain) for 10 steps; the whole 300-step
     demo run and its learning check are `test_no_args_learns_on_wikitext` (benchmark marker:
     `make demo` runs the same job)."""
@@ -74,6 +75,9 @@ def test_no_args_reads_tfrecords_and_writes_runs_pretrain(wikitext_records, tmp_
     assert config["name"] == "tiny" and config["do_lower_case"] is False
     assert config["optimizer"]["train_batch_size"] == load_config("tiny").optimizer.train_batch_size
     assert (model_dir / "vocab.txt").stat().st_size > 100_000
+    # losses (loss, mlm_loss, sbo_loss), learning rate, accuracies: 3 panels of 320 pixels.
+    if check_plot_written(model_dir / "train_log.png", proc.stderr, (1200, 960)):
+        assert f"plot        {model_dir / 'train_log.png'}" in proc.stdout
 
 
 @pytest.mark.benchmark  # ~2 min on 2 cores: the `make demo` job

@@ -90,7 +90,7 @@ def runs(tmp_path_factory, shared_data, write_micro_config):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("masking", ["span", "none"])
-def test_jax_losses_follow_tensorflow(runs, masking):
+def test_jax_losses_follow_tensorflow(runs, masking, check_png, check_plot_written):
     work, results = runs
     tf_log = read_train_log(work / f"tensorflow_{masking}")
     jax_log = read_train_log(work / f"jax_{masking}")
@@ -110,6 +110,12 @@ def test_jax_losses_follow_tensorflow(runs, masking):
                 == (work / f"tensorflow_{masking}" / name).read_bytes())
     jax_dir = work / f"jax_{masking}"
     assert any((jax_dir / "train").iterdir())
+    # train_log.png on both backends: losses, learning rate, accuracies (3 panels).
+    if check_plot_written(jax_dir / "train_log.png", results["jax", masking][1], (1200, 960)):
+        assert summary["train_log_png"] == str(jax_dir / "train_log.png")
+        tf_png = results["tensorflow", masking][2]["train_log_png"]
+        assert tf_png == str(work / f"tensorflow_{masking}" / "train_log.png")
+        check_png(tf_png, (1200, 960))
     assert sorted(p.name for p in jax_dir.glob("ckpt-*")) == ["ckpt-25.weights.h5",
                                                               "ckpt-50.weights.h5"]
 

@@ -2,6 +2,7 @@
 from the output model dir, and the QA SavedModel reloaded in a fresh process."""
 
 import gzip
+import importlib.util
 import json
 import subprocess
 import sys
@@ -54,10 +55,17 @@ def trained(tmp_path_factory, shared_data, cased_vocab):
 
 
 @pytest.mark.slow
-def test_run_squad_trains_predicts_and_writes_official_files(trained, shared_data):
+def test_run_squad_trains_predicts_and_writes_official_files(trained, shared_data, check_png):
     root, summary = trained
     out = root / "out"
     assert summary["train"]["step"] == 3 and np.isfinite(summary["train"]["loss"])
+    # train_log.png (no dev evaluation during SQuAD training: losses, learning rate).
+    png = summary["train"]["train_log_png"]
+    if importlib.util.find_spec("matplotlib") is None:
+        assert png is None and not (out / "train_log.png").exists()
+    else:
+        assert png == str(out / "train_log.png")
+        check_png(png)
     for name in ("predictions.json", "nbest_predictions.json", "null_odds.json",
                  "eval_results.json", "predictions_best_f1_thresh.json", "config.json",
                  "vocab.txt", "checkpoint", "ckpt-3.index", "train_log.jsonl"):
