@@ -172,7 +172,7 @@ def test_the_policy_sees_heavy_and_light_modules():
 LAYERS = (
     (0, ("spanbert_tf", "spanbert_tf.errors", "spanbert_tf.io_utils", "spanbert_tf.quiet",
          "spanbert_tf.tokenization", "spanbert_tf.keras_hub_hook", "spanbert_tf.cli",
-         "spanbert_tf.plot")),
+         "spanbert_tf.plot", "spanbert_tf.plotting")),
     (1, ("spanbert_tf.data", "spanbert_tf.serving")),
     (2, ("spanbert_tf.modeling",)),
     (3, ("spanbert_tf.training",)),

@@ -31,6 +31,7 @@ MODULE_PROGRAMS = {
     "spanbert_tf.tasks.squad.split_articles": "split a SQuAD file by article",
     "spanbert_tf.tasks.coref.stats": "statistics of a CoNLL-2012 coreference corpus",
     "spanbert_tf.tasks.coref.demo_clusters": "clusters of a text from a coreference export",
+    "spanbert_tf.plot": "train_log.png / stats.png of a model or data dir",
     "spanbert_tf.tasks.pretraining.demo_fill_span": "fill a masked span through the exports "
                                                     "(also run as a file: no package import)",
 }
