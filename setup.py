@@ -1,19 +1,15 @@
 """spanbert-tf: SpanBERT pretraining, export and fine-tuning in TensorFlow / Keras 3."""
 
+import os
+import runpy
+
 from setuptools import find_packages, setup
 
-# Top-level programs: thin absl front ends, each also a console script.
-PROGRAMS = {
-    "create_pretraining_data": "spanbert-create-pretraining-data",
-    "run_pretraining": "spanbert-run-pretraining",
-    "export_saved_model": "spanbert-export-saved-model",
-    "convert_checkpoint": "spanbert-convert-checkpoint",
-    "run_squad": "spanbert-run-squad",
-    "evaluate_squad": "spanbert-evaluate-squad",
-    "evaluate_coref": "spanbert-evaluate-coref",
-    "run_coref": "spanbert-run-coref",
-    "run_classifier": "spanbert-run-classifier",
-}
+# Every program is listed in spanbert_tf/programs/registry.py (literals only: read here
+# without importing the package): each of spanbert_tf/programs/ is a console script; the root
+# *.py files are shims for `python run_squad.py ...` from a clone and are not installed.
+PROGRAMS = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "spanbert_tf",
+                                       "programs", "registry.py"))["ROOT_PROGRAMS"]
 
 # Apache Beam mode of create_pretraining_data.py (--runner=beam). apache-beam 2.77 caps
 # protobuf and pyarrow; these pins resolve beside TensorFlow 2.21. The default install
@@ -42,7 +38,6 @@ setup(
     # `setup.py develop` did; left implicit, setuptools installs a meta path finder and
     # prints an "Editable installation" notice (InformationOnly, a SetuptoolsWarning).
     package_dir={"": "."},
-    py_modules=list(PROGRAMS),
     package_data={"spanbert_tf.resources": ["*.txt", "*.md", "LICENSE-*"]},
     include_package_data=True,
     install_requires=[
@@ -87,6 +82,7 @@ setup(
         "plots": PLOTS,
     },
     entry_points={
-        "console_scripts": [f"{script}={module}:run" for module, script in PROGRAMS.items()]
+        "console_scripts": [f"{script}=spanbert_tf.programs.{module}:run"
+                            for module, (script, _) in PROGRAMS.items()]
     },
 )

@@ -40,3 +40,15 @@ def test_editable_wheel_builds_without_setuptools_warnings(tmp_path):
         assert len(pth) == 1, names
         assert wheel.read(pth[0]).decode().split() == [str(REPO)]
         assert not [n for n in names if n.endswith("_finder.py")], names
+
+    # Console scripts come from inside the package, one per program of the registry, and
+    # no root program is installed as a top-level module.
+    from spanbert_tf.programs.registry import ROOT_PROGRAMS
+
+    with zipfile.ZipFile(tmp_path / result["wheel"]) as wheel:
+        entry_points = next(wheel.read(n).decode() for n in names if n.endswith("entry_points.txt"))
+        top_level = [n for n in names if "/" not in n and n.endswith(".py")]
+    scripts = dict(line.split(" = ") for line in entry_points.splitlines() if " = " in line)
+    assert scripts == {script: f"spanbert_tf.programs.{module}:run"
+                       for module, (script, _) in ROOT_PROGRAMS.items()}
+    assert top_level == [], top_level
