@@ -381,7 +381,6 @@ class Trainer:
                 preemption.continued_dataset_fn(self.train_dataset_fn,
                                                 int(self.global_step.numpy()),
                                                 self.grad_accum_steps)))
-            self._iterator_start = int(self.global_step.numpy())
             self._train_loop = self._make_train_loop()
         step = int(self.global_step.numpy())
         logger = TrainLogger(
@@ -428,7 +427,13 @@ class Trainer:
 
     def _data_ran_out(self, step, n, until):
         """The error of a training dataset that ended: empty from the start, or finite."""
-        if int(self.global_step.numpy()) == self._iterator_start:
+        # Whether the dataset holds no batch at all: asked of a new one, only now that it
+        # ended (global_step cannot tell: its increment may run before next() fails).
+        context = tf.distribute.InputContext(
+            num_input_pipelines=1, input_pipeline_id=0,
+            num_replicas_in_sync=self.strategy.num_replicas_in_sync)
+        probe = self.train_dataset_fn(context).take(1)
+        if int(probe.reduce(tf.constant(0), lambda count, _: count + 1)) == 0:
             return ValueError(
                 f"the training dataset yielded no batch (training was to run steps "
                 f"{step + 1}-{until}): it is empty, or holds fewer examples than one batch "
