@@ -14,6 +14,9 @@ program the same behaviour:
   traceback is printed, then a line saying it is a bug to report, exit 70.
 * A flag value absl refuses is one line too, exit 1; stray positional arguments are
   refused with one line, exit 2.
+* Training stopped by SIGTERM/SIGINT after its checkpoint (`TrainingInterrupted`, see
+  `spanbert_tf.training.preemption`) is one line `<program>: interrupted (...)`, exit
+  128 + the signal number: 143 for SIGTERM (a preemption notice), 130 for SIGINT.
 
 `run()` calls `quiet_startup()` first, so a program must not import TensorFlow at module
 level (none does: that also keeps `--help` fast). Importing this module changes nothing.
@@ -40,7 +43,7 @@ import warnings
 from absl import app, flags
 from absl import logging as absl_logging
 
-from spanbert_tf.errors import InputError
+from spanbert_tf.errors import InputError, TrainingInterrupted
 from spanbert_tf.quiet import silence_tensorflow_import
 
 # Raised for bad input by the library; anything else is a bug and keeps its traceback.
@@ -197,6 +200,9 @@ def run(main, program):
             absl_logging.set_verbosity(absl_logging.ERROR)
         try:
             return main(argv)
+        except TrainingInterrupted as e:  # the checkpoint is saved: say so, die of the signal
+            print(f"{program}: interrupted ({e})", file=sys.stderr, flush=True)
+            sys.exit(e.exit_code)
         except USER_ERRORS as e:
             print(error_line(program, e), file=sys.stderr)
             sys.exit(1)

@@ -25,3 +25,23 @@ class MissingFileError(InputError, FileNotFoundError):
 
 class OutputExistsError(InputError, FileExistsError):
     """An output the program would write exists already (and --overwrite was not given)."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped on SIGTERM/SIGINT after saving a checkpoint at a step boundary.
+
+    A `KeyboardInterrupt` (so a Ctrl-C handler catches it too) that says which signal
+    stopped training, at which step, and where the checkpoint is; `exit_code` is the
+    shell's convention for death by that signal, 128 + signal number (130 for SIGINT,
+    143 for SIGTERM), which `spanbert_tf.cli` exits with after one line
+    `<program>: interrupted (<this message>)`. A rerun with the same flags resumes there.
+    """
+
+    def __init__(self, signal_name, signal_number, step, checkpoint):
+        self.signal_name = signal_name
+        self.signal_number = int(signal_number)
+        self.step = int(step)
+        self.checkpoint = checkpoint
+        self.exit_code = 128 + self.signal_number
+        super().__init__(f"{signal_name} at step {self.step}: checkpoint {checkpoint} saved; "
+                         "rerun the same command to resume from it")

@@ -16,7 +16,9 @@ MODEL_DIR/preset/                the backbone (and heads) as a keras-hub preset,
                                  (`--init_checkpoint=MODEL_DIR/preset`, any backend)
 ```
 A rerun resumes from the newest checkpoint: the step, the learning rate, the optimizer moments
-and the data continue (`PretrainingDatasetFn.resume_at_step`, as on TensorFlow).
+and the data continue (`PretrainingDatasetFn.resume_at_step`, as on TensorFlow). SIGTERM or
+SIGINT while `fit` runs (`preemption.StopOnSignals`) end it after the current execution of
+`steps_per_execution` steps, with a checkpoint at that step: `TrainingInterrupted` is raised.
 
 Example:
 ```python
@@ -40,6 +42,7 @@ from spanbert_tf.modeling.pretrainer import SpanBertPretrainer
 from spanbert_tf.training.backends import KERAS_CHECKPOINT_SUFFIX as WEIGHTS_SUFFIX
 from spanbert_tf.training.backends import keras_checkpoints
 from spanbert_tf.training.precision import mixed_precision_policy
+from spanbert_tf.training.preemption import StopOnSignals
 from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.modeling import preset_dir
 
@@ -213,10 +216,14 @@ def _restore_backbone(backbone, path):
 
 class _CheckpointAndLog(keras.callbacks.Callback):
     """Logs every `log_every` steps (train_log.jsonl, TensorBoard, progress bar) and saves a
-    checkpoint every `save_checkpoints_steps` steps and at the last one."""
+    checkpoint every `save_checkpoints_steps` steps and at the last one; when `stop` (a
+    `StopOnSignals`) has caught a signal, saves one at this step and stops `fit`
+    (`interrupted_at` = (step, checkpoint))."""
 
-    def __init__(self, model_dir, settings, start_step, until_step, global_batch, schedule):
+    def __init__(self, model_dir, settings, start_step, until_step, global_batch, schedule,
+                 stop=None):
         super().__init__()
+        self.stop, self.interrupted_at, self._saved_step = stop, None, None
         from spanbert_tf.training.train_log import TrainLogger
 
         self.model_dir, self.settings, self.schedule = model_dir, settings, schedule
@@ -248,9 +255,17 @@ class _CheckpointAndLog(keras.callbacks.Callback):
             t0 = time.perf_counter()
             self.checkpoint = save_checkpoint(self.model, self.model_dir, step,
                                               self.settings.keep_checkpoint_max)
+            self._saved_step = step
             # Saving is not training time (the TF Trainer does not count it either).
             self._mark = (self._mark[0], self._mark[1],
                           self._mark[2] + time.perf_counter() - t0)
+        if (self.stop is not None and self.stop.requested and self.interrupted_at is None
+                and step < self.until):  # a signal at the last step: the run just ends
+            if self._saved_step != step:
+                self.checkpoint = save_checkpoint(self.model, self.model_dir, step,
+                                                  self.settings.keep_checkpoint_max)
+            self.interrupted_at = (step, self.checkpoint)
+            self.model.stop_training = True
 
     def close(self):
         self.logger.close()
@@ -319,11 +334,16 @@ def train_with_keras_fit(config, dataset_fn, model_dir, vocab_file, do_lower_cas
         model.steps_per_execution = math.gcd(int(settings.steps_per_loop), settings.log_every,
                                              settings.save_checkpoints_steps, start, steps)
         model.make_train_function(force=True)
-        callback = _CheckpointAndLog(model_dir, settings, start, until, global_batch, schedule)
-        try:
-            model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[callback])
-        finally:
-            callback.close()
+        with StopOnSignals() as stop:
+            callback = _CheckpointAndLog(model_dir, settings, start, until, global_batch,
+                                         schedule, stop)
+            try:
+                model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0,
+                          callbacks=[callback])
+            finally:
+                callback.close()
+            if callback.interrupted_at is not None:
+                raise stop.interrupted(*callback.interrupted_at)
         summary.update(callback.last)
         summary.update(step=until, train_seconds=callback.seconds,
                        examples_per_sec=(steps * global_batch / callback.seconds

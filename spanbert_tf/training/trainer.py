@@ -4,6 +4,10 @@ pretraining use `keras_fit.py`).
 A *task* says what to train; the `Trainer` does the rest: strategy scope,
 optimizer, exact multi-replica loss, gradient accumulation, several steps per
 `tf.function`, optional XLA and mixed precision, checkpoints and resume, logs.
+A resumed run continues the data where the checkpoint left it
+(`preemption.continued_dataset_fn`); SIGTERM/SIGINT while training finish the
+current loop of steps, save a checkpoint there and raise `TrainingInterrupted`
+(`spanbert_tf.training.preemption`).
 
 The Task protocol (duck-typed):
 ```python
@@ -54,7 +58,7 @@ import numpy as np
 import tensorflow as tf
 
 from spanbert_tf.modeling import model_dir as model_dir_lib
-from spanbert_tf.training import distribute, optimization
+from spanbert_tf.training import distribute, optimization, preemption
 from spanbert_tf.training.batches import count_tokens, dummy_batch, model_inputs, outputs_to_dict
 from spanbert_tf.training.precision import mixed_precision_policy
 from spanbert_tf.training.train_log import TrainLogger
@@ -374,11 +378,10 @@ class Trainer:
             raise ValueError("this Trainer has no train_dataset_fn; it can only predict")
         until = self.num_train_steps if until_step is None else int(until_step)
         if self._iterator is None:
-            resume = getattr(self.train_dataset_fn, "resume_at_step", None)
-            if resume is not None:  # the data continues where the checkpoint left it
-                resume(int(self.global_step.numpy()))
-            dataset = self.strategy.distribute_datasets_from_function(self.train_dataset_fn)
-            self._iterator = iter(dataset)
+            self._iterator = iter(self.strategy.distribute_datasets_from_function(
+                preemption.continued_dataset_fn(self.train_dataset_fn,
+                                                int(self.global_step.numpy()),
+                                                self.grad_accum_steps)))
             self._train_loop = self._make_train_loop()
         step = int(self.global_step.numpy())
         logger = TrainLogger(
@@ -386,40 +389,60 @@ class Trainer:
             enabled=self.is_chief, show_progress=self.show_progress,
         )
         last, path, t_total, ex_total = {}, None, 0.0, 0.0
+        saved_step = None
         interval = np.zeros(3)  # examples, tokens, seconds since the last log record
-        try:
-            while step < until:
-                n = self._steps_to_boundary(step, until)
-                t0 = time.perf_counter()
-                try:
-                    out, totals = self._train_loop(self._iterator, tf.constant(n, tf.int32))
-                except tf.errors.OutOfRangeError:
-                    raise ValueError(
-                        f"the training data ran out within steps {step + 1}-{step + n} (training "
-                        f"was to run until step {until}): train_dataset_fn must return a "
-                        "repeated dataset"
-                    ) from None
-                totals = totals.numpy()
-                dt = time.perf_counter() - t0
-                t_total += dt
-                ex_total += float(totals[0])
-                interval += [totals[0], totals[1], dt]
-                step = int(self.global_step.numpy())
-                logger.advance(step)
-                if step % self.log_every == 0 or step == until:
-                    last = self._log_values(out, interval)
-                    logger.log(step, last)
-                    interval[:] = 0.0
-                if step % self.save_checkpoints_steps == 0 or step == until:
-                    path = self.save_checkpoint()
-        finally:
-            logger.close()
+        with preemption.StopOnSignals() as stop:
+            try:
+                while step < until:
+                    n = self._steps_to_boundary(step, until)
+                    t0 = time.perf_counter()
+                    try:
+                        out, totals = self._train_loop(self._iterator, tf.constant(n, tf.int32))
+                    except tf.errors.OutOfRangeError:
+                        raise self._data_ran_out(step, n, until) from None
+                    totals = totals.numpy()
+                    dt = time.perf_counter() - t0
+                    t_total += dt
+                    ex_total += float(totals[0])
+                    interval += [totals[0], totals[1], dt]
+                    step = int(self.global_step.numpy())
+                    logger.advance(step)
+                    if step % self.log_every == 0 or step == until:
+                        last = self._log_values(out, interval)
+                        logger.log(step, last)
+                        interval[:] = 0.0
+                    if step % self.save_checkpoints_steps == 0 or step == until:
+                        path, saved_step = self.save_checkpoint(), step
+                    if stop.requested and step < until:  # preempted: checkpoint, then stop
+                        if saved_step != step:
+                            path = self.save_checkpoint()
+                        raise stop.interrupted(step, path)
+            finally:
+                logger.close()
         if path is None and self.manager.latest_checkpoint:
             path = os.path.join(self.model_dir, os.path.basename(self.manager.latest_checkpoint))
         summary = {"step": step, **last, "train_seconds": t_total,
                    "examples_per_sec": ex_total / t_total if t_total else 0.0,
                    "checkpoint": path}
         return summary
+
+    def _data_ran_out(self, step, n, until):
+        """The error of a training dataset that ended: empty from the start, or finite."""
+        # Whether the dataset holds no batch at all: asked of a new one, only now that it
+        # ended (global_step cannot tell: its increment may run before next() fails).
+        context = tf.distribute.InputContext(
+            num_input_pipelines=1, input_pipeline_id=0,
+            num_replicas_in_sync=self.strategy.num_replicas_in_sync)
+        probe = self.train_dataset_fn(context).take(1)
+        if int(probe.reduce(tf.constant(0), lambda count, _: count + 1)) == 0:
+            return ValueError(
+                f"the training dataset yielded no batch (training was to run steps "
+                f"{step + 1}-{until}): it is empty, or holds fewer examples than one batch "
+                "with drop_remainder=True; nothing to train on")
+        return ValueError(
+            f"the training data ran out within steps {step + 1}-{step + n} (training "
+            f"was to run until step {until}): train_dataset_fn must return a "
+            "repeated dataset")
 
     def _steps_to_boundary(self, step, until):
         n = min(self.steps_per_loop, until - step)

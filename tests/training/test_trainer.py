@@ -252,3 +252,15 @@ def test_multi_worker_mirrored_two_local_workers(tmp_path):
     assert tf.train.latest_checkpoint(str(tmp_path / "model")).endswith("ckpt-4")
     assert not any(p.name.startswith(".worker") for p in (tmp_path / "model").iterdir())
     assert [r["step"] for r in read_train_log(tmp_path / "model")] == [1, 2, 3, 4]
+
+
+def test_dataset_that_yields_nothing_is_a_clear_error(tmp_path):
+    def empty_fn(ctx):  # fewer examples than one batch: repeat() of an empty dataset ends
+        ds = tf.data.Dataset.from_tensor_slices(toy_arrays(8))
+        return ds.batch(32, drop_remainder=True).repeat()
+
+    trainer = Trainer(ToyTask(), distribute.get_strategy("default"), str(tmp_path), _opt(5),
+                      empty_fn, 5, show_progress=False)
+    with pytest.raises(ValueError, match="the training dataset yielded no batch .* fewer "
+                                         "examples than one batch"):
+        trainer.train()

@@ -218,8 +218,10 @@ def _epoch_seed(seed, epoch, salt):
 
 
 def _records(files, input_context, shard_records, is_training, seed, shuffle_buffer,
-             compression, cycle_length, deterministic, start_epoch, skip_corrupt_records=False):
-    """(serialized record, epoch) pairs: one epoch after another when training."""
+             compression, cycle_length, deterministic, start_epoch, skip_corrupt_records=False,
+             records_per_epoch=None):
+    """(serialized record, epoch) pairs: one epoch after another when training (refused with
+    an `InputError` when `records_per_epoch` says this pipeline reads none)."""
     def read_shard(f):
         records = tf.data.TFRecordDataset(f, compression_type=compression,
                                           buffer_size=8 * 1024 * 1024)
@@ -252,6 +254,12 @@ def _records(files, input_context, shard_records, is_training, seed, shuffle_buf
 
     if not is_training:
         return epoch_records(tf.constant(0, tf.int64))
+    if records_per_epoch == 0:
+        # The epochs follow one another by flat_map over an endless range: with no record
+        # each epoch is empty and the stream would look for the next one forever (a busy
+        # loop in TensorFlow's threads that not even Ctrl-C ends). tf.data's repeat() stops
+        # on an empty first pass, but the epochs here are seeded one by one.
+        raise InputError(empty_input_message(files, input_context))
     if seed is None:  # unseeded: a new order each epoch, not resumable
         seed = int(np.random.SeedSequence().generate_state(1)[0] >> 2)
     return tf.data.Dataset.range(start_epoch, 1 << 62).flat_map(epoch_records)
@@ -272,7 +280,9 @@ def pretraining_dataset(files, max_seq_length, max_predictions_per_seq, batch_si
     sequence: `start_example` skips its first examples (resume: see
     `PretrainingDatasetFn`), which starts at epoch
     `start_example // records_per_epoch`. Training drops the last partial
-    batch (static shapes for TPU).
+    batch (static shapes for TPU). `records_per_epoch` (this pipeline's records, see
+    `records_per_pipeline`) of 0 is an `InputError`: an endless stream of empty epochs would
+    spin forever.
 
     `masker`: a `dynamic_masking.DynamicMasker` for unmasked records (masked
     here: the mask of an example is a function of (`mask_seed`, default
@@ -294,7 +304,8 @@ def pretraining_dataset(files, max_seq_length, max_predictions_per_seq, batch_si
         start_epoch, skip = divmod(skip, int(records_per_epoch))
     ds = _records(files, input_context, shard_records, is_training,
                   None if seed is None else int(seed), shuffle_buffer, compression,
-                  cycle_length, deterministic, start_epoch, skip_corrupt_records)
+                  cycle_length, deterministic, start_epoch, skip_corrupt_records,
+                  None if records_per_epoch is None else int(records_per_epoch))
     if skip:
         ds = ds.skip(skip)
     if masker is not None:
@@ -373,6 +384,17 @@ class PretrainingDatasetFn:
         self.skip_corrupt_records = bool(skip_corrupt_records)
         self.start_step = 0
         self.compression = _compression(metadata, files)
+        self._record_counts = {}  # (pipelines, pipeline id) -> records it reads per epoch
+
+    def _records_per_pipeline(self, input_context, count_uncounted):
+        """Records of this pipeline per epoch; None if unknown (when not `count_uncounted`,
+        shards metadata.json does not count are not read: a fresh start needs the number
+        only to refuse 0, a resume to skip whole epochs)."""
+        key = (input_context.num_input_pipelines, input_context.input_pipeline_id)
+        if self._record_counts.get(key) is None:
+            self._record_counts[key] = records_per_pipeline(
+                self.files, self.metadata, input_context, count_uncounted=count_uncounted)
+        return self._record_counts[key]
 
     def resume_at_step(self, step):
         """The next datasets continue the stream after `step` optimizer steps."""
@@ -397,14 +419,35 @@ class PretrainingDatasetFn:
             is_training=self.is_training, seed=worker_seed, shuffle_buffer=self.shuffle_buffer,
             compression=self.compression, masker=self.masker, start_example=start,
             mask_seed=self.seed,  # masks do not depend on the number of hosts
-            records_per_epoch=(records_per_pipeline(self.files, self.metadata, input_context)
-                               if start else None),
+            records_per_epoch=(self._records_per_pipeline(input_context, bool(start))
+                               if start or self.is_training else None),
             skip_corrupt_records=self.skip_corrupt_records,
         )
 
 
-def records_per_pipeline(files, metadata, input_context):
-    """Records one input pipeline reads per epoch (metadata counts, else counted)."""
+def count_records(files, metadata, count_uncounted=True):
+    """All records of `files` (metadata.json counts; a shard it does not count is read, or
+    the answer is None when not `count_uncounted`)."""
+    return records_per_pipeline(files, metadata, tf.distribute.InputContext(),
+                                count_uncounted=count_uncounted)
+
+
+def empty_input_message(files, input_context=None, records="0 records"):
+    """One line: the shards (their dirs) give this input pipeline no record to train on."""
+    dirs = sorted({_dirname(f) for f in files})
+    where = ", ".join(dirs[:3]) + (f" and {len(dirs) - 3} more" if len(dirs) > 3 else "")
+    pipeline = ""
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        pipeline = (f" for input pipeline {input_context.input_pipeline_id} of "
+                    f"{input_context.num_input_pipelines}")
+    return (f"{where}: the {len(files)} shard(s) hold {records}{pipeline} (metadata.json "
+            "counts): nothing to train on; was the corpus empty or its documents too short? "
+            "See stats.json there and recreate the data with create_pretraining_data.py")
+
+
+def records_per_pipeline(files, metadata, input_context, count_uncounted=True):
+    """Records one input pipeline reads per epoch (metadata counts, else counted by reading
+    the shard; None instead when a shard is not counted and not `count_uncounted`)."""
     counts = {}
     for directory in sorted({_dirname(f) for f in files}):
         meta = (metadata if directory == _dirname(metadata.get("metadata_path", ""))
@@ -414,6 +457,9 @@ def records_per_pipeline(files, metadata, input_context):
             for name, count in zip(meta["shards"], per_shard):
                 counts[os.path.join(directory, name)] = int(count)
     files = sorted(files)
+    if not count_uncounted and any(
+            os.path.join(_dirname(f), os.path.basename(f)) not in counts for f in files):
+        return None
 
     def count(f):
         if os.path.join(_dirname(f), os.path.basename(f)) in counts:

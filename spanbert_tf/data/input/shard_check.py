@@ -7,6 +7,9 @@ shard that does not match is an `InputError` naming the shard and what to do,
 unless the caller asked to skip corrupt records: then the mismatching shards are
 read once to count how many records survive, and the dropped count is reported.
 
+`check_record_count` refuses data that holds no record (training would wait forever for
+the first batch) and `data_passes_note` says when a run reads its data many times over.
+
 A shard corrupted in place (same size) is found while training: `find_corrupt_shard`
 reads the shards one by one to name the one TensorFlow's `DataLossError` came from.
 
@@ -22,6 +25,7 @@ import re
 
 import tensorflow as tf
 
+from spanbert_tf.data.input import input_pipeline
 from spanbert_tf.errors import InputError
 from spanbert_tf.io_utils import sha256_file
 
@@ -107,3 +111,41 @@ def check_shards(files, metadata_by_dir, skip_corrupt_records=False, verify_chec
                                          "dropped_records": dropped})
         report["dropped_records"] += dropped
     return report
+
+
+def check_record_count(files, metadata, shard_report):
+    """The records training will read (None when metadata.json does not count them all);
+    0 is an `InputError` naming the dirs: the endless stream of empty epochs would hang."""
+    records = input_pipeline.count_records(files, metadata, count_uncounted=False)
+    if records is None:
+        return None
+    dropped = shard_report["dropped_records"]
+    if records == 0:
+        raise InputError(input_pipeline.empty_input_message(files))
+    if records - dropped <= 0:
+        raise InputError(input_pipeline.empty_input_message(
+            files, records=f"{records} records, all dropped as corrupt "
+            "(--skip_corrupt_records)"))
+    return records - dropped
+
+
+# More passes over the data than this get a note before training: BERT-style pretraining
+# reads its corpus ~40 times, but a run that reads a handful of instances again and again
+# (a smoke-test corpus, a wrong --input_files) learns them by heart rather than the language.
+MANY_PASSES = 10
+
+
+def data_passes_note(instances, num_train_steps, global_batch, dynamic=False,
+                     program="run_pretraining"):
+    """One line when `num_train_steps x global_batch` reads the `instances` more than
+    `MANY_PASSES` times, else None (None too when the count is unknown)."""
+    if not instances:
+        return None
+    passes = num_train_steps * global_batch / instances
+    if passes <= MANY_PASSES:
+        return None
+    masks = "; dynamic masking draws new masks each pass" if dynamic else ""
+    return (f"{program}: note: the data holds {instances} instances; {num_train_steps} steps "
+            f"x batch {global_batch} read them ~{passes:.0f} times (more than {MANY_PASSES} "
+            f"passes: the model may memorise them rather than learn{masks}; more data or fewer "
+            "--num_train_steps)")

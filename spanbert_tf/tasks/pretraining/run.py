@@ -288,6 +288,7 @@ def _prepare_run(params, replicas, device_kind, is_chief):
     shard_report = shard_check.check_shards(
         files, input_pipeline.metadata_by_dir(files),
         skip_corrupt_records=params.skip_corrupt_records, compression=compression)
+    instances = shard_check.check_record_count(files, metadata, shard_report)
     vocab_file, do_lower_case = _vocab_for_model_dir(metadata, params.model_dir)
     masker = dynamic_masker(params, metadata, model, vocab_file, do_lower_case)
     backends.check_checkpoint_backend(params.model_dir, backends.select_backend(params.backend))
@@ -300,6 +301,10 @@ def _prepare_run(params, replicas, device_kind, is_chief):
             f"--grad_accum_steps ({params.grad_accum_steps})"
         )
     _check_step_memory(params, config, metadata, replicas, device_kind)
+    note = shard_check.data_passes_note(instances, config.optimizer.num_train_steps, global_batch,
+                            dynamic=masker is not None)
+    if note:
+        print(note, flush=True)
     if is_chief:
         write_model_dir_metadata(params.model_dir, config, vocab_file, do_lower_case)
     dataset_fn = input_pipeline.make_pretraining_dataset_fn(

@@ -345,3 +345,120 @@ def test_model_dir_without_checkpoint_does_not_block_another_config(
     out = capsys.readouterr().out
     assert f"run_pretraining: resuming {tmp_path} from step 2" in out
     assert "M parameters, step memory ~" in out
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_exits_143_and_resume_equals_uninterrupted(
+        wikitext_records, micro_config, tmp_path):
+    import signal
+
+    model_dir, steps = tmp_path / "preempted", 60
+    flags = [f"--config={micro_config}", f"--input_files={wikitext_records}",
+             "--num_train_steps=60", "--log_every=1", "--steps_per_loop=1",
+             "--save_checkpoints_steps=1000"]
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "run_pretraining.py"), f"--model_dir={model_dir}", *flags],
+        env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not (model_dir / "train_log.jsonl").exists() or not read_train_log(model_dir):
+            assert proc.poll() is None and time.monotonic() < deadline, "no training progress"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, stderr[-2000:]
+    stopped = int(tf.train.latest_checkpoint(str(model_dir)).rsplit("-", 1)[1])
+    assert 1 <= stopped < steps
+    last = stderr.strip().splitlines()[-1]
+    assert last == (f"run_pretraining: interrupted (SIGTERM at step {stopped}: checkpoint "
+                    f"{model_dir}/ckpt-{stopped} saved; rerun the same command to resume "
+                    "from it)")
+    assert "Traceback" not in stderr
+
+    # The same flags again: resumes at that step and ends where an uninterrupted run ends.
+    resumed = run_pretraining(_params(wikitext_records, model_dir, micro_config,
+                                      num_train_steps=steps, steps_per_loop=1,
+                                      save_checkpoints_steps=1000))
+    assert resumed["resumed_from_step"] == stopped and resumed["step"] == steps
+    reference = run_pretraining(_params(wikitext_records, tmp_path / "reference", micro_config,
+                                        num_train_steps=steps, save_checkpoints_steps=1000))
+    got, want = read_train_log(model_dir), read_train_log(tmp_path / "reference")
+    assert [r["step"] for r in got] == [r["step"] for r in want] == list(range(1, steps + 1))
+    for key in ("loss", "mlm_loss", "sbo_loss"):  # the same batches after the resume point
+        np.testing.assert_allclose([r[key] for r in got], [r[key] for r in want], rtol=1e-4)
+    a = tf.train.load_checkpoint(str(model_dir))
+    b = tf.train.load_checkpoint(str(tmp_path / "reference"))
+    for name in a.get_variable_to_shape_map():
+        if name.startswith("model/"):
+            np.testing.assert_allclose(a.get_tensor(name), b.get_tensor(name), rtol=1e-4,
+                                       atol=1e-6, err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def empty_records(tmp_path_factory):
+    """{masking: TFRecord dir} of the real create_pretraining_data.py on an empty corpus:
+    shards and metadata.json recording 0 records (masked offline, and unmasked)."""
+    root = tmp_path_factory.mktemp("empty")
+    (root / "empty.txt").write_text("")
+    dirs = {}
+    for masking in ("span", "none"):
+        dirs[masking] = root / masking
+        subprocess.run(
+            [sys.executable, str(REPO / "create_pretraining_data.py"),
+             f"--input_file={root / 'empty.txt'}", f"--output_dir={dirs[masking]}",
+             "--max_seq_length=128", "--max_predictions_per_seq=20", f"--masking={masking}",
+             "--num_workers=1", "--noprogress"],
+            check=True, env=_env(), capture_output=True, timeout=300)
+    return dirs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("masking,backend", [("span", "tensorflow"), ("none", "tensorflow"),
+                                             ("span", "jax")])
+def test_zero_records_are_refused_in_one_line(empty_records, micro_config, tmp_path, masking,
+                                              backend):
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "run_pretraining.py"), f"--config={micro_config}",
+         f"--input_files={empty_records[masking]}", f"--model_dir={tmp_path}",
+         f"--backend={backend}", "--num_train_steps=5"],
+        env=_env(), capture_output=True, text=True, timeout=180)  # it used to hang forever
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [
+        f"run_pretraining: error: {empty_records[masking]}: the 10 shard(s) hold 0 records "
+        "(metadata.json counts): nothing to train on; was the corpus empty or its documents "
+        "too short? See stats.json there and recreate the data with create_pretraining_data.py"]
+    assert not list(tmp_path.glob("ckpt-*"))
+
+
+def test_input_pipeline_refuses_zero_records(empty_records):
+    from spanbert_tf.data.input import input_pipeline
+
+    files, metadata = input_pipeline.find_pretraining_files(str(empty_records["span"]))
+    dataset_fn = input_pipeline.make_pretraining_dataset_fn(files, metadata, 8, seed=1)
+    with pytest.raises(InputError, match="hold 0 records"):
+        dataset_fn(tf.distribute.InputContext())
+
+
+@pytest.mark.slow
+def test_tiny_data_is_noted_once_before_training(micro_config, tmp_path, shared_data, capsys):
+    text = (shared_data / "corpus" / "wikitext-2-raw-test.txt").read_text().splitlines()
+    (tmp_path / "small.txt").write_text("\n".join(text[:6]) + "\n")
+    subprocess.run(
+        [sys.executable, str(REPO / "create_pretraining_data.py"),
+         f"--input_file={tmp_path / 'small.txt'}", f"--output_dir={tmp_path / 'records'}",
+         "--max_seq_length=128", "--max_predictions_per_seq=20", "--dupe_factor=1",
+         "--num_workers=1", "--noprogress"],
+        check=True, env=_env(), capture_output=True, timeout=300)
+    instances = json.loads((tmp_path / "records" / "metadata.json").read_text())[
+        "counts"]["instances"]
+    assert 0 < instances < 20
+    run_pretraining(_params(tmp_path / "records", tmp_path / "run", micro_config,
+                            num_train_steps=30))
+    notes = [line for line in capsys.readouterr().out.splitlines() if ": note: " in line]
+    assert notes == [f"run_pretraining: note: the data holds {instances} instances; 30 steps x "
+                     f"batch 8 read them ~{30 * 8 / instances:.0f} times (more than 10 passes: "
+                     "the model may memorise them rather than learn; more data or fewer "
+                     "--num_train_steps)"]
