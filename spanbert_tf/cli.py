@@ -12,6 +12,13 @@ program the same behaviour:
   file, ...) ends the program with ONE line, `<program>: error: <message>`, exit 1.
 * A flag value absl refuses is one line too, exit 1; stray positional arguments are
   refused with one line, exit 2.
+* Ctrl-C (SIGINT: a `KeyboardInterrupt` reaching `run`) ends it with ONE line,
+  `<program>: interrupted (<what was kept>)`, exit 130 (128 + SIGINT, as a shell reports
+  it). A program says what an interrupt keeps with `report_kept("...")` (e.g. "no shards
+  written", "last checkpoint: ckpt-40"), called again whenever that changes; the last call
+  wins. A program that registered nothing gets "output may be incomplete". Cleaning up
+  (temporary files, worker processes) is the program's own `finally` / `except` work, done
+  before the interrupt reaches `run`.
 
 `run()` calls `quiet_startup()` first, so a program must not import TensorFlow at module
 level (none does: that also keeps `--help` fast). Importing this module changes nothing.
@@ -31,6 +38,7 @@ def run():
 import json
 import logging
 import os
+import signal
 import sys
 import warnings
 
@@ -42,6 +50,20 @@ from spanbert_tf.quiet import silence_tensorflow_import
 
 # Raised for bad input by the library; anything else is a bug and keeps its traceback.
 USER_ERRORS = (InputError, ValueError, FileNotFoundError, FileExistsError, KeyError, OSError)
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130: what a shell reports for a Ctrl-C'd program
+_NOTHING_REPORTED_KEPT = "output may be incomplete"
+_kept = {"message": None}
+
+
+def report_kept(message):
+    """Says what an interrupt at this point keeps (one short phrase, no newline), for the
+    `<program>: interrupted (<message>)` line; None forgets the earlier message."""
+    _kept["message"] = None if message is None else " ".join(str(message).split())
+
+
+def interrupted_line(program):
+    """`<program>: interrupted (<what the program reported kept>)`."""
+    return f"{program}: interrupted ({_kept['message'] or _NOTHING_REPORTED_KEPT})"
 
 
 def verbosity_requested(argv=None):
@@ -101,7 +123,7 @@ HELP_GROUPS = (
     ("devices", ("strategy", "tpu", "gpus", "cpu_devices", "num_workers", "backend", "runner",
                  "beam_")),
     ("output", ("output", "model_dir", "export_dir", "out_file", "save_", "keep_", "log_every",
-                "overwrite", "progress", "num_shards", "compression")),
+                "overwrite", "progress", "num_shards", "compression", "stale_temp")),
 )
 
 
@@ -188,7 +210,14 @@ def run(main, program):
             print(error_line(program, e), file=sys.stderr)
             sys.exit(1)
 
-    app.run(wrapped, flags_parser=parse_flags)
+    try:
+        app.run(wrapped, flags_parser=parse_flags)
+    except KeyboardInterrupt:
+        # A second Ctrl-C while the interpreter shuts down (joining threads) stays quiet too.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        sys.stdout.flush()
+        print(interrupted_line(program), file=sys.stderr, flush=True)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 # The masking flags of create_pretraining_data.py, run_pretraining.py (dynamic masking) and

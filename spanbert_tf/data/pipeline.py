@@ -30,8 +30,9 @@ from multiprocessing import forkserver
 import numpy as np
 from tqdm import tqdm
 
-from spanbert_tf.data import documents, instances, report, writer
+from spanbert_tf.data import documents, instances, report, stale_temp, writer
 from spanbert_tf.data.masking import MaskingConfig
+from spanbert_tf.errors import InputError
 from spanbert_tf.io_utils import sha256_file, write_json_atomic
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 
@@ -78,6 +79,7 @@ class PretrainingDataConfig:
     long_lines: str = "split"             # split | drop
     num_workers: int = 0                  # 0 = all cores
     progress: bool = True
+    remove_stale_temp: bool = False       # delete ended runs' temporary files (stale_temp.py)
 
     def validate(self):
         def check(ok, message):
@@ -182,7 +184,7 @@ def _workers(num_workers, settings):
         return
     ctx = _pool_context()
     pool = futures.ProcessPoolExecutor(num_workers, mp_context=ctx,
-                                       initializer=instances.init_worker,
+                                       initializer=instances.init_pool_worker,
                                        initargs=(dict(settings, lean_tf_import=True),))
     pool.tasks_in_flight = 2 * num_workers + 1  # bounds memory; keeps workers busy
     try:
@@ -202,6 +204,18 @@ def _stop_forkserver(ctx):
         stop = getattr(forkserver._forkserver, "_stop", None)  # CPython's, since 3.8
         if stop is not None:
             stop()
+
+
+@contextlib.contextmanager
+def _removing_if_empty(output_dir, created):
+    """On an error or interrupt, removes `output_dir` again if this run created it and it
+    is still empty: a failed run leaves the file system as it found it."""
+    try:
+        yield
+    except BaseException:
+        if created and os.path.isdir(output_dir) and not os.listdir(output_dir):
+            os.rmdir(output_dir)
+        raise
 
 
 @contextlib.contextmanager
@@ -261,12 +275,11 @@ def _settings(config, random_token_probs=None, lean_tf_import=False):
 def _count_unigrams(config, pool, tokenizer):
     """First pass: corpus wordpiece counts → weights over the random-token candidates."""
     counts = np.zeros(tokenizer.vocab_size, np.int64)
-    bar = _progress(config, "counting wordpieces")
-    for size, result in _run_ordered(_iter_tasks(config, documents.InputStats()),
-                                     instances.count_task, pool):
-        counts += result
-        bar.update(size)
-    bar.close()
+    with _progress(config, "counting wordpieces") as bar:
+        for size, result in _run_ordered(_iter_tasks(config, documents.InputStats()),
+                                         instances.count_task, pool):
+            counts += result
+            bar.update(size)
     candidates = instances.random_token_candidates(tokenizer)
     weights = counts[candidates].astype(np.float64)
     return (weights if weights.sum() > 0 else None), counts
@@ -294,16 +307,19 @@ def create_pretraining_data(config, dedicated_process=False):
     num_workers = config.resolved_num_workers()
 
     settings = _settings(config, None, dedicated_process)
+    stale = stale_temp.check_output_dir(config.output_dir, config.remove_stale_temp)
     input_stats = documents.InputStats()
     totals = instances._new_stats(settings)
-    with _workers(num_workers, settings) as pool:
+    created_dir = not os.path.isdir(config.output_dir)
+    with _workers(num_workers, settings) as pool, _removing_if_empty(
+            config.output_dir, created_dir):
         probs, unigram_counts = None, None
         if config.random_token_source == "unigram":
             probs, unigram_counts = _count_unigrams(config, pool, tokenizer)
-        bar = _progress(config, "creating pretraining data")
         with _hashing(pool) as hash_map, writer.ShardWriter(
                 config.output_dir, config.num_shards, config.compression,
-                hash_map=hash_map) as shard_writer:
+                hash_map=hash_map) as shard_writer, _progress(
+                    config, "creating pretraining data") as bar:
             for size, result in _run_ordered(_iter_tasks(config, input_stats),
                                              instances.process_task, pool, (probs,)):
                 for shard in sorted(result["shards"]):
@@ -312,13 +328,14 @@ def create_pretraining_data(config, dedicated_process=False):
                 instances.merge_stats(totals, result["stats"])
                 bar.update(size)
                 bar.set_postfix(instances=totals["instances"], refresh=False)
+            if not totals["instances"]:  # the writer removes its temporary files
+                raise InputError(report.nothing_to_write(input_stats, totals))
         shard_files = report.shard_file_entries(shard_writer.paths, shard_writer.records,
                                                 shard_writer.sha256)
-    bar.close()
     wall = time.time() - start
 
     stats = report.build_stats(totals, input_stats, shard_writer, config, wall,
-                               num_workers, unigram_counts)
+                               num_workers, unigram_counts, stale)
     metadata = report.build_metadata(config, tokenizer, shard_writer, stats,
                                      sha256_file(config.vocab_file), unigram_counts,
                                      shard_files=shard_files)
