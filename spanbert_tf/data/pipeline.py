@@ -190,7 +190,13 @@ def _workers(num_workers, settings):
     try:
         yield pool
     except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)  # running tasks are short
+        # An error or Ctrl-C: the tasks' results are not wanted. The workers are ended
+        # (SIGTERM) rather than waited for: an interrupt that hit the executor's own
+        # bookkeeping can leave a worker waiting for work forever (and the forkserver, and
+        # this process, for it).
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
         raise
     else:
         pool.shutdown(wait=True)
