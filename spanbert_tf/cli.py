@@ -17,6 +17,13 @@ program the same behaviour:
 * Training stopped by SIGTERM/SIGINT after its checkpoint (`TrainingInterrupted`, see
   `spanbert_tf.training.preemption`) is one line `<program>: interrupted (...)`, exit
   128 + the signal number: 143 for SIGTERM (a preemption notice), 130 for SIGINT.
+* Ctrl-C (SIGINT: a `KeyboardInterrupt` reaching `run`) ends it with ONE line,
+  `<program>: interrupted (<what was kept>)`, exit 130 (128 + SIGINT, as a shell reports
+  it). A program says what an interrupt keeps with `report_kept("...")` (e.g. "no shards
+  written", "last checkpoint: ckpt-40"), called again whenever that changes; the last call
+  wins. A program that registered nothing gets "output may be incomplete". Cleaning up
+  (temporary files, worker processes) is the program's own `finally` / `except` work, done
+  before the interrupt reaches `run`.
 
 `run()` calls `quiet_startup()` first, so a program must not import TensorFlow at module
 level (none does: that also keeps `--help` fast). Importing this module changes nothing.
@@ -36,6 +43,7 @@ def run():
 import json
 import logging
 import os
+import signal
 import sys
 import traceback
 import warnings
@@ -58,6 +66,21 @@ def is_system_error(error):
     """An OSError raised by the operating system on a path (no space left, permission denied,
     a missing file the program was told to read): the user's machine or input, not a bug."""
     return isinstance(error, OSError) and error.errno is not None
+
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130: what a shell reports for a Ctrl-C'd program
+_NOTHING_REPORTED_KEPT = "output may be incomplete"
+_kept = {"message": None}
+
+
+def report_kept(message):
+    """Says what an interrupt at this point keeps (one short phrase, no newline), for the
+    `<program>: interrupted (<message>)` line; None forgets the earlier message."""
+    _kept["message"] = None if message is None else " ".join(str(message).split())
+
+
+def interrupted_line(program):
+    """`<program>: interrupted (<what the program reported kept>)`."""
+    return f"{program}: interrupted ({_kept['message'] or _NOTHING_REPORTED_KEPT})"
 
 
 def verbosity_requested(argv=None):
@@ -117,7 +140,7 @@ HELP_GROUPS = (
     ("devices", ("strategy", "tpu", "gpus", "cpu_devices", "num_workers", "backend", "runner",
                  "beam_")),
     ("output", ("output", "model_dir", "export_dir", "out_file", "save_", "keep_", "log_every",
-                "overwrite", "progress", "num_shards", "compression")),
+                "overwrite", "progress", "num_shards", "compression", "stale_temp")),
 )
 
 
@@ -220,7 +243,14 @@ def run(main, program):
             print(f"{program}: error: {BUG_REPORT}", file=sys.stderr)
             sys.exit(BUG_EXIT_CODE)
 
-    app.run(run_main, flags_parser=parse_flags)
+    try:
+        app.run(run_main, flags_parser=parse_flags)
+    except KeyboardInterrupt:
+        # A second Ctrl-C while the interpreter shuts down (joining threads) stays quiet too.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        sys.stdout.flush()
+        print(interrupted_line(program), file=sys.stderr, flush=True)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 # The masking flags of create_pretraining_data.py, run_pretraining.py (dynamic masking) and

@@ -266,3 +266,36 @@ def test_workers_start_quietly(tmp_path, shared_data):
                      f"--output_dir={tmp_path}/out", "--max_seq_length=64",
                      "--max_predictions_per_seq=10", "--num_workers=2")
     assert proc.returncode == 0 and err == [], proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runner", ["local", "beam"])
+def test_every_input_skipped_is_one_line_error_and_writes_nothing(tmp_path, runner):
+    if runner == "beam":
+        pytest.importorskip("apache_beam")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "b_empty.txt").write_bytes(b"")
+    (data / "c_binary.txt").write_bytes(b"\x7fELF\x00\x01\x02" * 100)
+    out = tmp_path / "out"
+    proc, err = _cli(f"--input_file={data}/*.txt", f"--output_dir={out}", "--max_seq_length=32",
+                     "--max_predictions_per_seq=5", "--num_workers=1", f"--runner={runner}")
+    assert proc.returncode == 1
+    assert err == [f"create_pretraining_data.py: error: nothing to write: every input file was "
+                   f"skipped ({data}/b_empty.txt: empty_file, {data}/c_binary.txt: "
+                   "binary_file); no shards or metadata.json written"], proc.stderr
+    assert not out.exists()  # no shard, no metadata.json, no temporary file, no dir
+
+
+def test_readable_input_without_instance_is_an_error(tmp_path):
+    path = tmp_path / "long.txt"
+    path.write_text(" ".join(["word"] * 100) + "\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(documents.InputError, match=r"^nothing to write: the input \(1 file\(s\), "
+                       r"1 document\(s\), 100 wordpiece\(s\)\) gave no instance: 1 line\(s\) "
+                       r"longer than a block dropped"):
+        pipeline.create_pretraining_data(_config(input_file=str(path), output_dir=str(out),
+                                                 max_seq_length=32, max_predictions_per_seq=5,
+                                                 long_lines="drop"))
+    assert os.listdir(out) == []

@@ -66,6 +66,10 @@ flags.DEFINE_enum("long_lines", _D.long_lines, ["split", "drop"],
 flags.DEFINE_integer("num_workers", _D.num_workers,
                      "Worker processes (0 = all cores). Output does not depend on it.")
 flags.DEFINE_bool("progress", _D.progress, "Show a progress bar.")
+flags.DEFINE_bool("remove_stale_temp", _D.remove_stale_temp,
+                  "Delete the temporary files that killed runs left in --output_dir (those "
+                  "whose process, the PID in the name, is gone); without it they are "
+                  "reported in one line.")
 flags.DEFINE_enum("runner", "local", ["local", "beam"],
                   "local: worker processes on this machine; beam: an Apache Beam pipeline "
                   "(the same shards; needs the [beam] extra).")
@@ -82,6 +86,9 @@ def main(argv):
     values = {f.name: getattr(FLAGS, f.name)
               for f in dataclasses.fields(pipeline.PretrainingDataConfig)}
     config = pipeline.PretrainingDataConfig(**values)
+    # Until the shards are renamed (the last moment of a run), an interrupt leaves the
+    # output dir as it was: the pipeline removes its temporary files and its workers.
+    cli.report_kept(f"no new shards written to {config.output_dir}, temporary files removed")
     if FLAGS.runner == "beam":
         from spanbert_tf.data.writing import beam_pipeline  # one-line error without the [beam] extra
 

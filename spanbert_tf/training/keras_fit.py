@@ -37,6 +37,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from spanbert_tf.errors import InputError
 from spanbert_tf.modeling.model_dir import CHECKPOINT_NAME
 from spanbert_tf.modeling.pretrainer import SpanBertPretrainer
 from spanbert_tf.training.backends import KERAS_CHECKPOINT_SUFFIX as WEIGHTS_SUFFIX
@@ -100,7 +101,7 @@ def restore_checkpoint(model, prefix):
     try:
         model.load_weights(prefix + WEIGHTS_SUFFIX)
     except (ValueError, KeyError) as e:
-        raise ValueError(f"{prefix}{WEIGHTS_SUFFIX} does not fit this model and optimizer "
+        raise InputError(f"{prefix}{WEIGHTS_SUFFIX} does not fit this model and optimizer "
                          f"(another config, --optimizer or --mixed_precision?): "
                          f"{str(e).splitlines()[0][:300]}") from None
 
@@ -116,7 +117,7 @@ class WarmupLinearDecayOps(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, learning_rate, num_warmup_steps, num_train_steps, end_learning_rate=0.0):
         if num_train_steps < 1 or not 0 <= num_warmup_steps <= num_train_steps:
-            raise ValueError(f"need 0 <= num_warmup_steps ({num_warmup_steps}) <= "
+            raise InputError(f"need 0 <= num_warmup_steps ({num_warmup_steps}) <= "
                              f"num_train_steps ({num_train_steps}) and num_train_steps >= 1")
         self.learning_rate = float(learning_rate)
         self.num_warmup_steps = int(num_warmup_steps)
@@ -159,7 +160,7 @@ def create_optimizer(opt_config, schedule, trainable_variables):
         global_clipnorm=opt_config.clip_norm or None)
     classes = {"adamw": keras.optimizers.AdamW, "lamb": keras.optimizers.Lamb}
     if opt_config.optimizer not in classes:
-        raise ValueError(f"unknown optimizer {opt_config.optimizer!r}; expected adamw or lamb")
+        raise InputError(f"unknown optimizer {opt_config.optimizer!r}; expected adamw or lamb")
     optimizer = classes[opt_config.optimizer](**common)
     optimizer.exclude_from_weight_decay(
         var_list=[v for v in trainable_variables if not uses_weight_decay(v)],
@@ -206,7 +207,7 @@ def _restore_backbone(backbone, path):
     if os.path.isdir(path) and preset_dir.is_preset_dir(os.path.join(path, PRESET_DIR)):
         path = os.path.join(path, PRESET_DIR)
     if not (preset_dir.is_preset_dir(path) or path.endswith(WEIGHTS_SUFFIX)):
-        raise ValueError(
+        raise InputError(
             f"--init_checkpoint={path}: on the {keras.backend.backend()} backend it must be a "
             "keras-hub preset dir, a backbone .weights.h5 or a model dir trained with "
             "--backend=jax (TF checkpoints load only on TensorFlow: convert them with "
@@ -295,7 +296,7 @@ def train_with_keras_fit(config, dataset_fn, model_dir, vocab_file, do_lower_cas
         devices = devices[:int(settings.num_devices)]
     global_batch = config.optimizer.train_batch_size
     if global_batch % len(devices):
-        raise ValueError(f"--train_batch_size {global_batch} is not divisible by the "
+        raise InputError(f"--train_batch_size {global_batch} is not divisible by the "
                          f"{len(devices)} device(s) DataParallel splits it over")
     if len(devices) > 1:
         keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
@@ -315,7 +316,7 @@ def train_with_keras_fit(config, dataset_fn, model_dir, vocab_file, do_lower_cas
         try:
             model.load_weights(settings.init_weights)
         except (ValueError, KeyError) as e:
-            raise ValueError(f"--init_weights={settings.init_weights} does not hold this "
+            raise InputError(f"--init_weights={settings.init_weights} does not hold this "
                              f"pretrainer's weights: {str(e).splitlines()[0][:300]}") from None
     elif settings.init_checkpoint:
         _restore_backbone(model.backbone, settings.init_checkpoint)

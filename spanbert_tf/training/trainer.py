@@ -57,6 +57,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from spanbert_tf.errors import InputError
 from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.training import distribute, optimization, preemption
 from spanbert_tf.training.batches import count_tokens, dummy_batch, model_inputs, outputs_to_dict
@@ -122,9 +123,9 @@ class Trainer:
             ("log_every", log_every),
         ):
             if int(value) < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+                raise InputError(f"{name} must be >= 1, got {value}")
         if int(grad_accum_steps) > 1 and not hasattr(task, "loss_denominators"):
-            raise ValueError(
+            raise InputError(
                 f"grad_accum_steps={grad_accum_steps} needs the task's denominators before "
                 f"the backward passes: {type(task).__name__} has no loss_denominators(batch)"
             )
@@ -151,7 +152,7 @@ class Trainer:
             self._task_optimizer = hasattr(task, "build_optimizer")
             if self._task_optimizer:
                 if self.mixed_precision == "mixed_float16":
-                    raise ValueError(f"{type(task).__name__} builds its own optimizer: "
+                    raise InputError(f"{type(task).__name__} builds its own optimizer: "
                                      "mixed_float16 loss scaling is not supported with it")
                 self.optimizer = task.build_optimizer(self.model, self.num_train_steps)
             else:
@@ -231,14 +232,14 @@ class Trainer:
             try:
                 self.checkpoint.restore(latest).assert_existing_objects_matched()
             except AssertionError as e:
-                raise ValueError(
+                raise InputError(
                     f"checkpoint {latest} does not match this model/optimizer (another config, "
                     f"optimizer or --mixed_precision=mixed_float16 vs not?): {str(e)[:300]}"
                 ) from None
         elif self.init_checkpoint:
             backbone = getattr(self.model, "backbone", None)
             if backbone is None:
-                raise ValueError(f"init_checkpoint={self.init_checkpoint} given but "
+                raise InputError(f"init_checkpoint={self.init_checkpoint} given but "
                                  f"{type(self.model).__name__} has no .backbone")
             model_dir_lib.restore_backbone(backbone, self.init_checkpoint)
 
@@ -375,7 +376,7 @@ class Trainer:
         `examples_per_sec`, `checkpoint` (path of the last checkpoint).
         """
         if self.train_dataset_fn is None:
-            raise ValueError("this Trainer has no train_dataset_fn; it can only predict")
+            raise InputError("this Trainer has no train_dataset_fn; it can only predict")
         until = self.num_train_steps if until_step is None else int(until_step)
         if self._iterator is None:
             self._iterator = iter(self.strategy.distribute_datasets_from_function(

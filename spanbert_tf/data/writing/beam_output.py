@@ -42,6 +42,11 @@ def tmp_name(output_dir, name, token):
     return f"{output_dir.rstrip('/')}/.{name}.tmp-beam-{token}"
 
 
+def nothing_to_write_path(output_dir, token):
+    """Where `Finalize` leaves the error of a run that gave no instance, for the launcher."""
+    return tmp_name(output_dir, "nothing-to-write", token)
+
+
 class WriteShard:
     """(shard, pieces) → the shard under a temporary name, hashed as written."""
 
@@ -84,8 +89,10 @@ class WriteShard:
 class Finalize:
     """Renames the shards, removes stale ones, writes stats.json and metadata.json."""
 
-    def __init__(self, config, token_info, vocab_sha256, start, num_workers, runner):
+    def __init__(self, config, token_info, vocab_sha256, start, num_workers, runner,
+                 token=None, stale_temp_files=None):
         self.config, self.token_info = config, token_info
+        self.token, self.stale_temp_files = token or uuid.uuid4().hex[:12], stale_temp_files
         self.vocab_sha256, self.start, self.num_workers = vocab_sha256, start, num_workers
         self.runner = runner
 
@@ -95,6 +102,14 @@ class Finalize:
         config = self.config
         shards = sorted(shards, key=lambda s: s["shard"])
         out = config.output_dir.rstrip("/")
+        if not totals["instances"]:  # nothing to write: no shard, the launcher fails
+            for entry in shards:
+                if tf.io.gfile.exists(entry["tmp"]):
+                    tf.io.gfile.remove(entry["tmp"])
+            message = report.nothing_to_write(merged_input_stats(counts), totals)
+            with tf.io.gfile.GFile(nothing_to_write_path(out, self.token), "w") as f:
+                f.write(message)
+            return None
         for name in writer.DESCRIPTION_FILES:  # as ShardWriter: no old metadata over new shards
             if tf.io.gfile.exists(f"{out}/{name}"):
                 tf.io.gfile.remove(f"{out}/{name}")
@@ -112,7 +127,8 @@ class Finalize:
             names=names, paths=[f"{out}/{n}" for n in names],
             records=[s["records"] for s in shards], removed_stale=removed)
         stats = report.build_stats(totals, merged_input_stats(counts), shard_writer, config,
-                                   time.time() - self.start, self.num_workers, unigram_counts)
+                                   time.time() - self.start, self.num_workers, unigram_counts,
+                                   self.stale_temp_files)
         stats["timing"]["runner"] = self.runner
         shard_files = [{k: s[k] for k in ("name", "bytes", "sha256", "records")}
                        for s in shards]
@@ -120,7 +136,7 @@ class Finalize:
             config, types.SimpleNamespace(**self.token_info), shard_writer, stats,
             self.vocab_sha256, unigram_counts, shard_files=shard_files)
         for name, obj in (("stats.json", stats), ("metadata.json", metadata)):
-            tmp = tmp_name(out, name, uuid.uuid4().hex)
+            tmp = tmp_name(out, name, self.token)
             with tf.io.gfile.GFile(tmp, "w") as f:
                 f.write(json.dumps(obj, indent=2) + "\n")
             tf.io.gfile.rename(tmp, f"{out}/{name}", overwrite=True)

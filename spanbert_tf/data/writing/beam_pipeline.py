@@ -46,7 +46,9 @@ import numpy as np
 from google.protobuf import struct_pb2
 
 from spanbert_tf import errors
-from spanbert_tf.data.writing import beam_output, beam_reporting, documents, instances, pipeline
+from spanbert_tf.data.writing import (beam_output, beam_reporting, documents, instances, pipeline,
+                                      stale_temp)
+from spanbert_tf.errors import MissingFileError
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 
 INSTALL_HINT = ("--runner=beam needs Apache Beam, an optional extra: "
@@ -230,8 +232,12 @@ def _unigram_weights(counts, candidates):
 
 
 def build_pipeline(root, config, settings, vocab_bytes, sources, token_info, candidates,
-                   start, num_workers, runner_name="FnApiRunner"):
-    """Adds the stages to the Beam pipeline `root`; returns the PCollection of the stats."""
+                   start, num_workers, runner_name="FnApiRunner", token=None,
+                   stale_temp_files=None):
+    """Adds the stages to the Beam pipeline `root`; returns the PCollection of the stats.
+
+    `token` names the run's temporary files (`.<name>.tmp-beam-<token>`; default: this
+    process's PID and a random part, which `stale_temp` reads back)."""
     progress = functools.partial(beam_reporting.StageProgress, enabled=config.progress)
     read = (root | "Inputs" >> beam.Create(list(enumerate(sources)))
             | "SpreadInputs" >> beam.Reshuffle()
@@ -255,16 +261,53 @@ def build_pipeline(root, config, settings, vocab_bytes, sources, token_info, can
     totals = processed.stats | "SumStats" >> beam.CombineGlobally(_merge_stats, settings)
     every_shard = root | "EveryShard" >> beam.Create(
         [(s, None) for s in range(config.num_shards)])
-    token = uuid.uuid4().hex[:12]
+    token = token or new_token()
     shards = ((processed.records, every_shard) | "Pieces" >> beam.Flatten()
               | "ByShard" >> beam.GroupByKey()
               | "WriteShards" >> beam.Map(beam_output.WriteShard(config, token)))
     return (root | "Once" >> beam.Create([None])
             | "Finalize" >> beam.Map(
                 beam_output.Finalize(config, token_info, hashlib.sha256(vocab_bytes).hexdigest(),
-                                     start, num_workers, runner_name),
+                                     start, num_workers, runner_name, token,
+                                     stale_temp_files),
                 AsList(shards), AsSingleton(totals), AsSingleton(counts),
                 AsSingleton(unigram)))
+
+
+def new_token():
+    """A run's temporary-name token: the launcher's PID (`stale_temp` removes the files of
+    a launcher that is gone) and a random part (two runs never share a name)."""
+    return f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
+def _remove_own_temp_files(output_dir, token):
+    """Removes this run's temporary files (local output dirs) after an error or interrupt."""
+    if not _is_local(output_dir) or not os.path.isdir(output_dir):
+        return
+    suffix = f".tmp-beam-{token}"
+    for name in os.listdir(output_dir):
+        if name.startswith(".") and name.endswith(suffix):
+            os.remove(os.path.join(output_dir, name))
+
+
+def _raise_if_nothing_written(output_dir, token):
+    """The error `beam_output.Finalize` left for a run that gave no instance, raised here."""
+    path = beam_output.nothing_to_write_path(output_dir, token)
+    if _is_local(path):
+        if not os.path.exists(path):
+            return
+        with open(path, encoding="utf-8") as f:
+            message = f.read()
+        os.remove(path)
+    else:
+        import tensorflow as tf
+
+        if not tf.io.gfile.exists(path):
+            return
+        with tf.io.gfile.GFile(path) as f:
+            message = f.read()
+        tf.io.gfile.remove(path)
+    raise errors.InputError(message)
 
 
 def create_pretraining_data_beam(config, beam_options=(), dedicated_process=False):
@@ -306,11 +349,14 @@ def run_pipeline(config, beam_options=(), dedicated_process=False):
     if direct.direct_num_workers == 0:  # as the FnApiRunner: every core
         num_workers = os.cpu_count() or 1
     runner_name = type(runner).__name__ if runner else options.view_as(StandardOptions).runner
+    stale = stale_temp.check_output_dir(config.output_dir, config.remove_stale_temp)
+    created_dir = _is_local(config.output_dir) and not os.path.isdir(config.output_dir)
     if _is_local(config.output_dir):
         os.makedirs(config.output_dir, exist_ok=True)
+    token = new_token()
     root = beam.Pipeline(runner=runner, options=options)
     build_pipeline(root, config, settings, vocab_bytes, sources, token_info, candidates,
-                   start, num_workers, runner_name)
+                   start, num_workers, runner_name, token, stale)
     # The steps run in this process (FnApiRunner in memory or threads): tqdm bars here.
     in_process = runner is not None and direct.direct_running_mode != "multi_processing"
     if config.progress and not in_process:
@@ -319,10 +365,17 @@ def run_pipeline(config, beam_options=(), dedicated_process=False):
               f"counters under {METRICS_NAMESPACE}", file=sys.stderr, flush=True)
     stages = ((beam_reporting.COUNTING,) if config.random_token_source == "unigram" else ()
               ) + (beam_reporting.MASKING, beam_reporting.WRITING)
-    with beam_reporting.progress_bars(config.progress and in_process, _input_bytes(
-            config, sources), stages, config.num_shards):
-        result = root.run()
-        result.wait_until_finish()
+    try:
+        with beam_reporting.progress_bars(config.progress and in_process, _input_bytes(
+                config, sources), stages, config.num_shards):
+            result = root.run()
+            result.wait_until_finish()
+        _raise_if_nothing_written(config.output_dir, token)
+    except BaseException:  # an error, a nothing-to-write, a Ctrl-C: no temporary file left
+        _remove_own_temp_files(config.output_dir, token)
+        if created_dir and not os.listdir(config.output_dir):
+            os.rmdir(config.output_dir)
+        raise
     stats_path = f"{config.output_dir.rstrip('/')}/stats.json"
     if _is_local(stats_path):  # no TensorFlow start-up in the launcher for local output
         with open(stats_path, encoding="utf-8") as f:
@@ -350,7 +403,7 @@ def _load_vocab(config):
     import tensorflow as tf
 
     if not tf.io.gfile.exists(config.vocab_file):
-        raise FileNotFoundError(f"vocab file not found: {config.vocab_file}")
+        raise MissingFileError(f"vocab file not found: {config.vocab_file}")
     with tf.io.gfile.GFile(config.vocab_file, "rb") as f:
         data = f.read()
     with tempfile.TemporaryDirectory() as tmp:

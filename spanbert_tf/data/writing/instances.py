@@ -23,6 +23,7 @@ result["shards"]   # {shard: (framed TFRecord bytes, num_records)}
 """
 
 import re
+import signal
 
 import numpy as np
 
@@ -55,6 +56,17 @@ def init_worker(settings):
     _STATE.update(settings=settings, tokenizer=tokenizer, masker=None, random_token_probs=None)
     if settings["masking"] is not None:
         _set_masker(settings.get("random_token_probs"))
+
+
+def init_pool_worker(settings):
+    """`init_worker` for a worker process of the local pipeline's pool: SIGINT ignored.
+
+    A Ctrl-C reaches every process of the terminal's group: the main process stops the
+    pool and removes its temporary files (`cli.run` prints one line); a worker that took
+    the KeyboardInterrupt itself would print a traceback of its own instead.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    init_worker(settings)
 
 
 def _set_masker(random_token_probs):

@@ -30,8 +30,9 @@ from multiprocessing import forkserver
 import numpy as np
 from tqdm import tqdm
 
-from spanbert_tf.data.writing import documents, instances, report, writer
+from spanbert_tf.data.writing import documents, instances, report, stale_temp, writer
 from spanbert_tf.data.masking.masker import MaskingConfig
+from spanbert_tf.errors import InputError
 from spanbert_tf.io_utils import sha256_file, write_json_atomic
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 
@@ -78,11 +79,12 @@ class PretrainingDataConfig:
     long_lines: str = "split"             # split | drop
     num_workers: int = 0                  # 0 = all cores
     progress: bool = True
+    remove_stale_temp: bool = False       # delete ended runs' temporary files (stale_temp.py)
 
     def validate(self):
         def check(ok, message):
             if not ok:
-                raise ValueError(message)
+                raise InputError(message)
 
         check(self.max_seq_length >= 3, f"--max_seq_length must be >= 3, got {self.max_seq_length}")
         check(self.dupe_factor >= 1, f"--dupe_factor must be >= 1, got {self.dupe_factor}")
@@ -102,7 +104,7 @@ class PretrainingDataConfig:
             self.masking_config().validate()
         self._check_masking_rate()
         if os.path.exists(self.output_dir) and not os.path.isdir(self.output_dir):
-            raise ValueError(f"output_dir exists and is not a directory: {self.output_dir}")
+            raise InputError(f"output_dir exists and is not a directory: {self.output_dir}")
 
     def _check_masking_rate(self):
         """Rejects a block length at which ceil(masked_lm_prob * n) cannot approach the rate.
@@ -114,7 +116,7 @@ class PretrainingDataConfig:
         p, n = self.masked_lm_prob, self.max_seq_length - 2
         budget = min(math.ceil(p * n), self.max_predictions_per_seq)
         if budget / n > 1.5 * p:
-            raise ValueError(
+            raise InputError(
                 f"--max_seq_length={self.max_seq_length} is too short for "
                 f"--masked_lm_prob={p}: a block of {n} wordpieces gets {budget} masked "
                 f"({budget / n:.0%}, not {p:.0%}); use --max_seq_length >= "
@@ -182,13 +184,19 @@ def _workers(num_workers, settings):
         return
     ctx = _pool_context()
     pool = futures.ProcessPoolExecutor(num_workers, mp_context=ctx,
-                                       initializer=instances.init_worker,
+                                       initializer=instances.init_pool_worker,
                                        initargs=(dict(settings, lean_tf_import=True),))
     pool.tasks_in_flight = 2 * num_workers + 1  # bounds memory; keeps workers busy
     try:
         yield pool
     except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)  # running tasks are short
+        # An error or Ctrl-C: the tasks' results are not wanted. The workers are ended
+        # (SIGTERM) rather than waited for: an interrupt that hit the executor's own
+        # bookkeeping can leave a worker waiting for work forever (and the forkserver, and
+        # this process, for it).
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
         raise
     else:
         pool.shutdown(wait=True)
@@ -202,6 +210,18 @@ def _stop_forkserver(ctx):
         stop = getattr(forkserver._forkserver, "_stop", None)  # CPython's, since 3.8
         if stop is not None:
             stop()
+
+
+@contextlib.contextmanager
+def _removing_if_empty(output_dir, created):
+    """On an error or interrupt, removes `output_dir` again if this run created it and it
+    is still empty: a failed run leaves the file system as it found it."""
+    try:
+        yield
+    except BaseException:
+        if created and os.path.isdir(output_dir) and not os.listdir(output_dir):
+            os.rmdir(output_dir)
+        raise
 
 
 @contextlib.contextmanager
@@ -261,12 +281,11 @@ def _settings(config, random_token_probs=None, lean_tf_import=False):
 def _count_unigrams(config, pool, tokenizer):
     """First pass: corpus wordpiece counts → weights over the random-token candidates."""
     counts = np.zeros(tokenizer.vocab_size, np.int64)
-    bar = _progress(config, "counting wordpieces")
-    for size, result in _run_ordered(_iter_tasks(config, documents.InputStats()),
-                                     instances.count_task, pool):
-        counts += result
-        bar.update(size)
-    bar.close()
+    with _progress(config, "counting wordpieces") as bar:
+        for size, result in _run_ordered(_iter_tasks(config, documents.InputStats()),
+                                         instances.count_task, pool):
+            counts += result
+            bar.update(size)
     candidates = instances.random_token_candidates(tokenizer)
     weights = counts[candidates].astype(np.float64)
     return (weights if weights.sum() > 0 else None), counts
@@ -294,16 +313,19 @@ def create_pretraining_data(config, dedicated_process=False):
     num_workers = config.resolved_num_workers()
 
     settings = _settings(config, None, dedicated_process)
+    stale = stale_temp.check_output_dir(config.output_dir, config.remove_stale_temp)
     input_stats = documents.InputStats()
     totals = instances._new_stats(settings)
-    with _workers(num_workers, settings) as pool:
+    created_dir = not os.path.isdir(config.output_dir)
+    with _workers(num_workers, settings) as pool, _removing_if_empty(
+            config.output_dir, created_dir):
         probs, unigram_counts = None, None
         if config.random_token_source == "unigram":
             probs, unigram_counts = _count_unigrams(config, pool, tokenizer)
-        bar = _progress(config, "creating pretraining data")
         with _hashing(pool) as hash_map, writer.ShardWriter(
                 config.output_dir, config.num_shards, config.compression,
-                hash_map=hash_map) as shard_writer:
+                hash_map=hash_map) as shard_writer, _progress(
+                    config, "creating pretraining data") as bar:
             for size, result in _run_ordered(_iter_tasks(config, input_stats),
                                              instances.process_task, pool, (probs,)):
                 for shard in sorted(result["shards"]):
@@ -312,13 +334,14 @@ def create_pretraining_data(config, dedicated_process=False):
                 instances.merge_stats(totals, result["stats"])
                 bar.update(size)
                 bar.set_postfix(instances=totals["instances"], refresh=False)
+            if not totals["instances"]:  # the writer removes its temporary files
+                raise InputError(report.nothing_to_write(input_stats, totals))
         shard_files = report.shard_file_entries(shard_writer.paths, shard_writer.records,
                                                 shard_writer.sha256)
-    bar.close()
     wall = time.time() - start
 
     stats = report.build_stats(totals, input_stats, shard_writer, config, wall,
-                               num_workers, unigram_counts)
+                               num_workers, unigram_counts, stale)
     metadata = report.build_metadata(config, tokenizer, shard_writer, stats,
                                      sha256_file(config.vocab_file), unigram_counts,
                                      shard_files=shard_files)

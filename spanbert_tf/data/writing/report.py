@@ -26,7 +26,7 @@ def _ratio(a, b):
 
 
 def build_stats(totals, input_stats, shard_writer, config, wall_seconds, num_workers,
-                unigram_counts=None):
+                unigram_counts=None, stale_temp_files=None):
     """The stats.json dict (everything but "timing" is deterministic)."""
     rep = {k: int(v) for k, v in totals["replacement_counts"].items()}
     masked = int(totals["masked_tokens"])
@@ -67,6 +67,7 @@ def build_stats(totals, input_stats, shard_writer, config, wall_seconds, num_wor
                              in input_stats.skipped_examples],
         "invalid_utf8_bytes": input_stats.invalid_utf8_bytes,
         "removed_stale_shards": list(shard_writer.removed_stale),
+        "stale_temp_files": stale_temp_files or {"found": 0, "bytes": 0, "removed": 0},
         "timing": {
             "wall_seconds": round(wall_seconds, 3),
             "num_workers": num_workers,
@@ -98,6 +99,26 @@ def masking_target(masking):
     return target
 
 
+def nothing_to_write(input_stats, totals):
+    """The one-line error of a run whose input gave no instance: which files were skipped
+    and why, or what the readable input held."""
+    skipped = ", ".join(f"{path}: {reason}" for path, reason in input_stats.skipped_examples)
+    more = sum(input_stats.skipped.values()) - len(input_stats.skipped_examples)
+    if more > 0:
+        skipped += f" and {more} more"
+    if not input_stats.files_read and skipped:
+        why = f"every input file was skipped ({skipped})"
+    else:
+        why = (f"the input ({input_stats.files_read} file(s), {input_stats.documents} "
+               f"document(s), {int(totals['tokens'])} wordpiece(s)) gave no instance")
+        if totals["long_lines_dropped"]:
+            why += (f": {int(totals['long_lines_dropped'])} line(s) longer than a block "
+                    "dropped (--long_lines=drop)")
+        if skipped:
+            why += f"; skipped {skipped}"
+    return f"nothing to write: {why}; no shards or metadata.json written"
+
+
 def shard_file_entries(paths, records, digests=None):
     """metadata.json's `shard_files`: name, bytes, sha256 and records of each written shard
     (checked by `shard_check` before training). `digests`: the shards' sha256 if known
@@ -117,6 +138,7 @@ def build_metadata(config, tokenizer, shard_writer, stats, vocab_sha256, unigram
     """
     settings = dataclasses.asdict(config)
     settings.pop("progress", None)
+    settings.pop("remove_stale_temp", None)  # what the run did, not how the data was made
     unmasked = config.masking == "none"
     metadata = {
         "format": "spanbert_tf pretraining TFRecords",
@@ -171,8 +193,6 @@ def format_summary(stats, output_dir):
     if stats.get("records") == "unmasked":
         lines[3:5] = [f"  masking    none: {stats['instance_tokens']:,} block tokens written "
                       "unmasked, masked on the fly by run_pretraining.py"]
-    if not stats["instances"]:
-        lines.append("  WARNING    no instance was written: the input held no text")
     skipped = stats["skipped"]
     if skipped:
         lines.append("  skipped    " + ", ".join(f"{k}: {v}" for k, v in skipped.items()))
@@ -184,6 +204,11 @@ def format_summary(stats, output_dir):
     if removed_stale:
         lines.append(f"  removed {len(removed_stale)} older shard(s) of another run: "
                      + ", ".join(removed_stale[:3]) + (" ..." if len(removed_stale) > 3 else ""))
+    stale = stats.get("stale_temp_files") or {}
+    if stale.get("found"):
+        lines.append(f"  stale temp {stale['found']} file(s) of interrupted runs, "
+                     f"{stale['bytes'] / 1e6:,.1f} MB, {stale['removed']} removed"
+                     + ("" if stale["removed"] else " (--remove_stale_temp deletes them)"))
     runner = f" on Beam's {t['runner']}" if t.get("runner") else ""
     lines.append(f"  time       {t['wall_seconds']:.1f} s with {t['num_workers']} worker(s)"
                  f"{runner}, {t['input_tokens_per_second']:,.0f} input wordpieces x "

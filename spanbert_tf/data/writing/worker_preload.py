@@ -6,8 +6,13 @@ workers then pay one TensorFlow start-up, not N, and share its pages copy-on-wri
 Nothing else imports this module.
 """
 
+import signal
+
 from spanbert_tf.data.writing.lean_tf import import_tensorflow_lean
 
+# A Ctrl-C reaches the whole process group: the server (and the workers it forks, which
+# ignore it anyway) leave it to the main process, instead of a traceback of this import.
+signal.signal(signal.SIGINT, signal.SIG_IGN)
 import_tensorflow_lean()
 
 from spanbert_tf import tokenization  # noqa: E402,F401  (imported for the workers)

@@ -25,6 +25,7 @@ import zlib
 import numpy as np
 
 from spanbert_tf.data.writing import example_codec
+from spanbert_tf.errors import InputError
 from spanbert_tf.io_utils import sha256_file
 
 COMPRESSIONS = ("none", "GZIP")
@@ -82,9 +83,9 @@ class ShardWriter:
     def __init__(self, output_dir, num_shards, compression="none", gzip_level=6,
                  hash_map=None):
         if compression not in COMPRESSIONS:
-            raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
+            raise InputError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
         if num_shards < 1:
-            raise ValueError(f"num_shards must be >= 1, got {num_shards}")
+            raise InputError(f"num_shards must be >= 1, got {num_shards}")
         self.output_dir = output_dir
         self.num_shards = num_shards
         self.compression = compression

@@ -30,6 +30,7 @@ from typing import Optional
 import numpy as np
 from absl import logging
 
+from spanbert_tf.errors import InputError
 from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.io_utils import read_jsonl, write_jsonl_atomic, write_text_atomic
 from spanbert_tf.plotting.train_log_plot import write_train_log_plot
@@ -88,7 +89,7 @@ def _canonical_task(name):
     try:
         spec = glue.get_glue_task(name)
     except ValueError:
-        raise ValueError(f"unknown --task_name {name!r}; expected tacred or one of "
+        raise InputError(f"unknown --task_name {name!r}; expected tacred or one of "
                          f"{sorted(glue.GLUE_TASKS)}") from None
     return spec.name, spec
 
@@ -100,12 +101,12 @@ def _family(name):
 def _read_split(opts, task_name, spec, split):
     if task_name == TACRED:
         if not opts.data_dir:
-            raise ValueError("--data_dir is required for tacred (train.json / dev.json)")
+            raise InputError("--data_dir is required for tacred (train.json / dev.json)")
         return tacred.read_tacred_json(os.path.join(opts.data_dir, f"{split}.json"))
     if opts.tfds_data_dir:
         return glue.read_glue_tfds(spec, split, opts.tfds_data_dir)
     if not opts.data_dir:
-        raise ValueError("--data_dir (official TSVs) or --tfds_data_dir is required")
+        raise InputError("--data_dir (official TSVs) or --tfds_data_dir is required")
     return glue.read_glue_split(spec, opts.data_dir, split)
 
 
@@ -126,7 +127,7 @@ def _encode(examples, meta, tokenizer, markers):
         label_ids = []
         for ex in examples:
             if ex.label not in index:
-                raise ValueError(f"{ex.source}: label {ex.label!r} is not one of the model's "
+                raise InputError(f"{ex.source}: label {ex.label!r} is not one of the model's "
                                  f"{len(labels)} labels")
             label_ids.append(index[ex.label])
     if features["num_truncated"]:
@@ -241,7 +242,7 @@ def _train(opts, meta, info, train, dev):
     def train_fn(input_context):
         replicas = input_context.num_replicas_in_sync
         if opts.train_batch_size % replicas:
-            raise ValueError(f"--train_batch_size={opts.train_batch_size} is not divisible "
+            raise InputError(f"--train_batch_size={opts.train_batch_size} is not divisible "
                              f"by the {replicas} replicas")
         return classification.make_train_dataset_fn(
             train.features, train.label_ids, opts.train_batch_size // replicas, opts.seed,
@@ -284,31 +285,31 @@ def _train(opts, meta, info, train, dev):
 def run_classifier(opts):
     """Runs training and/or evaluation; returns the dev metrics (or {})."""
     if not (opts.do_train or opts.do_eval):
-        raise ValueError("at least one of --do_train / --do_eval is required")
+        raise InputError("at least one of --do_train / --do_eval is required")
     if not opts.output_dir:
-        raise ValueError("--output_dir is required")
+        raise InputError("--output_dir is required")
     task_name, spec = _canonical_task(opts.task_name)
     if opts.do_train and not opts.init_checkpoint:
-        raise ValueError("--do_train needs --init_checkpoint (a pretrained model dir)")
+        raise InputError("--do_train needs --init_checkpoint (a pretrained model dir)")
     # The data first: a bad row is reported before TensorFlow is even imported.
     dev_examples = _read_split(opts, task_name, spec, "dev") if opts.do_eval else None
     if opts.do_train:
         train_examples = _read_split(opts, task_name, spec, "train")
         if not train_examples:
-            raise ValueError(f"no training examples for {task_name}")
+            raise InputError(f"no training examples for {task_name}")
         info = model_dir_lib.read_model_dir(opts.init_checkpoint)
     else:
         source = opts.output_dir
         if model_dir_lib.latest_checkpoint(source) is None:
             if not opts.init_checkpoint:
-                raise ValueError(f"--do_eval without --do_train: {source} holds no fine-tuned "
+                raise InputError(f"--do_eval without --do_train: {source} holds no fine-tuned "
                                  "checkpoint and no --init_checkpoint was given")
             source = opts.init_checkpoint
         info = model_dir_lib.read_model_dir(source)
         if (model_dir_lib.task_kind(info) != "classification"
                 or _family(info.task.get("name")) != _family(task_name)):
             found = info.task and info.task.get("name")
-            raise ValueError(f"{info.model_dir}: not a model fine-tuned on {task_name} "
+            raise InputError(f"{info.model_dir}: not a model fine-tuned on {task_name} "
                              f"(its config.json task is {found})")
     tokenizer = BertWordpieceTokenizer(info.vocab_file, do_lower_case=info.do_lower_case)
     markers = None
@@ -337,11 +338,11 @@ def run_classifier(opts):
             markers.add_examples(dev_examples, tokenizer.vocab, info.vocab_file)
     negative = meta.get("negative_label", opts.negative_label)
     if task_name == TACRED and meta["labels"][0] != negative:
-        raise ValueError(f"TACRED label list must start with the negative label {negative!r}: "
+        raise InputError(f"TACRED label list must start with the negative label {negative!r}: "
                          f"{meta['labels'][:3]}")
     dev = _encode(dev_examples, meta, tokenizer, markers) if dev_examples else None
     if opts.do_eval and dev is None:
-        raise ValueError(f"the {task_name} dev set is empty")
+        raise InputError(f"the {task_name} dev set is empty")
 
     if opts.do_train:
         model_dir_lib.write_model_dir_metadata(

@@ -38,6 +38,7 @@ from typing import Optional
 import numpy as np
 from absl import logging
 
+from spanbert_tf.errors import InputError
 from spanbert_tf.io_utils import (read_jsonl, write_json_atomic, write_jsonl_atomic,
                                   write_text_atomic)
 from spanbert_tf.modeling import model_dir as model_dir_lib
@@ -87,10 +88,10 @@ class _Split:
 
 def _load_split(path, split_file, tokenizer, max_segment_len, what):
     if not path:
-        raise ValueError(f"--{what}_file is required")
+        raise InputError(f"--{what}_file is required")
     docs, sources = segments.load_documents(path, tokenizer, max_segment_len, split_file)
     if not docs:
-        raise ValueError(f"{path}: no documents")
+        raise InputError(f"{path}: no documents")
     features = [segments.document_to_features(d, max_segment_len) for d in docs]
     logging.info("%s: %d documents, %d subtokens", path, len(docs),
                  sum(int(f["input_mask"].sum()) for f in features))
@@ -184,7 +185,7 @@ def _train_dataset_fn(split, max_training_segments, seed, position):
 
     def dataset_fn(input_context):
         if input_context.num_replicas_in_sync != 1:
-            raise ValueError("coreference trains one document per step on one replica")
+            raise InputError("coreference trains one document per step on one replica")
         signature = {k: tf.TensorSpec([1] + spec.shape.as_list(), spec.dtype, k)
                      for k, spec in input_signature(with_gold=True).items()}
         return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(1)
@@ -297,29 +298,29 @@ def write_predictions(output_dir, split, predicted):
 def run_coref(opts):
     """Runs training and/or prediction; returns the prediction scores (or the last dev record)."""
     if not (opts.do_train or opts.do_predict):
-        raise ValueError("at least one of --do_train / --do_predict is required")
+        raise InputError("at least one of --do_train / --do_predict is required")
     if not opts.output_dir:
-        raise ValueError("--output_dir is required")
+        raise InputError("--output_dir is required")
     if opts.do_train:
         if not opts.init_checkpoint:
-            raise ValueError("--do_train needs --init_checkpoint (a pretrained model dir)")
+            raise InputError("--do_train needs --init_checkpoint (a pretrained model dir)")
         info = model_dir_lib.read_model_dir(opts.init_checkpoint)
         config = load_coref_config(opts.config)
     else:
         source = opts.output_dir
         if model_dir_lib.latest_checkpoint(source) is None:
             if not opts.init_checkpoint:
-                raise ValueError(f"--do_predict without --do_train: {source} holds no "
+                raise InputError(f"--do_predict without --do_train: {source} holds no "
                                  "coreference checkpoint and no --init_checkpoint was given")
             source = opts.init_checkpoint
         info = model_dir_lib.read_model_dir(source)
         if not info.task or model_dir_lib.task_kind(info) != TASK_KIND:
-            raise ValueError(f"{info.model_dir}: not a coreference model dir (its config.json "
+            raise InputError(f"{info.model_dir}: not a coreference model dir (its config.json "
                              f"task is {info.task})")
         config = load_coref_config(os.path.join(info.model_dir, CONFIG_FILE))
     max_len = config.coref.max_segment_len
     if max_len > info.config.model.max_position_embeddings:
-        raise ValueError(f"coref.max_segment_len {max_len} > the backbone's "
+        raise InputError(f"coref.max_segment_len {max_len} > the backbone's "
                          f"max_position_embeddings {info.config.model.max_position_embeddings}")
     tokenizer = BertWordpieceTokenizer(info.vocab_file, do_lower_case=info.do_lower_case)
     # The data first: a malformed file is reported before any model is built.

@@ -175,7 +175,7 @@ def dynamic_masker(params, metadata, model, vocab_file, do_lower_case):
     if not dynamic:
         return None
     if params.max_pair_targets > model.max_pair_targets:
-        raise ValueError(f"--max_pair_targets {params.max_pair_targets} exceeds the model's "
+        raise InputError(f"--max_pair_targets {params.max_pair_targets} exceeds the model's "
                          f"max_pair_targets {model.max_pair_targets}")
     try:
         return masker_for_records(metadata, params.masking_config(), vocab_file,
@@ -296,7 +296,7 @@ def _prepare_run(params, replicas, device_kind, is_chief):
 
     global_batch = config.optimizer.train_batch_size
     if global_batch % (replicas * params.grad_accum_steps):
-        raise ValueError(
+        raise InputError(
             f"--train_batch_size {global_batch} is not divisible by replicas ({replicas}) x "
             f"--grad_accum_steps ({params.grad_accum_steps})"
         )
