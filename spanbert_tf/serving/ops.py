@@ -126,8 +126,11 @@ def check_serving_ops(saved_model_dir, name=None):
             "of the graph from core TensorFlow ops (or ops in that list).")
 
 
-def publish_saved_model(module, export_dir, signatures, overwrite=True):
+def publish_saved_model(module, export_dir, signatures, overwrite=True, extra_files=None):
     """Writes `module` as the SavedModel `export_dir`, atomically and only if servable.
+
+    `extra_files`: {name: text} written into the export's `assets.extra/` (files TF Serving
+    carries along and ignores, e.g. which model and step the export was made from).
 
     Saves into a hidden temp dir beside `export_dir`, checks its ops
     (`check_serving_ops`), then renames it into place (an older export there is
@@ -147,6 +150,10 @@ def publish_saved_model(module, export_dir, signatures, overwrite=True):
     try:
         tf.saved_model.save(module, tmp, signatures=signatures)
         check_serving_ops(tmp, name=export_dir)
+        for name, text in (extra_files or {}).items():
+            os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
+            with open(os.path.join(tmp, "assets.extra", name), "w", encoding="utf-8") as f:
+                f.write(text)
         if os.path.exists(export_dir):
             # Move the old export aside first, so export_dir is never half-deleted.
             old = tempfile.mkdtemp(dir=parent, prefix=f".old-{os.path.basename(export_dir)}-")

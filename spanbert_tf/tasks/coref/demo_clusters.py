@@ -14,6 +14,7 @@ It prints the numbered sentences, then one line per cluster, each mention as
 """
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -37,6 +38,21 @@ def cluster_lines(outputs):
         clusters.setdefault(int(cluster), []).append(
             f"{text} [{int(sentence)}:{int(start)}-{int(end)}]")
     return [f"cluster {c}: " + " | ".join(mentions) for c, mentions in sorted(clusters.items())]
+
+
+def model_line(saved_model):
+    """Which model the export was made from: its step and best dev CoNLL F1, read from the
+    export's `assets.extra/model_info.json` (written by the coreference export), so that a
+    user knows why an undertrained model finds nothing."""
+    path = os.path.join(saved_model, "assets.extra", "model_info.json")
+    if not os.path.isfile(path):
+        return "model: unknown (an export without assets.extra/model_info.json)"
+    with open(path, encoding="utf-8") as f:
+        info = json.load(f)
+    step = "unknown" if info.get("step") is None else info["step"]
+    dev = ("no dev evaluation recorded" if info.get("dev_conll_f1") is None else
+           f"best dev CoNLL F1 {info['dev_conll_f1']:.1f} (step {info['dev_step']})")
+    return f"model: {info.get('model_dir')}, trained {step} steps, {dev}"
 
 
 def main(argv=None):
@@ -66,10 +82,12 @@ def main(argv=None):
         os.close(saved)
         os.close(devnull)
     outputs = {k: v.numpy() for k, v in resolve(sentences=tf.constant(sentences)).items()}
+    print(model_line(args.saved_model))
     for i, sentence in enumerate(sentences):
         print(f"[{i}] {sentence}")
     lines = cluster_lines(outputs)
-    print("\n".join(lines) if lines else "no clusters")
+    print("\n".join(lines) if lines else
+          "no clusters (a model this far from a trained one finds none: see the model line)")
     return 0
 
 

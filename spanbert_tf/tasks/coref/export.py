@@ -48,7 +48,9 @@ out["text"], out["cluster_id"]   # trained: e.g. [b"Anna", b"She", b"Tom", b"him
 ```
 """
 
+import json
 import os
+import re
 
 import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 
@@ -56,8 +58,9 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from spanbert_tf.errors import InputError, OutputExistsError
-from spanbert_tf.serving.ops import publish_saved_model
+from spanbert_tf.io_utils import read_jsonl
 from spanbert_tf.modeling import model_dir as model_dir_lib
+from spanbert_tf.serving.ops import publish_saved_model
 from spanbert_tf.tasks.coref import segments
 from spanbert_tf.tasks.coref.clusters import decode_word_clusters
 from spanbert_tf.tasks.coref.config import load_coref_config
@@ -301,4 +304,26 @@ def export_coref(model_dir, export_dir, checkpoint=None, output_singletons=False
                                 output_singletons=output_singletons)
     signatures = {"serving_default": module.serve.get_concrete_function(),
                   "with_metadata": module.serve_with_metadata.get_concrete_function()}
-    return publish_saved_model(module, export_dir, signatures, overwrite=overwrite)
+    info = export_model_info(model_dir, checkpoint)
+    return publish_saved_model(module, export_dir, signatures, overwrite=overwrite,
+                               extra_files={MODEL_INFO_FILE: json.dumps(info, indent=2)})
+
+
+MODEL_INFO_FILE = "model_info.json"  # in the export's assets.extra/
+
+
+def export_model_info(model_dir, checkpoint=None):
+    """What an export was made from, for its users (demo_clusters.py prints it): the model
+    dir, the checkpoint and its step, and the best dev CoNLL F1 of run_coref.py's evaluations
+    (`eval_history.jsonl`), or None when the run evaluated nothing."""
+    info = model_dir_lib.read_model_dir(model_dir, require_checkpoint=checkpoint is None)
+    path = checkpoint or info.checkpoint_path
+    found = re.search(r"-(\d+)$", os.path.basename(str(path)))
+    history_file = os.path.join(info.model_dir, "eval_history.jsonl")
+    history = read_jsonl(history_file) if os.path.isfile(history_file) else []
+    scored = [h for h in history if h.get("conll_f1") is not None]
+    best = max(scored, key=lambda h: h["conll_f1"]) if scored else None
+    return {"model_dir": str(info.model_dir), "checkpoint": str(path),
+            "step": int(found.group(1)) if found else None,
+            "dev_conll_f1": None if best is None else float(best["conll_f1"]),
+            "dev_step": None if best is None else int(best["step"])}

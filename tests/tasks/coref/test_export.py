@@ -74,6 +74,9 @@ def coref_model_dir(tmp_path_factory, cased_vocab):
     write_json_atomic(os.path.join(path, CONFIG_FILE), coref_config.to_dict())
     tf.train.CheckpointManager(tf.train.Checkpoint(model=model), path, 1,
                                checkpoint_name=model_dir_lib.CHECKPOINT_NAME).save(1)
+    # run_coref.py's record of its dev evaluations (the export says which model it is).
+    with open(os.path.join(path, "eval_history.jsonl"), "w") as f:
+        f.write(json.dumps({"step": 1, "conll_f1": 12.5, "best": True}) + "\n")
     return path
 
 
@@ -98,6 +101,17 @@ def test_export_served_in_fresh_process_equals_python_path(tmp_path, coref_model
                              '"/models/coref" model_platform: "tensorflow" }\n}\n')
     with pytest.raises(FileExistsError, match="--overwrite"):
         export_coref(coref_model_dir, export_dir)
+    # The export records which model it was made from, and the demo says it first.
+    info = json.loads(open(os.path.join(export_dir, "assets.extra", "model_info.json")).read())
+    assert (info["step"], info["dev_conll_f1"], info["dev_step"]) == (1, 12.5, 1)
+    demo = subprocess.run(
+        [sys.executable, os.path.join(REPO, "spanbert_tf", "tasks", "coref", "demo_clusters.py"),
+         f"--saved_model={export_dir}", f"--text={sentences[0]} {sentences[1]}"],
+        capture_output=True, text=True, cwd=str(tmp_path), timeout=300)
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    assert demo.stdout.splitlines()[0] == (
+        f"model: {os.path.abspath(coref_model_dir)}, trained 1 steps, "
+        "best dev CoNLL F1 12.5 (step 1)")
 
     model, tokenizer, config = load_coref_model(coref_model_dir)
     max_len = config.coref.max_segment_len
