@@ -21,6 +21,7 @@ import dataclasses
 import math
 import multiprocessing
 import os
+import signal
 import sys
 import time
 
@@ -197,16 +198,21 @@ def _workers(num_workers, settings):
         for process in list((getattr(pool, "_processes", None) or {}).values()):
             process.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
+        _stop_forkserver(ctx, terminate=True)  # also a worker it forked as the interrupt hit
         raise
     else:
         pool.shutdown(wait=True)
-    finally:
         _stop_forkserver(ctx)
 
 
-def _stop_forkserver(ctx):
-    """Ends (and reaps) the forkserver: it holds a TensorFlow import's memory otherwise."""
+def _stop_forkserver(ctx, terminate=False):
+    """Ends (and reaps) the forkserver: it holds a TensorFlow import's memory otherwise.
+    `terminate`: SIGTERM it first (after an error or interrupt; it does not wait then)."""
     if ctx.get_start_method() == "forkserver":
+        pid = getattr(forkserver._forkserver, "_forkserver_pid", None)
+        if terminate and pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
         stop = getattr(forkserver._forkserver, "_stop", None)  # CPython's, since 3.8
         if stop is not None:
             stop()
