@@ -1,6 +1,7 @@
 """cli: the front end every program shares (help, one-line errors, quiet start-up)."""
 
 import pathlib
+import signal
 import subprocess
 import sys
 
@@ -169,3 +170,28 @@ def test_a_vocab_path_that_is_a_directory_says_so(tmp_path):
         load_vocab(tmp_path)
     with pytest.raises(FileNotFoundError, match="vocab file not found"):
         load_vocab(tmp_path / "missing.txt")
+
+
+INTERRUPTED_PROGRAM = """
+import os, signal
+from spanbert_tf import cli
+
+def main(argv):
+    if {kept!r}:
+        cli.report_kept("first")
+        cli.report_kept({kept!r})
+    os.kill(os.getpid(), signal.SIGINT)   # a real Ctrl-C
+    import time; time.sleep(30)
+
+cli.run(main, "prog")
+"""
+
+
+def test_ctrl_c_is_one_line_saying_what_was_kept_exit_130():
+    for kept, shown in (("no shards written", "no shards written"),
+                        ("", "output may be incomplete")):
+        proc = subprocess.run([sys.executable, "-c", INTERRUPTED_PROGRAM.format(kept=kept)],
+                              cwd=REPO, capture_output=True, text=True, timeout=120,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        assert proc.returncode == 130, proc.stderr
+        assert proc.stderr.strip().splitlines() == [f"prog: interrupted ({shown})"]
