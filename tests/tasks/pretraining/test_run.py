@@ -399,19 +399,30 @@ def test_sigterm_checkpoints_exits_143_and_resume_equals_uninterrupted(
 
 @pytest.fixture(scope="module")
 def empty_records(tmp_path_factory):
-    """{masking: TFRecord dir} of the real create_pretraining_data.py on an empty corpus:
-    shards and metadata.json recording 0 records (masked offline, and unmasked)."""
+    """{masking: TFRecord dir} holding 0 records (masked offline, and unmasked), as earlier
+    versions of create_pretraining_data.py wrote for an empty corpus (today it refuses to):
+    a real run's output whose shards are emptied and whose metadata.json records 0."""
+    from spanbert_tf.io_utils import sha256_file
+
     root = tmp_path_factory.mktemp("empty")
-    (root / "empty.txt").write_text("")
     dirs = {}
     for masking in ("span", "none"):
         dirs[masking] = root / masking
         subprocess.run(
             [sys.executable, str(REPO / "create_pretraining_data.py"),
-             f"--input_file={root / 'empty.txt'}", f"--output_dir={dirs[masking]}",
-             "--max_seq_length=128", "--max_predictions_per_seq=20", f"--masking={masking}",
-             "--num_workers=1", "--noprogress"],
+             f"--input_file={REPO / 'tests/data_files/corpus/bert_sample_text.txt'}",
+             f"--output_dir={dirs[masking]}", "--max_seq_length=128",
+             "--max_predictions_per_seq=20", f"--masking={masking}", "--num_workers=1",
+             "--dupe_factor=1", "--noprogress"],
             check=True, env=_env(), capture_output=True, timeout=300)
+        meta_file = dirs[masking] / "metadata.json"
+        meta = json.loads(meta_file.read_text())
+        for entry in meta["shard_files"]:
+            shard = dirs[masking] / entry["name"]
+            shard.write_bytes(b"")
+            entry.update(records=0, bytes=0, sha256=sha256_file(shard))
+        meta["counts"].update(instances=0, instances_per_shard=[0] * len(meta["shards"]))
+        meta_file.write_text(json.dumps(meta))
     return dirs
 
 
