@@ -195,12 +195,14 @@ def format_value(value):
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def evaluation_line(step, until, metrics, labels, best=None, epoch=None):
+def evaluation_line(step, until, metrics, labels, best=None, epoch=None, what="dev"):
     """`step 4/6 (epoch 2): dev CoNLL F1 12.3, MUC 20.1 | best CoNLL F1 12.3 (step 4)`."""
-    where = f"step {step}/{until}" + (f" (epoch {epoch})" if epoch is not None else "")
+    where = ("the model" if step is None else
+             f"step {step}/{until}" if until != step else f"step {step}") + (
+        f" (epoch {epoch})" if epoch is not None else "")
     shown = ", ".join(f"{label} {format_value(metrics[key])}" for key, label in labels.items()
                       if key in metrics)
-    line = f"{where}: dev {shown}"
+    line = f"{where}: {what} {shown}"
     if best is not None:
         key, value, best_step = best
         line += f" | best {labels.get(key, key)} {format_value(value)} (step {best_step})"
