@@ -124,7 +124,7 @@ def check_serving_ops(saved_model_dir, name=None):
             "of the graph from core TensorFlow ops (or ops in that list).")
 
 
-def publish_saved_model(module, export_dir, signatures, overwrite=True):
+def publish_saved_model(module, export_dir, signatures, overwrite=True, extra_files=None):
     """Writes `module` as the SavedModel `export_dir`, atomically and only if servable.
 
     Saves into a hidden temp dir beside `export_dir`, checks its ops
@@ -132,6 +132,8 @@ def publish_saved_model(module, export_dir, signatures, overwrite=True):
     replaced when `overwrite`, else FileExistsError). TF Serving polls for numeric
     version dirs, so it never sees a partial export, nor one its model server cannot
     run. Every SavedModel of the package is written through this function.
+    `extra_files`: {path relative to the SavedModel: text} written with it (e.g.
+    `assets.extra/model_info.json`: TF Serving ignores assets.extra).
     Returns `export_dir` (absolute).
     """
     import tensorflow as tf  # this module's op check runs without TensorFlow loaded
@@ -144,6 +146,10 @@ def publish_saved_model(module, export_dir, signatures, overwrite=True):
     tmp = tempfile.mkdtemp(dir=parent, prefix=f".tmp-{os.path.basename(export_dir)}-")
     try:
         tf.saved_model.save(module, tmp, signatures=signatures)
+        for rel, text in (extra_files or {}).items():
+            os.makedirs(os.path.dirname(os.path.join(tmp, rel)), exist_ok=True)
+            with open(os.path.join(tmp, rel), "w", encoding="utf-8") as f:
+                f.write(text)
         check_serving_ops(tmp, name=export_dir)
         if os.path.exists(export_dir):
             # Move the old export aside first, so export_dir is never half-deleted.

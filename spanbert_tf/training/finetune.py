@@ -198,7 +198,7 @@ def format_value(value):
 def evaluation_line(step, until, metrics, labels, best=None, epoch=None, what="dev"):
     """`step 4/6 (epoch 2): dev CoNLL F1 12.3, MUC 20.1 | best CoNLL F1 12.3 (step 4)`."""
     where = ("the model" if step is None else
-             f"step {step}/{until}" if until != step else f"step {step}") + (
+             f"step {step}" if until is None else f"step {step}/{until}") + (
         f" (epoch {epoch})" if epoch is not None else "")
     shown = ", ".join(f"{label} {format_value(metrics[key])}" for key, label in labels.items()
                       if key in metrics)

@@ -48,6 +48,7 @@ out["text"], out["cluster_id"]   # trained: e.g. [b"Anna", b"She", b"Tom", b"him
 ```
 """
 
+import json
 import os
 
 import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
@@ -60,8 +61,10 @@ from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.tasks.coref import segments
 from spanbert_tf.tasks.coref.clusters import decode_word_clusters
 from spanbert_tf.tasks.coref.config import load_coref_config
+from spanbert_tf.tasks.coref.demo_clusters import MODEL_INFO_FILE
 from spanbert_tf.tasks.coref.run import CONFIG_FILE, TASK_KIND
 from spanbert_tf.tokenization import WHITESPACE_RANGES, BertWordpieceTokenizer, _regex_class
+from spanbert_tf.training import finetune
 
 WHITESPACE_PATTERN = _regex_class(WHITESPACE_RANGES) + "+"
 OUTPUT_NAMES = ("sentence_index", "start_char", "end_char", "cluster_id", "text")
@@ -300,4 +303,21 @@ def export_coref(model_dir, export_dir, checkpoint=None, output_singletons=False
                                 output_singletons=output_singletons)
     signatures = {"serving_default": module.serve.get_concrete_function(),
                   "with_metadata": module.serve_with_metadata.get_concrete_function()}
-    return publish_saved_model(module, export_dir, signatures, overwrite=overwrite)
+    info = model_info(model_dir, checkpoint)
+    return publish_saved_model(module, export_dir, signatures, overwrite=overwrite,
+                               extra_files={MODEL_INFO_FILE: json.dumps(info, indent=2) + "\n"})
+
+
+def model_info(model_dir, checkpoint=None):
+    """What model an export holds: its model dir, checkpoint, step and, when the run kept
+    it for its dev score (`kept_checkpoint.json`), that score (else None)."""
+    path = checkpoint or model_dir_lib.read_model_dir(model_dir).checkpoint_path
+    tail = os.path.basename(str(path)).rsplit("-", 1)[-1]
+    kept = finetune.read_kept_record(model_dir)
+    if kept is not None and kept["checkpoint"] != os.path.basename(str(path)):
+        kept = None                         # another checkpoint than the kept one
+    return {"model_dir": os.path.abspath(str(model_dir)),
+            "checkpoint": os.path.basename(str(path)),
+            "step": int(tail) if tail.isdigit() else None,
+            "dev_metric": kept and kept.get("metric"), "dev_value": kept and kept.get("value"),
+            "evaluations": kept["evaluations"] if kept else 0}

@@ -264,7 +264,7 @@ def predict(settings, model, tokenizer, trainer=None, step=None):
         result["baseline"] = squad_metrics.no_answer_baseline(gold, version)
         exact = "exact" if "exact" in metrics else "exact_match"
         finetune.say(finetune.evaluation_line(
-            step, step, {"f1": float(metrics["f1"]), exact: float(metrics[exact])},
+            step, None, {"f1": float(metrics["f1"]), exact: float(metrics[exact])},
             {"f1": "F1", exact: "EM"}, what=os.path.basename(
                 settings.predict_file or settings.tfds_name)))
     return result
