@@ -143,7 +143,7 @@ class TrainPlan:
         if not self.max_train_steps or self.max_train_steps <= self.num_train_steps:
             return None
         return (f"--max_train_steps={self.max_train_steps} is more than the "
-                f"{self.num_train_steps} steps of {self.epochs:g} epochs over "
+                f"{self.num_train_steps} steps of {_epochs(self.epochs)} over "
                 f"{self.num_examples} {self.unit} ({self.steps_per_epoch} per epoch): "
                 f"training stops at step {self.num_train_steps}")
 
@@ -151,7 +151,11 @@ class TrainPlan:
         until = (f", stopping at step {self.until}" if self.until < self.num_train_steps
                  else "")
         return (f"training: {self.num_examples} {self.unit}, {self.steps_per_epoch} steps per "
-                f"epoch, {self.num_train_steps} steps ({self.epochs:g} epochs){until}")
+                f"epoch, {self.num_train_steps} steps ({_epochs(self.epochs)}){until}")
+
+
+def _epochs(epochs):
+    return f"{epochs:g} epoch" + ("" if epochs == 1 else "s")
 
 
 # ---------------------------------------------------------------------- the task
