@@ -32,7 +32,6 @@ import numpy as np
 # TensorFlow-free modules only at the top (run_squad.py --help stays fast); the model,
 # the Trainer and the export import TensorFlow and are imported where they are used.
 from spanbert_tf.errors import InputError
-from spanbert_tf.modeling import model_dir
 from spanbert_tf.modeling.model_dir import (restore_model, task_entry, task_kind,
                                             write_model_dir_metadata)
 from spanbert_tf.tasks.squad import metrics as squad_metrics
