@@ -13,7 +13,9 @@ written and the dev metrics are printed as one JSON line, last.
 from absl import flags
 
 from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
-from spanbert_tf.tasks.classification.run import ClassificationSettings, run_classifier
+from spanbert_tf.tasks.classification.run import (ClassificationSettings, next_command,
+                                                  run_classifier)
+from spanbert_tf.training import finetune
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("task_name", None,
@@ -83,7 +85,10 @@ def main(argv):
         lines.append(f"written  {opts.output_dir} ({'; '.join(written)})")
     if opts.export_dir:
         lines.append(f"export   {opts.export_dir}")
+    lines += finetune.closing_lines(opts.output_dir if opts.do_train else None,
+                                    next_command(opts))
     cli.print_summary("run_classifier.py", lines, results or None)
+
 
 def run():
     cli.run(main, "run_classifier.py")

@@ -15,7 +15,9 @@ The last line printed is the result as JSON.
 from absl import flags
 
 from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
-from spanbert_tf.tasks.coref.run import CorefSettings, run_coref
+from spanbert_tf.tasks.coref.metrics import METRICS
+from spanbert_tf.tasks.coref.run import CorefSettings, next_command, run_coref
+from spanbert_tf.training import finetune
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("init_checkpoint", None,
@@ -52,14 +54,20 @@ def main(argv):
                              show_progress=FLAGS.progress)
     results = run_coref(settings)
     lines = [f"output dir {settings.output_dir}"]
-    for key in ("train", "dev", "predict"):
-        if isinstance(results, dict) and results.get(key):
-            lines.append(f"{key:<10} {results[key]}" if not isinstance(results[key], dict)
-                         else f"{key:<10} " + ", ".join(
-                             f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                             for k, v in list(results[key].items())[:6]))
+    if results.get("conll_f1") is not None:
+        what = "predict" if settings.do_predict else "dev"
+        lines.append(f"{what:<9} CoNLL F1 {results['conll_f1']:.2f}" + "".join(
+            f", {m.upper()} {_f1(results[m]):.2f}" for m in METRICS if m in results))
+    elif results.get("num_documents") is not None:
+        lines.append(f"predicted {results['num_documents']} documents (no gold clusters)")
+    lines += finetune.closing_lines(settings.output_dir if settings.do_train else None,
+                                    next_command(settings))
     cli.print_summary("run_coref.py", lines, results)
 
+
+def _f1(value):
+    """A metric's F1: the value of a dev record, or the "f1" of a prediction's scores."""
+    return value["f1"] if isinstance(value, dict) else value
 
 def run():
     cli.run(main, "run_coref.py")

@@ -12,7 +12,8 @@ flag is documented in the README section "SQuAD".
 from absl import flags
 
 from spanbert_tf import cli  # the shared front end (quiet start-up, one-line errors)
-from spanbert_tf.tasks.squad.run import SquadSettings, run_squad
+from spanbert_tf.tasks.squad.run import SquadSettings, next_command, run_squad
+from spanbert_tf.training import finetune
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("init_checkpoint", None,
@@ -89,6 +90,8 @@ def main(argv):
                          f"(answering nothing: exact {baseline[exact]:.2f}, "
                          f"f1 {baseline['f1']:.2f})")
     lines.append(f"model dir {settings.output_dir}")
+    lines += finetune.closing_lines(settings.output_dir if settings.do_train else None,
+                                    next_command(settings))
     cli.print_summary("run_squad.py", lines, summary)
 
 

@@ -129,14 +129,13 @@ def check_serving_ops(saved_model_dir, name=None):
 def publish_saved_model(module, export_dir, signatures, overwrite=True, extra_files=None):
     """Writes `module` as the SavedModel `export_dir`, atomically and only if servable.
 
-    `extra_files`: {name: text} written into the export's `assets.extra/` (files TF Serving
-    carries along and ignores, e.g. which model and step the export was made from).
-
     Saves into a hidden temp dir beside `export_dir`, checks its ops
     (`check_serving_ops`), then renames it into place (an older export there is
     replaced when `overwrite`, else FileExistsError). TF Serving polls for numeric
     version dirs, so it never sees a partial export, nor one its model server cannot
     run. Every SavedModel of the package is written through this function.
+    `extra_files`: {path relative to the SavedModel: text} written with it (e.g.
+    `assets.extra/model_info.json`: TF Serving ignores assets.extra).
     Returns `export_dir` (absolute).
     """
     import tensorflow as tf  # this module's op check runs without TensorFlow loaded
@@ -149,11 +148,11 @@ def publish_saved_model(module, export_dir, signatures, overwrite=True, extra_fi
     tmp = tempfile.mkdtemp(dir=parent, prefix=f".tmp-{os.path.basename(export_dir)}-")
     try:
         tf.saved_model.save(module, tmp, signatures=signatures)
-        check_serving_ops(tmp, name=export_dir)
-        for name, text in (extra_files or {}).items():
-            os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
-            with open(os.path.join(tmp, "assets.extra", name), "w", encoding="utf-8") as f:
+        for rel, text in (extra_files or {}).items():
+            os.makedirs(os.path.dirname(os.path.join(tmp, rel)), exist_ok=True)
+            with open(os.path.join(tmp, rel), "w", encoding="utf-8") as f:
                 f.write(text)
+        check_serving_ops(tmp, name=export_dir)
         if os.path.exists(export_dir):
             # Move the old export aside first, so export_dir is never half-deleted.
             old = tempfile.mkdtemp(dir=parent, prefix=f".old-{os.path.basename(export_dir)}-")

@@ -62,19 +62,25 @@ def _fmt(value):
 class TrainLogger:
     """Writes the step records of one `train()` call (see module docstring)."""
 
-    def __init__(self, model_dir, start_step, until_step, enabled=True, show_progress=True):
+    def __init__(self, model_dir, start_step, until_step, enabled=True, show_progress=True,
+                 progress_bar=None):
+        """`progress_bar`: a tqdm bar to advance instead of a new one (a fine-tuning run
+        trains in several `train()` calls under ONE bar); left open by `close()`."""
         self.enabled = enabled
         self.path = pathlib.Path(model_dir) / LOG_NAME
         self._file = None
         self._writer = None
         self._bar = None
+        self._own_bar = progress_bar is None
         if not enabled:
             return
         os.makedirs(model_dir, exist_ok=True)
         self._truncate_after(start_step)
         self._file = open(self.path, "a", encoding="utf-8")
         self._writer = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
-        if show_progress:
+        if progress_bar is not None:
+            self._bar = progress_bar
+        elif show_progress:
             self._bar = tqdm.tqdm(
                 total=until_step,
                 initial=start_step,
@@ -119,7 +125,7 @@ class TrainLogger:
             )
 
     def close(self):
-        if self._bar is not None:
+        if self._bar is not None and self._own_bar:
             self._bar.close()
         if self._file is not None:
             self._file.close()

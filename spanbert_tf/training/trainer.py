@@ -369,8 +369,10 @@ class Trainer:
         return train_loop
 
     # ----------------------------------------------------------------- train
-    def train(self, until_step=None):
+    def train(self, until_step=None, progress_bar=None):
         """Trains until `until_step` (default `num_train_steps`), resuming from `model_dir`.
+
+        `progress_bar`: a tqdm bar to advance instead of this call's own (see TrainLogger).
 
         Returns a summary dict: `step`, the last logged values, `train_seconds`,
         `examples_per_sec`, `checkpoint` (path of the last checkpoint).
@@ -388,6 +390,7 @@ class Trainer:
         logger = TrainLogger(
             self.model_dir, start_step=step, until_step=until,
             enabled=self.is_chief, show_progress=self.show_progress,
+            progress_bar=progress_bar,
         )
         last, path, t_total, ex_total = {}, None, 0.0, 0.0
         saved_step = None

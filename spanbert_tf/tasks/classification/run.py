@@ -21,28 +21,26 @@ results["accuracy"]
 
 import dataclasses
 import json
-import math
 import os
-import shutil
-import tempfile
 from typing import Optional
 
 import numpy as np
 from absl import logging
 
 from spanbert_tf.errors import InputError
+from spanbert_tf.io_utils import write_jsonl_atomic, write_text_atomic
 from spanbert_tf.modeling import model_dir as model_dir_lib
-from spanbert_tf.io_utils import read_jsonl, write_jsonl_atomic, write_text_atomic
 from spanbert_tf.plotting.train_log_plot import write_train_log_plot
 from spanbert_tf.tasks.classification import glue
 from spanbert_tf.tasks.classification import tacred
 from spanbert_tf.tasks.classification.metrics import compute_metrics
 from spanbert_tf.tokenization import BertWordpieceTokenizer
+from spanbert_tf.training import finetune
 
 TACRED = "tacred"
 TACRED_METRICS = ("precision", "recall", "f1", "accuracy")
 TRAIN_SUBDIR = "train"
-EVAL_HISTORY = "eval_history.jsonl"
+EVAL_HISTORY = finetune.EVAL_HISTORY
 
 
 @dataclasses.dataclass
@@ -108,6 +106,15 @@ def _read_split(opts, task_name, spec, split):
     if not opts.data_dir:
         raise InputError("--data_dir (official TSVs) or --tfds_data_dir is required")
     return glue.read_glue_split(spec, opts.data_dir, split)
+
+
+def _split_source(opts, task_name, spec, split):
+    """Where a split is read from, for messages: its file, or the TFDS dataset."""
+    if task_name == TACRED:
+        return os.path.join(opts.data_dir, f"{split}.json")
+    if opts.tfds_data_dir:
+        return f"TFDS glue/{spec.tfds_name} ({split}) in {opts.tfds_data_dir}"
+    return glue.glue_split_path(spec, opts.data_dir, split)
 
 
 def _encode(examples, meta, tokenizer, markers):
@@ -194,20 +201,6 @@ def _optimizer_config(base, opts, num_train_steps, num_warmup_steps):
         train_batch_size=opts.train_batch_size)
 
 
-def _save_best(trainer, output_dir):
-    """Writes model + step (no optimizer slots) as `output_dir/ckpt-<step>`."""
-    import tensorflow as tf
-
-    target = output_dir if trainer.is_chief else tempfile.mkdtemp()
-    ckpt = tf.train.Checkpoint(model=trainer.model, step=trainer.global_step)
-    manager = tf.train.CheckpointManager(ckpt, target, max_to_keep=1,
-                                         checkpoint_name=model_dir_lib.CHECKPOINT_NAME)
-    path = manager.save(checkpoint_number=int(trainer.global_step.numpy()))
-    if not trainer.is_chief:
-        shutil.rmtree(target, ignore_errors=True)
-    return path
-
-
 def _build_trainer(opts, meta, config, model_dir, train_fn=None, num_train_steps=1,
                    init_checkpoint=None, steps_per_epoch=1, num_warmup_steps=0):
     from spanbert_tf.tasks.classification import model as classification  # imports TensorFlow
@@ -230,14 +223,16 @@ def _build_trainer(opts, meta, config, model_dir, train_fn=None, num_train_steps
 
 
 def _train(opts, meta, info, train, dev):
-    """Fine-tunes; keeps the best (or last) checkpoint in output_dir. Returns its path."""
+    """Fine-tunes through the fine-tuning driver; keeps the best (or last) checkpoint in
+    output_dir. Returns (trainer, driver outcome)."""
     from spanbert_tf.tasks.classification import model as classification  # imports TensorFlow
 
-    epochs = opts.num_train_epochs or default_num_epochs(meta["name"])
     # As officially (drop_last=True): full batches only.
-    steps_per_epoch = max(1, len(train.examples) // opts.train_batch_size)
-    num_train_steps = max(1, int(math.ceil(steps_per_epoch * epochs)))
-    num_warmup_steps = int(num_train_steps * opts.warmup_proportion)
+    plan = finetune.TrainPlan(
+        num_examples=len(train.examples), unit="examples",
+        steps_per_epoch=max(1, len(train.examples) // opts.train_batch_size),
+        epochs=opts.num_train_epochs or default_num_epochs(meta["name"]))
+    num_warmup_steps = int(plan.num_train_steps * opts.warmup_proportion)
 
     def train_fn(input_context):
         replicas = input_context.num_replicas_in_sync
@@ -250,36 +245,28 @@ def _train(opts, meta, info, train, dev):
 
     trainer = _build_trainer(
         opts, meta, info.config, os.path.join(opts.output_dir, TRAIN_SUBDIR), train_fn,
-        num_train_steps, init_checkpoint=info.checkpoint_path,
-        steps_per_epoch=steps_per_epoch, num_warmup_steps=num_warmup_steps)
-    logging.info("fine-tuning %s: %d examples, %d steps (%d per epoch, %d warmup)",
-                 meta["name"], len(train.examples), num_train_steps, steps_per_epoch,
-                 num_warmup_steps)
-    _, selection = _metric_names(meta)
-    history = (read_jsonl(os.path.join(opts.output_dir, EVAL_HISTORY))
-               if int(trainer.global_step.numpy()) else [])
-    best = max((h[selection] for h in history), default=None)
-    best_path = model_dir_lib.latest_checkpoint(opts.output_dir) if history else None
-    ends = [min(num_train_steps, steps_per_epoch * e) for e in range(1, math.ceil(epochs) + 1)]
-    for epoch, end in enumerate(ends, start=1):
-        if end <= int(trainer.global_step.numpy()) and any(h["step"] == end for h in history):
-            continue
-        summary = trainer.train(until_step=end)
-        if dev is None:
-            continue
-        metrics, _ = _score(trainer, dev, meta, opts.eval_batch_size)
-        record = {"epoch": epoch, "step": end, "train_loss": summary.get("loss"), **metrics}
-        logging.info("epoch %d (step %d): %s", epoch, end, metrics)
-        if best is None or metrics[selection] > best:
-            best = metrics[selection]
-            best_path = _save_best(trainer, opts.output_dir)
-            record["best"] = True
-        history.append(record)
-        if trainer.is_chief:
-            write_jsonl_atomic(os.path.join(opts.output_dir, EVAL_HISTORY), history)
-    if dev is None:
-        best_path = _save_best(trainer, opts.output_dir)
-    return trainer, best_path
+        plan.num_train_steps, init_checkpoint=info.checkpoint_path,
+        steps_per_epoch=plan.steps_per_epoch, num_warmup_steps=num_warmup_steps)
+    names, selection = _metric_names(meta)
+    task = finetune.FinetuneTask(
+        evaluate=None if dev is None else (
+            lambda t: _score(t, dev, meta, opts.eval_batch_size)[0]),
+        primary_metric=selection,
+        labels={selection: selection, **{n: n for n in names if n != selection}})
+    outcome = finetune.train_and_keep_best(trainer, opts.output_dir, plan, task,
+                                           show_progress=opts.show_progress)
+    return trainer, outcome
+
+
+def next_command(opts):
+    """The command a person runs next with what `opts.output_dir` holds."""
+    data = (f"--data_dir={opts.data_dir}" if opts.data_dir
+            else f"--tfds_data_dir={opts.tfds_data_dir}")
+    command = (f"python run_classifier.py --task_name={opts.task_name} {data} "
+               f"--output_dir={opts.output_dir} --do_eval")
+    if opts.do_eval and not opts.export_dir:   # scored: serve it
+        command += f" --export_dir={os.path.join(opts.output_dir, 'export')}"
+    return command
 
 
 def run_classifier(opts):
@@ -289,28 +276,21 @@ def run_classifier(opts):
     if not opts.output_dir:
         raise InputError("--output_dir is required")
     task_name, spec = _canonical_task(opts.task_name)
-    if opts.do_train and not opts.init_checkpoint:
-        raise InputError("--do_train needs --init_checkpoint (a pretrained model dir)")
     # The data first: a bad row is reported before TensorFlow is even imported.
     dev_examples = _read_split(opts, task_name, spec, "dev") if opts.do_eval else None
+    if opts.do_eval and not dev_examples:
+        raise InputError(f"{_split_source(opts, task_name, spec, 'dev')}: no dev examples")
     if opts.do_train:
+        if not opts.init_checkpoint:
+            raise InputError("--do_train needs --init_checkpoint (a pretrained model dir)")
         train_examples = _read_split(opts, task_name, spec, "train")
         if not train_examples:
-            raise InputError(f"no training examples for {task_name}")
-        info = model_dir_lib.read_model_dir(opts.init_checkpoint)
-    else:
-        source = opts.output_dir
-        if model_dir_lib.latest_checkpoint(source) is None:
-            if not opts.init_checkpoint:
-                raise InputError(f"--do_eval without --do_train: {source} holds no fine-tuned "
-                                 "checkpoint and no --init_checkpoint was given")
-            source = opts.init_checkpoint
-        info = model_dir_lib.read_model_dir(source)
-        if (model_dir_lib.task_kind(info) != "classification"
-                or _family(info.task.get("name")) != _family(task_name)):
-            found = info.task and info.task.get("name")
-            raise InputError(f"{info.model_dir}: not a model fine-tuned on {task_name} "
-                             f"(its config.json task is {found})")
+            raise InputError(f"{_split_source(opts, task_name, spec, 'train')}: no training "
+                             "examples")
+    info = finetune.resolve_model_dir(
+        opts.do_train, opts.init_checkpoint, opts.output_dir, "classification",
+        f"a model fine-tuned on {task_name}",
+        accepts=lambda task: _family(task.get("name")) == _family(task_name))
     tokenizer = BertWordpieceTokenizer(info.vocab_file, do_lower_case=info.do_lower_case)
     markers = None
     if opts.do_train:
@@ -341,23 +321,17 @@ def run_classifier(opts):
         raise InputError(f"TACRED label list must start with the negative label {negative!r}: "
                          f"{meta['labels'][:3]}")
     dev = _encode(dev_examples, meta, tokenizer, markers) if dev_examples else None
-    if opts.do_eval and dev is None:
-        raise InputError(f"the {task_name} dev set is empty")
 
     if opts.do_train:
         model_dir_lib.write_model_dir_metadata(
             opts.output_dir, info.config, info.vocab_file, info.do_lower_case, task=meta)
         train = _encode(train_examples, meta, tokenizer, markers)
-        trainer, best_path = _train(opts, meta, info, train, dev)
+        trainer, outcome = _train(opts, meta, info, train, dev)
         write_train_log_plot("run_classifier", opts.output_dir, trainer.is_chief)
-        model_dir_lib.restore_model(trainer.model, best_path)
+        model_dir_lib.restore_model(trainer.model, outcome.checkpoint)
     else:
-        tmp = tempfile.mkdtemp(prefix="spanbert_eval_")
-        try:
-            trainer = _build_trainer(opts, meta, info.config, tmp)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        model_dir_lib.restore_model(trainer.model, info.checkpoint_path)
+        trainer = finetune.restored_trainer(
+            lambda tmp: _build_trainer(opts, meta, info.config, tmp), info.checkpoint_path)
 
     results = {}
     if opts.do_eval:

@@ -8,9 +8,12 @@ imports TensorFlow and tensorflow-text only: run it as a file,
     python spanbert_tf/tasks/coref/demo_clusters.py --saved_model=runs/export/coref/1 \
         --text="Emma met George in the garden. She told him that he was right."
 
-It prints the numbered sentences, then one line per cluster, each mention as
-`text [sentence:start-end]` (character offsets into that sentence), e.g. the format
-`cluster 0: Emma [0:0-4] | She [1:0-3]`.
+It prints which model it is (its model dir, step and, when the run kept it for its dev
+score, that score: read from the export's `assets.extra/model_info.json`), the numbered
+sentences, then one line per cluster, each mention as `text [sentence:start-end]`
+(character offsets into that sentence), e.g. the format
+`cluster 0: Emma [0:0-4] | She [1:0-3]`. "no clusters" from a model with a low (or no)
+dev score says so: an undertrained model links nothing.
 """
 
 import argparse
@@ -20,6 +23,8 @@ import re
 import sys
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
+# Written into the SavedModel by export_coref (TF Serving ignores assets.extra).
+MODEL_INFO_FILE = os.path.join("assets.extra", "model_info.json")
 
 
 def split_sentences(text):
@@ -40,19 +45,40 @@ def cluster_lines(outputs):
     return [f"cluster {c}: " + " | ".join(mentions) for c, mentions in sorted(clusters.items())]
 
 
-def model_line(saved_model):
-    """Which model the export was made from: its step and best dev CoNLL F1, read from the
-    export's `assets.extra/model_info.json` (written by the coreference export), so that a
-    user knows why an undertrained model finds nothing."""
-    path = os.path.join(saved_model, "assets.extra", "model_info.json")
+def read_model_info(saved_model):
+    """The export's model_info.json (see `export.model_info`), or None (older exports)."""
+    path = os.path.join(saved_model, MODEL_INFO_FILE)
     if not os.path.isfile(path):
-        return "model: unknown (an export without assets.extra/model_info.json)"
+        return None
     with open(path, encoding="utf-8") as f:
-        info = json.load(f)
-    step = "unknown" if info.get("step") is None else info["step"]
-    dev = ("no dev evaluation recorded" if info.get("dev_conll_f1") is None else
-           f"best dev CoNLL F1 {info['dev_conll_f1']:.1f} (step {info['dev_step']})")
-    return f"model: {info.get('model_dir')}, trained {step} steps, {dev}"
+        return json.load(f)
+
+
+def model_line(info):
+    """`model: runs/coref ckpt-6 (step 6), dev conll_f1 36.2 (best of 3 evaluations)`."""
+    if info is None:
+        return "model: unknown (an export without assets.extra/model_info.json)"
+    line = f"model: {info['model_dir']} {info['checkpoint']}"
+    if info.get("step") is not None:
+        line += f" (step {info['step']})"
+    if info.get("dev_metric"):
+        line += (f", dev {info['dev_metric']} {info['dev_value']:.4g} (best of "
+                 f"{info['evaluations']} evaluations)")
+    else:
+        line += ", no dev score recorded"
+    return line
+
+
+def no_clusters_line(info):
+    """"no clusters", and why it may be so when the model looks undertrained."""
+    if info is None:
+        return "no clusters"
+    if not info.get("dev_metric"):
+        return ("no clusters (the model dir records no dev score: train with --dev_file to "
+                "see how far it got)")
+    return (f"no clusters (from the model at step {info.get('step')}, dev "
+            f"{info['dev_metric']} {info['dev_value']:.4g}: a model with a low dev score "
+            "links few or no mentions)")
 
 
 def main(argv=None):
@@ -82,12 +108,12 @@ def main(argv=None):
         os.close(saved)
         os.close(devnull)
     outputs = {k: v.numpy() for k, v in resolve(sentences=tf.constant(sentences)).items()}
-    print(model_line(args.saved_model))
+    info = read_model_info(args.saved_model)
+    print(model_line(info))
     for i, sentence in enumerate(sentences):
         print(f"[{i}] {sentence}")
     lines = cluster_lines(outputs)
-    print("\n".join(lines) if lines else
-          "no clusters (a model this far from a trained one finds none: see the model line)")
+    print("\n".join(lines) if lines else no_clusters_line(info))
     return 0
 
 

@@ -1,7 +1,7 @@
 """The coreference SavedModel: a raw document's sentences in, clusters of character spans out.
 
 Everything the Python prediction path does (`segments.minimize` →
-`segments.document_to_features` → the model → `clusters.predicted_clusters` →
+`segments.document_to_features` → the model → `model.predicted_clusters` →
 `run.word_clusters`) happens inside the graph, so TF Serving needs nothing else:
 
 1. words: each sentence is split on the basic tokenizer's whitespace
@@ -50,7 +50,6 @@ out["text"], out["cluster_id"]   # trained: e.g. [b"Anna", b"She", b"Tom", b"him
 
 import json
 import os
-import re
 
 import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 
@@ -58,14 +57,15 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from spanbert_tf.errors import InputError, OutputExistsError
-from spanbert_tf.io_utils import read_jsonl
-from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.serving.ops import publish_saved_model
+from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.tasks.coref import segments
 from spanbert_tf.tasks.coref.clusters import decode_word_clusters
 from spanbert_tf.tasks.coref.config import load_coref_config
+from spanbert_tf.tasks.coref.demo_clusters import MODEL_INFO_FILE
 from spanbert_tf.tasks.coref.run import CONFIG_FILE, TASK_KIND
 from spanbert_tf.tokenization import WHITESPACE_RANGES, BertWordpieceTokenizer, _regex_class
+from spanbert_tf.training import finetune
 
 WHITESPACE_PATTERN = _regex_class(WHITESPACE_RANGES) + "+"
 OUTPUT_NAMES = ("sentence_index", "start_char", "end_char", "cluster_id", "text")
@@ -304,26 +304,21 @@ def export_coref(model_dir, export_dir, checkpoint=None, output_singletons=False
                                 output_singletons=output_singletons)
     signatures = {"serving_default": module.serve.get_concrete_function(),
                   "with_metadata": module.serve_with_metadata.get_concrete_function()}
-    info = export_model_info(model_dir, checkpoint)
+    info = model_info(model_dir, checkpoint)
     return publish_saved_model(module, export_dir, signatures, overwrite=overwrite,
-                               extra_files={MODEL_INFO_FILE: json.dumps(info, indent=2)})
+                               extra_files={MODEL_INFO_FILE: json.dumps(info, indent=2) + "\n"})
 
 
-MODEL_INFO_FILE = "model_info.json"  # in the export's assets.extra/
-
-
-def export_model_info(model_dir, checkpoint=None):
-    """What an export was made from, for its users (demo_clusters.py prints it): the model
-    dir, the checkpoint and its step, and the best dev CoNLL F1 of run_coref.py's evaluations
-    (`eval_history.jsonl`), or None when the run evaluated nothing."""
-    info = model_dir_lib.read_model_dir(model_dir, require_checkpoint=checkpoint is None)
-    path = checkpoint or info.checkpoint_path
-    found = re.search(r"-(\d+)$", os.path.basename(str(path)))
-    history_file = os.path.join(info.model_dir, "eval_history.jsonl")
-    history = read_jsonl(history_file) if os.path.isfile(history_file) else []
-    scored = [h for h in history if h.get("conll_f1") is not None]
-    best = max(scored, key=lambda h: h["conll_f1"]) if scored else None
-    return {"model_dir": str(info.model_dir), "checkpoint": str(path),
-            "step": int(found.group(1)) if found else None,
-            "dev_conll_f1": None if best is None else float(best["conll_f1"]),
-            "dev_step": None if best is None else int(best["step"])}
+def model_info(model_dir, checkpoint=None):
+    """What model an export holds: its model dir, checkpoint, step and, when the run kept
+    it for its dev score (`kept_checkpoint.json`), that score (else None)."""
+    path = checkpoint or model_dir_lib.read_model_dir(model_dir).checkpoint_path
+    tail = os.path.basename(str(path)).rsplit("-", 1)[-1]
+    kept = finetune.read_kept_record(model_dir)
+    if kept is not None and kept["checkpoint"] != os.path.basename(str(path)):
+        kept = None                         # another checkpoint than the kept one
+    return {"model_dir": os.path.abspath(str(model_dir)),
+            "checkpoint": os.path.basename(str(path)),
+            "step": int(tail) if tail.isdigit() else None,
+            "dev_metric": kept and kept.get("metric"), "dev_value": kept and kept.get("value"),
+            "evaluations": kept["evaluations"] if kept else 0}

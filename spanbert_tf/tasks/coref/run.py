@@ -29,26 +29,23 @@ results["conll_f1"]
 
 import dataclasses
 import json
-import math
 import os
-import shutil
-import tempfile
 from typing import Optional
 
 import numpy as np
 from absl import logging
 
 from spanbert_tf.errors import InputError
-from spanbert_tf.io_utils import (read_jsonl, write_json_atomic, write_jsonl_atomic,
-                                  write_text_atomic)
+from spanbert_tf.io_utils import write_json_atomic, write_text_atomic
 from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.plotting.train_log_plot import write_train_log_plot
 from spanbert_tf.tasks.coref import conll, metrics, segments
 from spanbert_tf.tasks.coref.config import load_coref_config
 from spanbert_tf.tokenization import BertWordpieceTokenizer
+from spanbert_tf.training import finetune
 
 TRAIN_SUBDIR = "train"
-EVAL_HISTORY = "eval_history.jsonl"
+EVAL_HISTORY = finetune.EVAL_HISTORY
 CONFIG_FILE = "coref_config.json"
 TASK_KIND = "coref"
 
@@ -91,7 +88,9 @@ def _load_split(path, split_file, tokenizer, max_segment_len, what):
         raise InputError(f"--{what}_file is required")
     docs, sources = segments.load_documents(path, tokenizer, max_segment_len, split_file)
     if not docs:
-        raise InputError(f"{path}: no documents")
+        named = f" named in {split_file}" if split_file else ""
+        raise InputError(f"{path}: no documents{named} (--{what}_file: expected CoNLL "
+                         "'#begin document' blocks or .jsonlines records)")
     features = [segments.document_to_features(d, max_segment_len) for d in docs]
     logging.info("%s: %d documents, %d subtokens", path, len(docs),
                  sum(int(f["input_mask"].sum()) for f in features))
@@ -208,59 +207,53 @@ def _build_trainer(config, info, model_dir, train_fn=None, num_train_steps=1, op
                    show_progress=opts.show_progress if opts else False)
 
 
-def _save_best(trainer, output_dir):
-    """Writes the model + step (no optimizer slots) as `output_dir/ckpt-<step>`."""
-    import tensorflow as tf
-
-    ckpt = tf.train.Checkpoint(model=trainer.model, step=trainer.global_step)
-    manager = tf.train.CheckpointManager(ckpt, output_dir, max_to_keep=1,
-                                         checkpoint_name=model_dir_lib.CHECKPOINT_NAME)
-    return manager.save(checkpoint_number=int(trainer.global_step.numpy()))
-
-
 def _score(trainer, split, output_singletons):
     predicted = predict_clusters(trainer, split, output_singletons)
     return metrics.evaluate(gold_word_clusters(split), predicted), predicted
 
 
+def _dev_record(trainer, dev, output_singletons):
+    """The dev scores of the current model: CoNLL F1 and each metric's F1."""
+    results, _ = _score(trainer, dev, output_singletons)
+    return {"conll_f1": results["conll_f1"], **{m: results[m]["f1"] for m in metrics.METRICS}}
+
+
+METRIC_LABELS = {"conll_f1": "CoNLL F1", **{m: m.upper() for m in metrics.METRICS}}
+
+
 def _train(opts, config, info, train, dev):
-    """Trains; keeps the best (or last) checkpoint in output_dir. Returns (trainer, path)."""
-    epochs = opts.num_train_epochs or config.optimizer.num_epochs
-    num_train_steps = max(1, int(math.ceil(len(train.docs) * epochs)))
-    until = min(num_train_steps, opts.max_train_steps or num_train_steps)
-    every = opts.eval_every or len(train.docs)
+    """Trains through the fine-tuning driver; keeps the best (or last) checkpoint in
+    output_dir. Returns (trainer, driver outcome)."""
+    plan = finetune.TrainPlan(
+        num_examples=len(train.docs), unit="documents", steps_per_epoch=len(train.docs),
+        epochs=opts.num_train_epochs or config.optimizer.num_epochs,
+        max_train_steps=opts.max_train_steps, eval_every=opts.eval_every)
     position = {"step": 0}
     train_fn = _train_dataset_fn(train, config.coref.max_training_segments, opts.seed, position)
     trainer = _build_trainer(config, info, os.path.join(opts.output_dir, TRAIN_SUBDIR),
-                             train_fn, num_train_steps, opts)
+                             train_fn, plan.num_train_steps, opts)
     position["step"] = int(trainer.global_step.numpy())
-    logging.info("coreference training: %d documents, %d steps (until step %d), dev every %d",
-                 len(train.docs), num_train_steps, until, every)
-    history = (read_jsonl(os.path.join(opts.output_dir, EVAL_HISTORY))
-               if position["step"] else [])
-    best = max((h["conll_f1"] for h in history), default=None)
-    best_path = model_dir_lib.latest_checkpoint(opts.output_dir) if history else None
-    ends = sorted({min(until, e) for e in range(every, until + every, every)})
-    for end in ends:
-        if end <= position["step"] and any(h["step"] == end for h in history):
-            continue
-        summary = trainer.train(until_step=end)
-        if dev is None:
-            continue
-        results, _ = _score(trainer, dev, opts.output_singletons)
-        record = {"step": end, "train_loss": summary.get("loss"),
-                  "conll_f1": results["conll_f1"],
-                  **{m: results[m]["f1"] for m in metrics.METRICS}}
-        logging.info("step %d: dev CoNLL F1 %.2f", end, results["conll_f1"])
-        if best is None or results["conll_f1"] > best:
-            best = results["conll_f1"]
-            best_path = _save_best(trainer, opts.output_dir)
-            record["best"] = True
-        history.append(record)
-        write_jsonl_atomic(os.path.join(opts.output_dir, EVAL_HISTORY), history)
-    if dev is None:
-        best_path = _save_best(trainer, opts.output_dir)
-    return trainer, best_path
+    task = finetune.FinetuneTask(
+        evaluate=None if dev is None else (
+            lambda t: _dev_record(t, dev, opts.output_singletons)),
+        primary_metric="conll_f1", labels=METRIC_LABELS)
+    outcome = finetune.train_and_keep_best(trainer, opts.output_dir, plan, task,
+                                           show_progress=opts.show_progress)
+    return trainer, outcome
+
+
+def next_command(opts):
+    """The command a person runs next with the model dir `opts.output_dir` holds."""
+    if opts.do_predict:
+        if any(os.path.isfile(os.path.join(opts.output_dir, f"predictions.{ext}"))
+               for ext in ("conll",)):
+            return (f"python evaluate_coref.py --gold_file={opts.predict_file} "
+                    f"--pred_file={os.path.join(opts.output_dir, 'predictions.conll')}")
+        return (f"python export_saved_model.py --model_dir={opts.output_dir} "
+                f"--export_dir={os.path.join(opts.output_dir, 'export')} --models=coref")
+    data = opts.dev_file or opts.train_file or "DOCUMENTS.conll"
+    return (f"python run_coref.py --output_dir={opts.output_dir} --do_predict "
+            f"--predict_file={data}")
 
 
 def _words_of(split):
@@ -301,22 +294,12 @@ def run_coref(opts):
         raise InputError("at least one of --do_train / --do_predict is required")
     if not opts.output_dir:
         raise InputError("--output_dir is required")
+    info = finetune.resolve_model_dir(opts.do_train, opts.init_checkpoint, opts.output_dir,
+                                      TASK_KIND, "a coreference model dir",
+                                      alone="--do_predict")
     if opts.do_train:
-        if not opts.init_checkpoint:
-            raise InputError("--do_train needs --init_checkpoint (a pretrained model dir)")
-        info = model_dir_lib.read_model_dir(opts.init_checkpoint)
         config = load_coref_config(opts.config)
     else:
-        source = opts.output_dir
-        if model_dir_lib.latest_checkpoint(source) is None:
-            if not opts.init_checkpoint:
-                raise InputError(f"--do_predict without --do_train: {source} holds no "
-                                 "coreference checkpoint and no --init_checkpoint was given")
-            source = opts.init_checkpoint
-        info = model_dir_lib.read_model_dir(source)
-        if not info.task or model_dir_lib.task_kind(info) != TASK_KIND:
-            raise InputError(f"{info.model_dir}: not a coreference model dir (its config.json "
-                             f"task is {info.task})")
         config = load_coref_config(os.path.join(info.model_dir, CONFIG_FILE))
     max_len = config.coref.max_segment_len
     if max_len > info.config.model.max_position_embeddings:
@@ -339,18 +322,13 @@ def run_coref(opts):
             opts.output_dir, info.config, info.vocab_file, info.do_lower_case,
             task=model_dir_lib.task_entry(TASK_KIND, TASK_KIND, config=config.name))
         write_json_atomic(os.path.join(opts.output_dir, CONFIG_FILE), config.to_dict())
-        trainer, best_path = _train(opts, config, info, train, dev)
+        trainer, outcome = _train(opts, config, info, train, dev)
         write_train_log_plot("run_coref", opts.output_dir, trainer.is_chief)
-        model_dir_lib.restore_model(trainer.model, best_path)
-        history = read_jsonl(os.path.join(opts.output_dir, EVAL_HISTORY))
-        results = history[-1] if history else {}
+        model_dir_lib.restore_model(trainer.model, outcome.checkpoint)
+        results = outcome.history[-1] if outcome.history else {}
     else:
-        tmp = tempfile.mkdtemp(prefix="spanbert_coref_")
-        try:
-            trainer = _build_trainer(config, info, tmp)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        model_dir_lib.restore_model(trainer.model, info.checkpoint_path)
+        trainer = finetune.restored_trainer(lambda tmp: _build_trainer(config, info, tmp),
+                                            info.checkpoint_path)
 
     if opts.do_predict:
         predicted = predict_clusters(trainer, test, opts.output_singletons)

@@ -32,7 +32,6 @@ import numpy as np
 # TensorFlow-free modules only at the top (run_squad.py --help stays fast); the model,
 # the Trainer and the export import TensorFlow and are imported where they are used.
 from spanbert_tf.errors import InputError
-from spanbert_tf.modeling import model_dir
 from spanbert_tf.modeling.model_dir import (restore_model, task_entry, task_kind,
                                             write_model_dir_metadata)
 from spanbert_tf.plotting.train_log_plot import write_train_log_plot
@@ -42,6 +41,7 @@ from spanbert_tf.tasks.squad import reader as squad
 from spanbert_tf.tasks.squad.features import convert_examples_to_features
 from spanbert_tf.tasks.squad.predict import write_json_atomic
 from spanbert_tf.tokenization import BertWordpieceTokenizer
+from spanbert_tf.training import finetune
 
 SQUAD_TASK_NAME = "squad"
 
@@ -111,7 +111,9 @@ def _read(settings, path, is_training):
     except squad.SquadFormatError as e:
         raise SquadRunError(str(e)) from None
     if not examples:
-        raise SquadRunError(f"{path or settings.tfds_name}: no questions")
+        why = (f"all {stats.num_questions} skipped: their answer is not found in the context"
+               if stats.skipped_answer_not_found else "the file holds none")
+        raise SquadRunError(f"{path or settings.tfds_name}: no usable questions ({why})")
     _log(f"read {stats.num_questions} questions ({stats.num_impossible} unanswerable) from "
          f"{path or settings.tfds_name}; skipped {stats.skipped_answer_not_found} training "
          "answers not found in the context")
@@ -125,8 +127,6 @@ def _features(settings, examples, tokenizer, is_training):
 
 
 def _check(settings):
-    if not settings.init_checkpoint:
-        raise SquadRunError("--init_checkpoint is required (a model dir or checkpoint prefix)")
     if not settings.output_dir:
         raise SquadRunError("--output_dir is required")
     if not (settings.do_train or settings.do_predict or settings.export_dir):
@@ -153,26 +153,29 @@ def task_metadata(settings):
         null_score_diff_threshold=settings.null_score_diff_threshold)
 
 
-def load_model_info(path):
-    try:
-        return model_dir.read_model_dir(path)
-    except (FileNotFoundError, ValueError) as e:
-        raise SquadRunError(f"--init_checkpoint: {e}") from None
+def load_model_info(settings):
+    """The model dir a run reads (see `finetune.resolve_model_dir`)."""
+    return finetune.resolve_model_dir(
+        settings.do_train, settings.init_checkpoint, settings.output_dir, SQUAD_TASK_NAME,
+        "a fine-tuned SQuAD model dir", alone="--do_predict")
 
 
 def train(settings, info, tokenizer, strategy):
-    """Fine-tunes; returns (trainer, summary)."""
+    """Fine-tunes through the fine-tuning driver (no dev evaluation: the last checkpoint is
+    the kept one); returns (trainer, summary)."""
     from spanbert_tf.tasks.squad.model import SquadTask, train_dataset_fn
     from spanbert_tf.training.trainer import Trainer
 
     examples, _ = _read(settings, settings.train_file, is_training=True)
     features = _features(settings, examples, tokenizer, is_training=True)
-    steps_per_epoch = math.ceil(len(features) / settings.train_batch_size)
-    num_steps = max(1, int(math.ceil(steps_per_epoch * settings.num_train_epochs)))
-    until = min(num_steps, settings.max_train_steps) if settings.max_train_steps else num_steps
+    plan = finetune.TrainPlan(
+        num_examples=len(features), unit="windows",
+        steps_per_epoch=math.ceil(len(features) / settings.train_batch_size),
+        epochs=settings.num_train_epochs, max_train_steps=settings.max_train_steps)
+    num_steps = plan.num_train_steps
     warmup = int(settings.warmup_proportion * num_steps)
     _log(f"training: {len(examples)} questions, {len(features)} windows, batch "
-         f"{settings.train_batch_size}, {num_steps} steps ({warmup} warmup), running to {until}")
+         f"{settings.train_batch_size}, {warmup} warmup steps")
     opt = dataclasses.replace(
         info.config.optimizer, optimizer="adamw", learning_rate=settings.learning_rate,
         weight_decay=settings.weight_decay, num_warmup_steps=warmup, num_train_steps=num_steps,
@@ -187,7 +190,12 @@ def train(settings, info, tokenizer, strategy):
         log_every=settings.log_every, init_checkpoint=info.checkpoint_path,
         seed=settings.seed, mixed_precision=settings.mixed_precision,
         show_progress=settings.show_progress)
-    summary = trainer.train(until_step=until)
+    outcome = finetune.train_and_keep_best(trainer, settings.output_dir, plan,
+                                           finetune.FinetuneTask(),
+                                           show_progress=settings.show_progress)
+    summary = dict(outcome.train)
+    summary.setdefault("step", outcome.step)
+    summary["checkpoint"] = outcome.checkpoint
     return trainer, summary
 
 
@@ -196,8 +204,9 @@ def load_finetuned_model(info):
     from spanbert_tf.tasks.squad.model import SquadTask
 
     if task_kind(info) != SQUAD_TASK_NAME:
-        raise SquadRunError(f"{info.model_dir} is not a fine-tuned SQuAD model dir (config.json "
-                            "has no task 'squad'); train first with --do_train")
+        raise SquadRunError(f"{info.model_dir}: not a fine-tuned SQuAD model dir (its "
+                            f"config.json task is {info.task}); fine-tune one first with "
+                            "--do_train")
     model = SquadTask(info.config.model).build_model()
     dummy = np.zeros([1, 8], np.int32)
     model({"token_ids": dummy, "segment_ids": dummy, "padding_mask": dummy + 1})
@@ -208,8 +217,9 @@ def load_finetuned_model(info):
     return model
 
 
-def predict(settings, model, tokenizer, trainer=None):
-    """Writes the prediction files (and eval_results.json with gold answers)."""
+def predict(settings, model, tokenizer, trainer=None, step=None):
+    """Writes the prediction files (and eval_results.json with gold answers); `step`: the
+    model's, for the evaluation line."""
     from spanbert_tf.tasks.squad import model as squad_model
 
     examples, _ = _read(settings, settings.predict_file, is_training=False)
@@ -252,13 +262,37 @@ def predict(settings, model, tokenizer, trainer=None):
             os.path.join(settings.output_dir, "eval_results.json"), metrics)
         result["metrics"] = dict(metrics)
         result["baseline"] = squad_metrics.no_answer_baseline(gold, version)
+        exact = "exact" if "exact" in metrics else "exact_match"
+        finetune.say(finetune.evaluation_line(
+            step, None, {"f1": float(metrics["f1"]), exact: float(metrics[exact])},
+            {"f1": "F1", exact: "EM"}, what=os.path.basename(
+                settings.predict_file or settings.tfds_name)))
     return result
+
+
+def checkpoint_step(path):
+    """N of a `.../ckpt-N` checkpoint path, or None."""
+    tail = os.path.basename(str(path or "")).rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def next_command(settings):
+    """The command a person runs next with what `settings.output_dir` holds."""
+    out = settings.output_dir
+    data = settings.predict_file or settings.train_file or "dev.json"
+    if settings.do_predict and settings.predict_file and not settings.export_dir:
+        return (f"python run_squad.py --init_checkpoint={out} --output_dir={out} "
+                f"--export_dir={os.path.join(out, 'saved_model')}")
+    if settings.do_predict:
+        return f"python evaluate_squad.py --data_file={data} --pred_file={out}/predictions.json"
+    return (f"python run_squad.py --init_checkpoint={out} --output_dir={out} --do_predict "
+            f"--predict_file={data}")
 
 
 def run_squad(settings):
     """Runs the steps the settings ask for; returns a JSON-able summary."""
     _check(settings)
-    info = load_model_info(settings.init_checkpoint)
+    info = load_model_info(settings)
     if not settings.do_train and info.task and settings.explicit is not None:
         inherited = {k: info.task[k] for k in INHERITED_SETTINGS
                      if k in info.task and k not in settings.explicit}
@@ -287,7 +321,9 @@ def run_squad(settings):
     else:
         model = load_finetuned_model(info)
     if settings.do_predict:
-        summary["predict"] = predict(settings, model, tokenizer, trainer)
+        step = (int(trainer.global_step.numpy()) if trainer is not None
+                else checkpoint_step(info.checkpoint_path))
+        summary["predict"] = predict(settings, model, tokenizer, trainer, step)
     if settings.export_dir:
         from spanbert_tf.tasks.squad.export import export_qa_saved_model
 

@@ -93,6 +93,21 @@ def test_rte_program_end_to_end(tmp_path, shared_data, init_dir, check_plot_writ
     assert results["accuracy"] == pytest.approx(best["accuracy"])
     log = read_jsonl(out / "train" / "train_log.jsonl")
     assert log[-1]["step"] == history[-1]["step"] == 6     # 48 // 16 steps per epoch, 2 epochs
+    # What a person reads: one progress bar (its first frame has no rate yet), a dev line
+    # per epoch with the best so far, and the kept checkpoint and the next command.
+    frames = [f for part in proc.stderr.split("\n") for f in part.split("\r")]
+    assert sum(f.startswith("train:") and "?step/s" in f for f in frames) == 1
+    texts = [part.split("\r")[-1].strip() for part in proc.stderr.split("\n")]
+    dev_lines = [t for t in texts if t.startswith("step ")]
+    assert dev_lines == [
+        f"step {h['step']}/6 (epoch {h['epoch']}): dev accuracy {h['accuracy']:.4g} | best "
+        f"accuracy {best_so_far['accuracy']:.4g} (step {best_so_far['step']})"
+        for i, h in enumerate(history)
+        for best_so_far in [max(history[:i + 1], key=lambda r: r["accuracy"])]]
+    assert (f"  kept      {out}/ckpt-{best['step']} (step {best['step']}, best dev accuracy "
+            f"{best['accuracy']:.4g} of 2 evaluations)") in proc.stdout.splitlines()
+    assert (f"  next      python run_classifier.py --task_name=RTE --data_dir={data} "
+            f"--output_dir={out} --do_eval --export_dir={out}/export") in proc.stdout
 
     # Evaluation alone reloads the kept checkpoint: the same predictions.
     again = run_classifier(ClassificationSettings(
@@ -122,6 +137,25 @@ def test_program_reports_bad_row_with_line(tmp_path, shared_data, init_dir):
     assert last.startswith("run_classifier.py: error: ")
     assert "train.tsv:8: expected 5 tab-separated columns" in last
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("split", ["train", "dev"])
+def test_program_refuses_a_split_without_examples(tmp_path, shared_data, init_dir, split):
+    data = tmp_path / "RTE"
+    data.mkdir()
+    subset(shared_data / "glue" / "RTE" / "dev.tsv", data / "train.tsv", 8)
+    subset(shared_data / "glue" / "RTE" / "dev.tsv", data / "dev.tsv", 8)
+    subset(shared_data / "glue" / "RTE" / "dev.tsv", data / f"{split}.tsv", 0)  # header only
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO, "run_classifier.py"), "--task_name=RTE",
+         f"--data_dir={data}", f"--init_checkpoint={init_dir}",
+         f"--output_dir={tmp_path / 'out'}", "--do_train", "--do_eval"],
+        capture_output=True, text=True, timeout=300, cwd=REPO)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr[-2000:]
+    what = "no training examples" if split == "train" else "no dev examples"
+    assert lines[0] == f"run_classifier.py: error: {data / (split + '.tsv')}: {what}"
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow

@@ -29,3 +29,19 @@ def test_missing_saved_model_is_one_error_line(tmp_path, capsys):
         demo_clusters.main(["--saved_model", str(tmp_path), "--text", "Emma came."])
     assert exit_info.value.code == 2
     assert "no SavedModel at" in capsys.readouterr().err
+
+
+def test_model_line_and_why_no_clusters():
+    scored = {"model_dir": "/runs/coref", "checkpoint": "ckpt-20", "step": 20,
+              "dev_metric": "conll_f1", "dev_value": 3.25, "evaluations": 5}
+    assert demo_clusters.model_line(scored) == (
+        "model: /runs/coref ckpt-20 (step 20), dev conll_f1 3.25 (best of 5 evaluations)")
+    assert demo_clusters.no_clusters_line(scored) == (
+        "no clusters (from the model at step 20, dev conll_f1 3.25: a model with a low dev "
+        "score links few or no mentions)")
+    unscored = dict(scored, dev_metric=None, dev_value=None, evaluations=0)
+    assert demo_clusters.model_line(unscored).endswith("(step 20), no dev score recorded")
+    assert "records no dev score" in demo_clusters.no_clusters_line(unscored)
+    # An export written before model_info.json existed.
+    assert demo_clusters.model_line(None).startswith("model: unknown")
+    assert demo_clusters.no_clusters_line(None) == "no clusters"

@@ -4,6 +4,7 @@ real LitBank text, and bad requests."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -16,16 +17,19 @@ from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.modeling.backbone import build_backbone
 from spanbert_tf.modeling.config import load_config
 from spanbert_tf.tasks.coref import conll, segments
-from spanbert_tf.tasks.coref.export import export_coref, load_coref_model
+from spanbert_tf.tasks.coref import demo_clusters
+from spanbert_tf.tasks.coref.export import export_coref, load_coref_model, model_info
 from spanbert_tf.tasks.coref.clusters import predicted_clusters
 from spanbert_tf.tasks.coref.model import MODEL_INPUT_NAMES, build_coref_model, load_coref_config
 from spanbert_tf.tasks.coref.run import CONFIG_FILE, word_clusters
 from spanbert_tf.tokenization import basic_tokenize
+from spanbert_tf.training import finetune
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 LITBANK_DOC = "158_emma_brat"     # committed in tests/data_files too
 NUM_SENTENCES = 8
+README_TEXT = "Emma met George in the garden. She told him that he was right."
 
 
 def python_path(model, tokenizer, sentences, max_segment_len, speakers=None, genre="",
@@ -74,14 +78,11 @@ def coref_model_dir(tmp_path_factory, cased_vocab):
     write_json_atomic(os.path.join(path, CONFIG_FILE), coref_config.to_dict())
     tf.train.CheckpointManager(tf.train.Checkpoint(model=model), path, 1,
                                checkpoint_name=model_dir_lib.CHECKPOINT_NAME).save(1)
-    # run_coref.py's record of its dev evaluations (the export says which model it is).
-    with open(os.path.join(path, "eval_history.jsonl"), "w") as f:
-        f.write(json.dumps({"step": 1, "conll_f1": 12.5, "best": True}) + "\n")
     return path
 
 
 def test_export_served_in_fresh_process_equals_python_path(tmp_path, coref_model_dir,
-                                                           shared_data):
+                                                           shared_data, capsys):
     document = conll.read_conll(
         str(shared_data / "coref" / "litbank" / "conll" / f"{LITBANK_DOC}.conll"))[0]
     sentences = [" ".join(words) for words in document.sentences[:NUM_SENTENCES]]
@@ -101,17 +102,20 @@ def test_export_served_in_fresh_process_equals_python_path(tmp_path, coref_model
                              '"/models/coref" model_platform: "tensorflow" }\n}\n')
     with pytest.raises(FileExistsError, match="--overwrite"):
         export_coref(coref_model_dir, export_dir)
-    # The export records which model it was made from, and the demo says it first.
-    info = json.loads(open(os.path.join(export_dir, "assets.extra", "model_info.json")).read())
-    assert (info["step"], info["dev_conll_f1"], info["dev_step"]) == (1, 12.5, 1)
-    demo = subprocess.run(
-        [sys.executable, os.path.join(REPO, "spanbert_tf", "tasks", "coref", "demo_clusters.py"),
-         f"--saved_model={export_dir}", f"--text={sentences[0]} {sentences[1]}"],
-        capture_output=True, text=True, cwd=str(tmp_path), timeout=300)
-    assert demo.returncode == 0, demo.stderr[-2000:]
-    assert demo.stdout.splitlines()[0] == (
-        f"model: {os.path.abspath(coref_model_dir)}, trained 1 steps, "
-        "best dev CoNLL F1 12.5 (step 1)")
+    # The export says what model it holds; the demo prints it (and why a model finds nothing).
+    info = json.loads(open(os.path.join(export_dir, demo_clusters.MODEL_INFO_FILE)).read())
+    assert info == {"model_dir": os.path.abspath(coref_model_dir), "checkpoint": "ckpt-1",
+                    "step": 1, "dev_metric": None, "dev_value": None, "evaluations": 0}
+    demo_clusters.main(["--saved_model", export_dir, "--text", README_TEXT])
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == (f"model: {os.path.abspath(coref_model_dir)} ckpt-1 (step 1), no dev "
+                          "score recorded")
+    assert printed[-1].startswith("cluster ") or printed[-1].startswith(
+        "no clusters (the model dir records no dev score")
+    kept = shutil.copytree(coref_model_dir, tmp_path / "kept")
+    finetune.write_kept_record(str(kept), "ckpt-1", 1, "conll_f1", 12.5, {}, 3)
+    assert model_info(str(kept)) == dict(info, model_dir=str(kept), dev_metric="conll_f1",
+                                         dev_value=12.5, evaluations=3)
 
     model, tokenizer, config = load_coref_model(coref_model_dir)
     max_len = config.coref.max_segment_len

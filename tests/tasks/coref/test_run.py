@@ -179,3 +179,69 @@ def test_cli_errors_are_one_line(tmp_path, argv, message):
                           env={**os.environ, "PYTHONPATH": REPO})
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 1 and len(lines) == 1 and lines[0].startswith(message), lines
+
+
+def _what_a_person_reads(stderr):
+    """stderr's lines as a terminal shows them (text after the bar's carriage returns, bar
+    frames left out), and the number of progress bars: each bar's first frame, drawn
+    before any step, shows an unknown rate ("?step/s"), later frames a measured one."""
+    texts = [part.split("\r")[-1].strip() for part in stderr.split("\n")]
+    frames = [f for part in stderr.split("\n") for f in part.split("\r")]
+    return ([t for t in texts if t and not t.startswith("train:")],
+            sum(f.startswith("train:") and "?step/s" in f for f in frames))
+
+
+@pytest.mark.slow
+def test_program_output_one_bar_capped_steps_dev_lines_and_summary(tmp_path, init_dir,
+                                                                   litbank_file):
+    out = tmp_path / "run"
+    # 2 documents x 1 epoch = 2 steps: --max_train_steps=30 cannot be reached.
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO, "run_coref.py"), f"--init_checkpoint={init_dir}",
+         f"--output_dir={out}", "--config=coref_tiny", "--do_train",
+         f"--train_file={litbank_file}", f"--dev_file={litbank_file}", "--eval_every=1",
+         "--num_train_epochs=1", "--max_train_steps=30", "--log_every=1"],
+        capture_output=True, text=True, cwd=str(tmp_path), timeout=600,
+        env={**os.environ, "PYTHONPATH": REPO})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines, bars = _what_a_person_reads(proc.stderr)
+    assert bars == 1, proc.stderr
+    history = [json.loads(line) for line in open(out / "eval_history.jsonl")]
+    assert [h["step"] for h in history] == [1, 2]
+    assert lines[0] == ("--max_train_steps=30 is more than the 2 steps of 1 epoch over 2 "
+                        "documents (2 per epoch): training stops at step 2")
+    dev_lines = [line for line in lines if line.startswith("step ")]
+    assert [line.split(":")[0] for line in dev_lines] == ["step 1/2 (epoch 1)",
+                                                          "step 2/2 (epoch 1)"]
+    best = max(history, key=lambda h: h["conll_f1"])
+    assert f"dev CoNLL F1 {history[0]['conll_f1']:.4g}, MUC " in dev_lines[0]
+    assert dev_lines[1].endswith(f"| best CoNLL F1 {best['conll_f1']:.4g} (step {best['step']})")
+    # The kept model dir records its step and dev score; the summary names it and what next.
+    kept = json.loads((out / "kept_checkpoint.json").read_text())
+    assert (kept["checkpoint"], kept["metric"], kept["value"], kept["evaluations"]) == (
+        f"ckpt-{best['step']}", "conll_f1", best["conll_f1"], 2)
+    stdout = proc.stdout.strip().splitlines()
+    assert stdout[0] == "run_coref.py: done"
+    assert any(line.startswith(f"  kept      {out / kept['checkpoint']} (step {best['step']}, "
+                               "best dev conll_f1 ") for line in stdout), stdout
+    assert (f"  next      python run_coref.py --output_dir={out} --do_predict "
+            f"--predict_file={litbank_file}") in stdout
+    assert json.loads(stdout[-1])["step"] == 2
+
+
+@pytest.mark.parametrize("which", ["train", "dev"])
+def test_program_refuses_a_file_without_documents(tmp_path, init_dir, litbank_file, which):
+    empty = tmp_path / "empty.conll"
+    empty.write_text("")
+    files = {"train": litbank_file, "dev": litbank_file, which: str(empty)}
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO, "run_coref.py"), f"--init_checkpoint={init_dir}",
+         f"--output_dir={tmp_path / 'out'}", "--config=coref_tiny", "--do_train",
+         f"--train_file={files['train']}", f"--dev_file={files['dev']}"],
+        capture_output=True, text=True, cwd=str(tmp_path), timeout=300,
+        env={**os.environ, "PYTHONPATH": REPO})
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0] == (f"run_coref.py: error: {empty}: no documents (--{which}_file: expected "
+                        "CoNLL '#begin document' blocks or .jsonlines records)")
+    assert not (tmp_path / "out" / "train").exists()

@@ -51,6 +51,8 @@ def trained(tmp_path_factory, shared_data, cased_vocab):
            "--log_every=3", f"--export_dir={root / 'out' / 'saved_model'}"] + FLAGS
     run = subprocess.run(cmd, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
+    (root / "stdout.txt").write_text(run.stdout)
+    (root / "stderr.txt").write_text(run.stderr)
     return root, json.loads(run.stdout.strip().splitlines()[-1])
 
 
@@ -89,6 +91,17 @@ def test_run_squad_trains_predicts_and_writes_official_files(trained, shared_dat
     for key in ("exact", "f1", "total", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1"):
         assert official[key] == pytest.approx(ours[key], abs=1e-9), key
     assert summary["predict"]["metrics"]["best_f1"] == ours["best_f1"]
+    # What a person reads: the score line of the model's step, the kept checkpoint, what next.
+    kept = json.loads((out / "kept_checkpoint.json").read_text())
+    assert (kept["checkpoint"], kept["step"], kept["metric"]) == ("ckpt-3", 3, None)
+    stderr = (root / "stderr.txt").read_text().splitlines()
+    name = V2_FILE.split("/")[-1]
+    assert f"step 3: {name} F1 {ours['f1']:.4g}, EM {ours['exact']:.4g}" in stderr
+    stdout = (root / "stdout.txt").read_text().splitlines()
+    assert f"  kept      {out / 'ckpt-3'} (step 3, the last step: no dev evaluation)" in stdout
+    assert (f"  next      python run_squad.py --init_checkpoint={out} --output_dir={out} "
+            f"--export_dir={out / 'saved_model'}") not in stdout    # exported already
+    assert any(line.startswith("  next      python evaluate_squad.py") for line in stdout)
 
 
 @pytest.mark.slow
@@ -151,6 +164,28 @@ def test_run_squad_bad_flags_one_line_error(tmp_path):
                                        "checkpoint prefix")
     run = subprocess.run(cmd[:4] + ["--do_train"], capture_output=True, text=True)
     assert run.returncode == 1 and "--do_train needs --train_file" in run.stderr
+
+
+@pytest.mark.parametrize("case", ["empty", "all_skipped"])
+def test_run_squad_refuses_training_data_without_a_usable_question(tmp_path, cased_vocab,
+                                                                    case):
+    _make_init_model_dir(tmp_path / "init", cased_vocab)
+    qas = [] if case == "empty" else [
+        {"id": "q1", "question": "Who?", "answers": [{"text": "nobody", "answer_start": 0}]}]
+    data = {"version": "1.1", "data": [] if case == "empty" else [
+        {"title": "t", "paragraphs": [{"context": "Someone came home.", "qas": qas}]}]}
+    (tmp_path / "train.json").write_text(json.dumps(data))
+    run = subprocess.run(
+        [sys.executable, "run_squad.py", f"--init_checkpoint={tmp_path / 'init'}",
+         f"--output_dir={tmp_path / 'out'}", "--do_train",
+         f"--train_file={tmp_path / 'train.json'}", "--noprogress"],
+        capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    why = ("the file holds none" if case == "empty"
+           else "all 1 skipped: their answer is not found in the context")
+    assert run.stderr.strip().splitlines()[-1] == (
+        f"run_squad.py: error: {tmp_path / 'train.json'}: no usable questions ({why})")
+    assert not (tmp_path / "out" / "checkpoint").exists()
 
 
 _RELOAD = """
