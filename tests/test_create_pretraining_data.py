@@ -51,12 +51,12 @@ def _without_timing(stats):
 def wikitext_run(tmp_path_factory, wikitext_corpus, shared_data):
     out = str(tmp_path_factory.mktemp("wikitext_1_worker"))
     corpus = str(shared_data / "corpus" / "wikitext-2-raw-test.txt")
-    saved = pipeline.TASK_BYTES
-    pipeline.TASK_BYTES = 100_000  # many tasks: exercises ordering across workers
+    saved = pipeline.WORK_UNIT_BYTES
+    pipeline.WORK_UNIT_BYTES = 100_000  # many work units: exercises ordering across workers
     try:
         stats = pipeline.create_pretraining_data(_config(input_file=corpus, output_dir=out))
     finally:
-        pipeline.TASK_BYTES = saved
+        pipeline.WORK_UNIT_BYTES = saved
     return out, stats, corpus
 
 
@@ -128,13 +128,13 @@ def test_wikitext_end_to_end(wikitext_run, cased_vocab):
 def test_same_output_whatever_the_number_of_workers(wikitext_run, tmp_path):
     out1, stats1, corpus = wikitext_run
     out2 = str(tmp_path / "two_workers")
-    saved = pipeline.TASK_BYTES
-    pipeline.TASK_BYTES = 100_000
+    saved = pipeline.WORK_UNIT_BYTES
+    pipeline.WORK_UNIT_BYTES = 100_000
     try:
         stats2 = pipeline.create_pretraining_data(
             _config(input_file=corpus, output_dir=out2, num_workers=2))
     finally:
-        pipeline.TASK_BYTES = saved
+        pipeline.WORK_UNIT_BYTES = saved
     assert stats2["timing"]["num_workers"] == 2
     assert _without_timing(stats1) == _without_timing(stats2)
     shard_files = [json.load(open(os.path.join(d, "metadata.json")))["shard_files"]

@@ -193,7 +193,7 @@ UPWARD_ALLOWED = {
     ("spanbert_tf.presets.question_answerer", "spanbert_tf.tasks.squad.run"),
     ("spanbert_tf.presets.text_classifier", "spanbert_tf.tasks.classification"),
     ("spanbert_tf.presets.text_classifier", "spanbert_tf.tasks.classification.glue"),
-    ("spanbert_tf.presets.text_classifier", "spanbert_tf.tasks.classification.model"),
+    ("spanbert_tf.presets.text_classifier", "spanbert_tf.tasks.classification.task"),
     ("spanbert_tf.presets.relation_classifier", "spanbert_tf.tasks.classification"),
     ("spanbert_tf.presets.relation_classifier", "spanbert_tf.tasks.classification.tacred"),
     ("spanbert_tf.presets.export", "spanbert_tf.tasks.squad.export"),

@@ -126,7 +126,7 @@ def text_classifier_from_model_dir(model_dir):
     Returns `(classifier, labels)`.
     """
     from spanbert_tf.presets.preset_io import build_tokenizer
-    from spanbert_tf.tasks.classification.model import ClassificationTask
+    from spanbert_tf.tasks.classification.task import ClassificationTask
 
     info = model_dir_lib.read_model_dir(model_dir)
     task = info.task or {}

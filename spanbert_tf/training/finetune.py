@@ -16,7 +16,7 @@ module does the rest, the same way for every task:
 * `closing_lines`: the lines of the closing summary (the kept checkpoint, the next
   command), printed by the program with `cli.print_summary`.
 
-The task plugs in through `FinetuneTask` (an evaluation function, its primary metric,
+The task plugs in through `FinetuneEvaluation` (an evaluation function, its primary metric,
 the labels of the metrics to show); a new task needs only its reader, model, metric
 and export.
 
@@ -28,7 +28,7 @@ plan = TrainPlan(num_examples=len(train), unit="sentences", steps_per_epoch=len(
                  epochs=3, max_train_steps=None)
 trainer = Trainer(task, strategy, "runs/ner/train", opt, train_fn, plan.num_train_steps)
 outcome = train_and_keep_best(trainer, "runs/ner", plan,
-                              FinetuneTask(evaluate=lambda t: {"f1": score(t)},
+                              FinetuneEvaluation(evaluate=lambda t: {"f1": score(t)},
                                            primary_metric="f1"))
 outcome.checkpoint, outcome.value           # runs/ner/ckpt-30, 0.81
 ```
@@ -158,10 +158,10 @@ def _epochs(epochs):
     return f"{epochs:g} epoch" + ("" if epochs == 1 else "s")
 
 
-# ---------------------------------------------------------------------- the task
+# ---------------------------------------------------------------- the evaluation
 @dataclasses.dataclass
-class FinetuneTask:
-    """What a task gives the loop.
+class FinetuneEvaluation:
+    """What a task gives the loop: how to evaluate, and which metric picks the best.
 
     evaluate: `fn(trainer) -> {metric: float}`, the dev scores of the current model;
         None: no dev set, the last checkpoint is kept.
@@ -177,7 +177,7 @@ class FinetuneTask:
 
     def __post_init__(self):
         if self.evaluate is not None and not self.primary_metric:
-            raise InputError("FinetuneTask: an evaluate function needs its primary_metric")
+            raise InputError("FinetuneEvaluation: an evaluate function needs its primary_metric")
 
     def shown(self):
         return self.labels or {self.primary_metric: self.primary_metric}
@@ -250,7 +250,7 @@ def read_kept_record(model_dir):
     return read_json_file(path) if os.path.isfile(path) else None
 
 
-def train_and_keep_best(trainer, output_dir, plan, task, show_progress=True):
+def train_and_keep_best(trainer, output_dir, plan, evaluation, show_progress=True):
     """Trains `trainer` to `plan.until`, scoring the dev set at `plan.evaluation_steps()`,
     and keeps the best checkpoint in `output_dir` (see the module docstring). Resumes: the
     trainer restores its own state, evaluations already in `eval_history.jsonl` are not
@@ -260,7 +260,7 @@ def train_and_keep_best(trainer, output_dir, plan, task, show_progress=True):
     say(plan.start_line())
     start = int(trainer.global_step.numpy())
     history = read_jsonl(os.path.join(output_dir, EVAL_HISTORY)) if start else []
-    best = _best_of(history, task.primary_metric)
+    best = _best_of(history, evaluation.primary_metric)
     kept = model_dir_lib.latest_checkpoint(output_dir) if best else None
     bar = None
     if show_progress and trainer.is_chief:
@@ -269,31 +269,31 @@ def train_and_keep_best(trainer, output_dir, plan, task, show_progress=True):
     summary = {}
     try:
         for end in plan.evaluation_steps():
-            if end <= start and (task.evaluate is None
+            if end <= start and (evaluation.evaluate is None
                                  or any(h["step"] == end for h in history)):
                 continue
             summary = trainer.train(until_step=end, progress_bar=bar)
-            if task.evaluate is None:
+            if evaluation.evaluate is None:
                 continue
-            metrics = task.evaluate(trainer)
+            metrics = evaluation.evaluate(trainer)
             record = {"epoch": plan.epoch_of(end), "step": end,
                       "train_loss": summary.get("loss"), **metrics}
-            value = metrics[task.primary_metric]
+            value = metrics[evaluation.primary_metric]
             if best is None or value > best[1]:
-                best = (task.primary_metric, value, end)
+                best = (evaluation.primary_metric, value, end)
                 kept = keep_checkpoint(trainer, output_dir)
                 record["best"] = True
                 if trainer.is_chief:
-                    write_kept_record(output_dir, kept, end, task.primary_metric, value,
+                    write_kept_record(output_dir, kept, end, evaluation.primary_metric, value,
                                       metrics, len(history) + 1)
             history.append(record)
             if trainer.is_chief:
                 write_jsonl_atomic(os.path.join(output_dir, EVAL_HISTORY), history)
                 if best[2] != end:
                     _count_evaluations(output_dir, len(history))
-            say(evaluation_line(end, plan.until, metrics, task.shown(), best,
+            say(evaluation_line(end, plan.until, metrics, evaluation.shown(), best,
                                 plan.epoch_of(end)))
-        if task.evaluate is None:
+        if evaluation.evaluate is None:
             if os.path.abspath(trainer.model_dir) == os.path.abspath(output_dir):
                 kept = summary.get("checkpoint") or model_dir_lib.latest_checkpoint(output_dir)
             else:

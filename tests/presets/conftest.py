@@ -30,7 +30,7 @@ def tiny_squad_model_dir(path, cased_vocab):
 
     from spanbert_tf.modeling.config import ModelConfig, OptimizerConfig, SpanBertConfig
     from spanbert_tf.modeling.model_dir import CHECKPOINT_NAME, write_model_dir_metadata
-    from spanbert_tf.tasks.squad.model import SquadTask
+    from spanbert_tf.tasks.squad.task import SquadTask
     from spanbert_tf.tasks.squad.run import SquadSettings, task_metadata
 
     keras.utils.set_random_seed(3)

@@ -160,7 +160,8 @@ def test_run_classifier_fine_tunes_from_a_preset(tiny_cased_preset, shared_data,
     # run_classifier's probabilities (at 128 tokens, where no MRPC dev pair here is truncated).
     from spanbert_tf.convert.checkpoint import convert_checkpoint
     from spanbert_tf.tasks.classification import glue
-    from spanbert_tf.tasks.classification.model import (ClassificationTask, encode_pairs,
+    from spanbert_tf.tasks.classification.task import ClassificationTask
+    from spanbert_tf.tasks.classification.model import (encode_pairs,
                                                          softmax)
 
     task_preset = str(tmp_path / "mrpc_preset")

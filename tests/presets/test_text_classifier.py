@@ -37,7 +37,7 @@ def _tiny_classifier_model_dir(path, cased_vocab, name, num_classes, **task_fiel
     from spanbert_tf.modeling.config import ModelConfig, OptimizerConfig, SpanBertConfig
     from spanbert_tf.modeling.model_dir import (CHECKPOINT_NAME, task_entry,
                                                 write_model_dir_metadata)
-    from spanbert_tf.tasks.classification.model import ClassificationTask
+    from spanbert_tf.tasks.classification.task import ClassificationTask
 
     keras.utils.set_random_seed(4)
     config = SpanBertConfig("tiny-cls", ModelConfig(

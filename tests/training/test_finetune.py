@@ -107,7 +107,7 @@ def test_keeps_the_best_checkpoint_with_one_bar_and_a_line_per_evaluation(
     trainer = _trainer(tmp_path / "out" / "train", steps=6)
     plan = finetune.TrainPlan(num_examples=32, unit="examples", steps_per_epoch=2, epochs=3,
                               max_train_steps=10)
-    task = finetune.FinetuneTask(_scripted({2: 0.5, 4: 0.9, 6: 0.7}), "acc",
+    task = finetune.FinetuneEvaluation(_scripted({2: 0.5, 4: 0.9, 6: 0.7}), "acc",
                                  labels={"acc": "accuracy", "other": "other"})
     outcome = finetune.train_and_keep_best(trainer, str(out), plan, task)
     assert bars == [6], "one progress bar for the whole run (train() calls make none)"
@@ -140,7 +140,7 @@ def test_keeps_the_best_checkpoint_with_one_bar_and_a_line_per_evaluation(
     trainer = _trainer(tmp_path / "out" / "train", steps=8)
     plan = finetune.TrainPlan(32, "examples", 2, 4)
     outcome = finetune.train_and_keep_best(
-        trainer, str(out), plan, finetune.FinetuneTask(_scripted({8: 0.95}), "acc"),
+        trainer, str(out), plan, finetune.FinetuneEvaluation(_scripted({8: 0.95}), "acc"),
         show_progress=False)
     assert (outcome.step, outcome.value) == (8, 0.95)
     assert [h["step"] for h in outcome.history] == [2, 4, 6, 8]
@@ -151,7 +151,7 @@ def test_without_a_dev_set_the_last_checkpoint_is_kept(tmp_path):
     out = tmp_path / "out"
     trainer = _trainer(out / "train", steps=3)
     outcome = finetune.train_and_keep_best(
-        trainer, str(out), finetune.TrainPlan(16, "examples", 1, 3), finetune.FinetuneTask(),
+        trainer, str(out), finetune.TrainPlan(16, "examples", 1, 3), finetune.FinetuneEvaluation(),
         show_progress=False)
     assert (outcome.checkpoint, outcome.step, outcome.metric) == (str(out / "ckpt-3"), 3, None)
     assert not (out / finetune.EVAL_HISTORY).exists()
@@ -161,7 +161,7 @@ def test_without_a_dev_set_the_last_checkpoint_is_kept(tmp_path):
     same = tmp_path / "same"
     trainer = _trainer(same, steps=2)
     outcome = finetune.train_and_keep_best(
-        trainer, str(same), finetune.TrainPlan(16, "examples", 1, 2), finetune.FinetuneTask(),
+        trainer, str(same), finetune.TrainPlan(16, "examples", 1, 2), finetune.FinetuneEvaluation(),
         show_progress=False)
     assert outcome.checkpoint == str(same / "ckpt-2")
     assert sorted(p for p in os.listdir(same) if p.startswith("ckpt-2")) == [
@@ -183,7 +183,7 @@ def test_a_non_chief_worker_keeps_nothing_of_its_own(tmp_path, monkeypatch):
     trainer.is_chief = False
     outcome = finetune.train_and_keep_best(
         trainer, str(out), finetune.TrainPlan(16, "examples", 1, 2),
-        finetune.FinetuneTask(_scripted({1: 0.1, 2: 0.2}), "acc"), show_progress=False)
+        finetune.FinetuneEvaluation(_scripted({1: 0.1, 2: 0.2}), "acc"), show_progress=False)
     # It saved (a multi-worker save is collective) into temp dirs it removed; it names the
     # chief's checkpoint and writes neither history nor record.
     assert len(made) == 2 and not any(os.path.exists(p) for p in made)

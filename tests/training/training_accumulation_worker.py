@@ -64,7 +64,7 @@ def _pretraining(tmp, data, config):
 
 def _squad(data, config):
     from spanbert_tf.tasks.squad.features import convert_examples_to_features
-    from spanbert_tf.tasks.squad.model import SquadTask
+    from spanbert_tf.tasks.squad.task import SquadTask
     from spanbert_tf.tasks.squad.reader import read_squad_json
     from spanbert_tf.tokenization import BertWordpieceTokenizer
 
@@ -79,6 +79,7 @@ def _classification(data, config):
     import numpy as np
 
     from spanbert_tf.tasks.classification import model as classification
+    from spanbert_tf.tasks.classification.task import ClassificationTask
     from spanbert_tf.tokenization import BertWordpieceTokenizer
 
     # Real sentence pairs with both labels: (question, paragraph), answerable or not.
@@ -92,7 +93,7 @@ def _classification(data, config):
                                     [c for _, c, _ in pairs], 48)
     arrays = {k: f[k] for k in classification.MODEL_INPUTS}
     arrays["label"] = np.array([label for _, _, label in pairs], np.int32)
-    return classification.ClassificationTask(config.model, num_classes=2), arrays
+    return ClassificationTask(config.model, num_classes=2), arrays
 
 
 def _trainer(task, arrays, strategy, config, reference):

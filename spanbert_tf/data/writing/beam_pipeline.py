@@ -3,7 +3,7 @@
 The same stages as `pipeline.create_pretraining_data`, from the same functions:
 read files into document parts (`documents.py`, one file per element), number
 the parts globally (per-file counts -> prefix sums, a side input), tokenize,
-pack, mask and serialize tasks of parts (`instances.process_task`, the
+pack, mask and serialize work units of parts (`instances.process_work_unit`, the
 tokenizer built once per worker in `DoFn.setup`), then group the framed
 records by shard, sort them by global part inside the shard and write each
 shard under a temporary name; a last step renames them all and writes
@@ -112,7 +112,7 @@ def _resolve_inputs(config):
 
 
 class _ReadTasks(beam.DoFn):
-    """A file (or the TFDS dataset) → (tasks of its parts with per-file indices, their
+    """A file (or the TFDS dataset) → (work units of its parts with per-file indices, their
     input bytes), and counts."""
 
     def __init__(self, config):
@@ -131,16 +131,16 @@ class _ReadTasks(beam.DoFn):
             parts = documents.iter_text_file_parts(source, stats, builder)
         else:
             parts = documents.iter_jsonl_file_parts(source, stats, builder, config.text_key)
-        task, size, num_parts = [], 0, 0
+        work_unit, size, num_parts = [], 0, 0
         for part in parts:
-            task.append((part.doc_index, part.part_index, num_parts, part.lines))
+            work_unit.append((part.doc_index, part.part_index, num_parts, part.lines))
             num_parts += 1
             size += part.num_bytes
-            if size >= pipeline.TASK_BYTES:
-                yield file_index, task, size
-                task, size = [], 0
-        if task:
-            yield file_index, task, size
+            if size >= pipeline.WORK_UNIT_BYTES:
+                yield file_index, work_unit, size
+                work_unit, size = [], 0
+        if work_unit:
+            yield file_index, work_unit, size
         for reason, count in stats.skipped.items():
             beam_reporting.count(f"skipped_{reason}", count)
         for name in ("files_read", "bytes_read", "documents", "lines", "invalid_utf8_bytes"):
@@ -159,9 +159,9 @@ def _offsets(counts):
 
 
 def _globalize(element, offsets):
-    file_index, task, size = element
+    file_index, work_unit, size = element
     docs, parts = offsets[file_index]
-    return [(d + docs, p, g + parts, lines) for d, p, g, lines in task], size
+    return [(d + docs, p, g + parts, lines) for d, p, g, lines in work_unit], size
 
 
 # `instances` keeps one tokenizer and masker per process: DoFns running on threads of one
@@ -169,7 +169,7 @@ def _globalize(element, offsets):
 _STATE_LOCK = threading.Lock()
 
 
-class _TaskFn(beam.DoFn):
+class _WorkUnitFn(beam.DoFn):
     """Base of the DoFns running `instances` functions: the worker state built in setup."""
 
     def __init__(self, settings, vocab_bytes, progress):
@@ -186,20 +186,20 @@ class _TaskFn(beam.DoFn):
         os.remove(vocab_file)
 
 
-class _CountTask(_TaskFn):
+class _CountWorkUnit(_WorkUnitFn):
     def process(self, element):
-        task, size = element
+        work_unit, size = element
         with _STATE_LOCK:
-            counts = instances.count_task(task)
+            counts = instances.count_work_unit(work_unit)
         yield counts
         self.progress.update(size)
 
 
-class _ProcessTask(_TaskFn):
+class _ProcessWorkUnit(_WorkUnitFn):
     def process(self, element, probs):
-        task, size = element
+        work_unit, size = element
         with _STATE_LOCK:
-            result = instances.process_task(task, probs, by_part=True)
+            result = instances.process_work_unit(work_unit, probs, by_part=True)
         for (shard, global_part), (framed, count) in result["shards"].items():
             yield shard, (global_part, framed, count)
         yield TaggedOutput("stats", result["stats"])
@@ -242,20 +242,20 @@ def build_pipeline(root, config, settings, vocab_bytes, sources, token_info, can
     read = (root | "Inputs" >> beam.Create(list(enumerate(sources)))
             | "SpreadInputs" >> beam.Reshuffle()
             | "ReadParts" >> beam.ParDo(_ReadTasks(config)).with_outputs(
-                "counts", main="tasks"))
+                "counts", main="work_units"))
     counts = read.counts | "AllCounts" >> beam.combiners.ToList()
     offsets = counts | "Offsets" >> beam.Map(_offsets)
-    tasks = (read.tasks | "GlobalIndices" >> beam.Map(_globalize, AsSingleton(offsets))
+    work_units = (read.work_units | "GlobalIndices" >> beam.Map(_globalize, AsSingleton(offsets))
              | "SpreadTasks" >> beam.Reshuffle())
     if config.random_token_source == "unigram":
-        unigram = (tasks | "CountPieces" >> beam.ParDo(
-                       _CountTask(settings, vocab_bytes, progress(beam_reporting.COUNTING)))
+        unigram = (work_units | "CountPieces" >> beam.ParDo(
+                       _CountWorkUnit(settings, vocab_bytes, progress(beam_reporting.COUNTING)))
                    | "SumCounts" >> beam.CombineGlobally(_sum_arrays))
     else:
         unigram = root | "NoUnigram" >> beam.Create([None])
     probs = unigram | "Weights" >> beam.Map(_unigram_weights, candidates)
-    processed = tasks | "MaskAndSerialize" >> beam.ParDo(
-        _ProcessTask(settings, vocab_bytes, progress(beam_reporting.MASKING)),
+    processed = work_units | "MaskAndSerialize" >> beam.ParDo(
+        _ProcessWorkUnit(settings, vocab_bytes, progress(beam_reporting.MASKING)),
         AsSingleton(probs)).with_output_types(
             typing.Tuple[int, typing.Any]).with_outputs("stats", main="records")
     totals = processed.stats | "SumStats" >> beam.CombineGlobally(_merge_stats, settings)

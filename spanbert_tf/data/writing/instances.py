@@ -1,9 +1,9 @@
 """Worker side of `create_pretraining_data`: document parts → framed TFRecords.
 
-A task is a list of document parts. `process_task` tokenizes all their lines
+A work unit is a list of document parts. `process_work_unit` tokenizes all their lines
 in one batched tensorflow-text call, packs each part (§3.3), masks every block
 `dupe_factor` times (§3.1, one `masking.Masker.mask_many` call for the whole
-task) and serializes the examples straight from the `MaskedBatch`.
+work unit) and serializes the examples straight from the `MaskedBatch`.
 Results depend only on the parts and the settings, never on which worker ran
 them: the masking RNG of part p of document d in pass (dupe) k is
 `np.random.default_rng([seed, d, p, k])` (it draws the masked positions of
@@ -17,7 +17,7 @@ unmasked, with `example_id = (global_part_index << 24) + block index in the part
 Example:
 ```python
 init_worker(settings)                      # once per process
-result = process_task([(doc_index, part_index, global_part_index, lines), ...])
+result = process_work_unit([(doc_index, part_index, global_part_index, lines), ...])
 result["shards"]   # {shard: (framed TFRecord bytes, num_records)}
 ```
 """
@@ -78,7 +78,7 @@ def _set_masker(random_token_probs):
     _STATE["random_token_probs"] = random_token_probs
 
 
-def count_task(parts):
+def count_work_unit(parts):
     """Unigram counting pass: wordpiece counts of the parts' lines [vocab_size]."""
     tokenizer = _STATE["tokenizer"]
     lines = [line for _, _, _, part_lines in parts for line in part_lines]
@@ -108,7 +108,7 @@ def merge_stats(total, part):
     return total
 
 
-def process_task(parts, random_token_probs=None, by_part=False):
+def process_work_unit(parts, random_token_probs=None, by_part=False):
     """Tokenizes, packs, masks and serializes a list of document parts.
 
     Args:

@@ -1,9 +1,9 @@
 """`create_pretraining_data`: input → wordpieces → blocks → masked TFRecord shards.
 
 The main process streams the input (`documents.py`), groups document parts into
-tasks of about `TASK_BYTES` and hands them to `num_workers` processes (or runs
-them in-process with one worker); a bounded window of tasks in flight keeps
-memory flat. Results come back in task order and are appended to the shards, so
+work units of about `WORK_UNIT_BYTES` and hands them to `num_workers` processes (or runs
+them in-process with one worker); a bounded window of work units in flight keeps
+memory flat. Results come back in work-unit order and are appended to the shards, so
 the same seed and settings give byte-identical shards whatever `num_workers` is.
 With `random_token_source="unigram"` a first pass counts the corpus wordpieces.
 
@@ -40,7 +40,7 @@ from spanbert_tf.tokenization import BertWordpieceTokenizer
 RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "resources")
 DEFAULT_INPUT = os.path.join(RESOURCES, "wikitext-2-raw-test.txt")
 DEFAULT_VOCAB = os.path.join(RESOURCES, "bert-base-cased-vocab.txt")
-TASK_BYTES = 1 << 18
+WORK_UNIT_BYTES = 1 << 18
 RANDOM_TOKEN_SOURCES = ("uniform", "unigram")
 
 
@@ -135,25 +135,25 @@ class PretrainingDataConfig:
             return max(1, os.cpu_count() or 1)
 
 
-def _iter_tasks(config, input_stats):
-    """Tasks (lists of (doc, part, global_part, lines)) and their input bytes."""
+def _iter_work_units(config, input_stats):
+    """Work units (lists of (doc, part, global_part, lines)) and their input bytes."""
     if config.tfds_name:
         paths, tfds = [], dict(name=config.tfds_name, split=config.tfds_split,
                                text_key=config.tfds_text_key,
                                data_dir=config.tfds_data_dir or None)
     else:
         paths, tfds = documents.resolve_input_files(config.input_file), None
-    task, size, global_part = [], 0, 0
+    work_unit, size, global_part = [], 0, 0
     for part in documents.iter_document_parts(paths, input_stats, config.input_format,
                                               config.text_key, tfds):
-        task.append((part.doc_index, part.part_index, global_part, part.lines))
+        work_unit.append((part.doc_index, part.part_index, global_part, part.lines))
         global_part += 1
         size += part.num_bytes
-        if size >= TASK_BYTES:
-            yield task, size
-            task, size = [], 0
-    if task:
-        yield task, size
+        if size >= WORK_UNIT_BYTES:
+            yield work_unit, size
+            work_unit, size = [], 0
+    if work_unit:
+        yield work_unit, size
 
 
 def _pool_context():
@@ -187,11 +187,11 @@ def _workers(num_workers, settings):
     pool = futures.ProcessPoolExecutor(num_workers, mp_context=ctx,
                                        initializer=instances.init_pool_worker,
                                        initargs=(dict(settings, lean_tf_import=True),))
-    pool.tasks_in_flight = 2 * num_workers + 1  # bounds memory; keeps workers busy
+    pool.units_in_flight = 2 * num_workers + 1  # bounds memory; keeps workers busy
     try:
         yield pool
     except BaseException:
-        # An error or Ctrl-C: the tasks' results are not wanted. The workers are ended
+        # An error or Ctrl-C: the work units' results are not wanted. The workers are ended
         # (SIGTERM) rather than waited for: an interrupt that hit the executor's own
         # bookkeeping can leave a worker waiting for work forever (and the forkserver, and
         # this process, for it).
@@ -241,16 +241,16 @@ def _hashing(pool):
         yield thread.map
 
 
-def _run_ordered(tasks, fn, pool, args=(), window=None):
-    """Yields (task_bytes, fn(task, *args)) in task order; bounded tasks in flight."""
+def _run_ordered(work_units, fn, pool, args=(), window=None):
+    """Yields (unit_bytes, fn(work_unit, *args)) in work-unit order; bounded work_units in flight."""
     if pool is None:
-        for task, size in tasks:
-            yield size, fn(task, *args)
+        for work_unit, size in work_units:
+            yield size, fn(work_unit, *args)
         return
-    window = window or pool.tasks_in_flight
+    window = window or pool.units_in_flight
     pending = collections.deque()
-    for task, size in tasks:
-        pending.append((size, pool.submit(fn, task, *args)))
+    for work_unit, size in work_units:
+        pending.append((size, pool.submit(fn, work_unit, *args)))
         if len(pending) >= window:
             size, result = pending.popleft()
             yield size, result.result()
@@ -288,8 +288,8 @@ def _count_unigrams(config, pool, tokenizer):
     """First pass: corpus wordpiece counts → weights over the random-token candidates."""
     counts = np.zeros(tokenizer.vocab_size, np.int64)
     with _progress(config, "counting wordpieces") as bar:
-        for size, result in _run_ordered(_iter_tasks(config, documents.InputStats()),
-                                         instances.count_task, pool):
+        for size, result in _run_ordered(_iter_work_units(config, documents.InputStats()),
+                                         instances.count_work_unit, pool):
             counts += result
             bar.update(size)
     candidates = instances.random_token_candidates(tokenizer)
@@ -332,8 +332,8 @@ def create_pretraining_data(config, dedicated_process=False):
                 config.output_dir, config.num_shards, config.compression,
                 hash_map=hash_map) as shard_writer, _progress(
                     config, "creating pretraining data") as bar:
-            for size, result in _run_ordered(_iter_tasks(config, input_stats),
-                                             instances.process_task, pool, (probs,)):
+            for size, result in _run_ordered(_iter_work_units(config, input_stats),
+                                             instances.process_work_unit, pool, (probs,)):
                 for shard in sorted(result["shards"]):
                     framed, count = result["shards"][shard]
                     shard_writer.write(shard, framed, count)

@@ -32,7 +32,7 @@ import tensorflow as tf
 from spanbert_tf.errors import InputError
 from spanbert_tf.serving.ops import publish_saved_model
 from spanbert_tf.modeling import model_dir as model_dir_lib
-from spanbert_tf.tasks.classification import model as classification
+from spanbert_tf.tasks.classification.task import ClassificationTask
 from spanbert_tf.tasks.classification import glue
 from spanbert_tf.tasks.classification import tacred
 from spanbert_tf.tokenization import BertWordpieceTokenizer, truncated_pair_lengths
@@ -196,7 +196,7 @@ def load_classifier(model_dir):
         raise InputError(f"{info.model_dir}: config.json has no classification 'task' "
                          "(not a run_classifier.py output dir)")
     labels = meta["labels"]
-    task = classification.ClassificationTask(
+    task = ClassificationTask(
         info.config.model, 1 if labels is None else len(labels), is_regression=labels is None,
         dtype="float32")
     model = task.build_model()

@@ -1,6 +1,6 @@
 """GLUE readers: the official TSV files and TFDS `glue/<task>` from a local data dir.
 
-Every GLUE task is described by one `GlueTask` (files, columns, label list,
+Every GLUE task is described by one `GlueSpec` (files, columns, label list,
 metrics). The TSV reader follows the official GLUE layout exactly as
 SpanBERT's `run_glue.py` reads it: tab separated, no quoting (a `"` is an
 ordinary character), a header row everywhere except CoLA, an optional UTF-8
@@ -26,7 +26,7 @@ Column = Union[str, int]
 
 
 @dataclasses.dataclass(frozen=True)
-class GlueTask:
+class GlueSpec:
     """One GLUE task: where its text and label live and how it is scored."""
 
     name: str                      # canonical flag value, e.g. "sst-2"
@@ -63,38 +63,38 @@ _ENTAIL2 = ("entailment", "not_entailment")
 GLUE_TASKS = {
     t.name: t
     for t in [
-        GlueTask("cola", text_a=3, text_b=None, label=1, labels=_BINARY,
+        GlueSpec("cola", text_a=3, text_b=None, label=1, labels=_BINARY,
                  metrics=("accuracy", "matthews_corrcoef"), selection_metric="matthews_corrcoef",
                  has_header=False, num_columns=4, tfds_name="cola", tfds_text_a="sentence"),
-        GlueTask("sst-2", text_a="sentence", text_b=None, label="label", labels=_BINARY,
+        GlueSpec("sst-2", text_a="sentence", text_b=None, label="label", labels=_BINARY,
                  metrics=("accuracy",), selection_metric="accuracy",
                  tfds_name="sst2", tfds_text_a="sentence"),
-        GlueTask("mrpc", text_a="#1 String", text_b="#2 String", label="Quality", labels=_BINARY,
+        GlueSpec("mrpc", text_a="#1 String", text_b="#2 String", label="Quality", labels=_BINARY,
                  metrics=("accuracy", "f1"), selection_metric="acc_and_f1",
                  tfds_name="mrpc", tfds_text_a="sentence1", tfds_text_b="sentence2"),
-        GlueTask("sts-b", text_a="sentence1", text_b="sentence2", label="score", labels=None,
+        GlueSpec("sts-b", text_a="sentence1", text_b="sentence2", label="score", labels=None,
                  metrics=("pearson", "spearmanr"), selection_metric="corr",
                  tfds_name="stsb", tfds_text_a="sentence1", tfds_text_b="sentence2"),
-        GlueTask("qqp", text_a="question1", text_b="question2", label="is_duplicate",
+        GlueSpec("qqp", text_a="question1", text_b="question2", label="is_duplicate",
                  labels=_BINARY, metrics=("accuracy", "f1"), selection_metric="acc_and_f1",
                  tfds_name="qqp", tfds_text_a="question1", tfds_text_b="question2"),
-        GlueTask("mnli", text_a="sentence1", text_b="sentence2", label="gold_label",
+        GlueSpec("mnli", text_a="sentence1", text_b="sentence2", label="gold_label",
                  labels=("contradiction", "entailment", "neutral"), metrics=("accuracy",),
                  selection_metric="accuracy", dev_file="dev_matched.tsv", tfds_name="mnli",
                  tfds_text_a="premise", tfds_text_b="hypothesis",
                  tfds_dev_split="validation_matched"),
-        GlueTask("mnli-mm", text_a="sentence1", text_b="sentence2", label="gold_label",
+        GlueSpec("mnli-mm", text_a="sentence1", text_b="sentence2", label="gold_label",
                  labels=("contradiction", "entailment", "neutral"), metrics=("accuracy",),
                  selection_metric="accuracy", dev_file="dev_mismatched.tsv", tfds_name="mnli",
                  tfds_text_a="premise", tfds_text_b="hypothesis",
                  tfds_dev_split="validation_mismatched"),
-        GlueTask("qnli", text_a="question", text_b="sentence", label="label", labels=_ENTAIL2,
+        GlueSpec("qnli", text_a="question", text_b="sentence", label="label", labels=_ENTAIL2,
                  metrics=("accuracy",), selection_metric="accuracy",
                  tfds_name="qnli", tfds_text_a="question", tfds_text_b="sentence"),
-        GlueTask("rte", text_a="sentence1", text_b="sentence2", label="label", labels=_ENTAIL2,
+        GlueSpec("rte", text_a="sentence1", text_b="sentence2", label="label", labels=_ENTAIL2,
                  metrics=("accuracy",), selection_metric="accuracy",
                  tfds_name="rte", tfds_text_a="sentence1", tfds_text_b="sentence2"),
-        GlueTask("wnli", text_a="sentence1", text_b="sentence2", label="label", labels=_BINARY,
+        GlueSpec("wnli", text_a="sentence1", text_b="sentence2", label="label", labels=_BINARY,
                  metrics=("accuracy",), selection_metric="accuracy",
                  tfds_name="wnli", tfds_text_a="sentence1", tfds_text_b="sentence2"),
     ]
@@ -117,7 +117,7 @@ class ClassificationExample:
 
 
 def get_glue_task(name):
-    """Returns the `GlueTask` for a flag value (case-insensitive; `SST-2`, `sst2` ...)."""
+    """Returns the `GlueSpec` for a flag value (case-insensitive; `SST-2`, `sst2` ...)."""
     key = name.strip().lower()
     key = _ALIASES.get(key, key)
     if key not in GLUE_TASKS:
@@ -158,7 +158,7 @@ def read_glue_tsv(task, path, split="dev"):
     """Reads one official GLUE TSV file into `ClassificationExample`s, in file order.
 
     Args:
-        task: a `GlueTask` or task name.
+        task: a `GlueSpec` or task name.
         path: the TSV file.
         split: used in the example ids ("train-0", "dev-12").
     """
@@ -234,7 +234,7 @@ def read_glue_tfds(task, split, data_dir):
     """Reads TFDS `glue/<task>` (already prepared under `data_dir`, no download).
 
     Args:
-        task: a `GlueTask` or task name.
+        task: a `GlueSpec` or task name.
         split: "train" or "dev" (the task's TFDS validation split).
         data_dir: the TFDS data dir holding `glue/<config>/<version>/`.
     """

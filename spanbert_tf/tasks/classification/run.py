@@ -203,14 +203,13 @@ def _optimizer_config(base, opts, num_train_steps, num_warmup_steps):
 
 def _build_trainer(opts, meta, config, model_dir, train_fn=None, num_train_steps=1,
                    init_checkpoint=None, steps_per_epoch=1, num_warmup_steps=0):
-    from spanbert_tf.tasks.classification import model as classification  # imports TensorFlow
-
+    from spanbert_tf.tasks.classification.task import ClassificationTask  # imports TensorFlow
     from spanbert_tf.training.distribute import get_strategy
     from spanbert_tf.training.trainer import Trainer
 
     strategy = get_strategy(opts.strategy, tpu=opts.tpu)
     regression = meta["labels"] is None
-    task = classification.ClassificationTask(
+    task = ClassificationTask(
         config.model, 1 if regression else len(meta["labels"]), is_regression=regression)
     every = max(1, min(100, steps_per_epoch))
     return Trainer(
@@ -248,12 +247,12 @@ def _train(opts, meta, info, train, dev):
         plan.num_train_steps, init_checkpoint=info.checkpoint_path,
         steps_per_epoch=plan.steps_per_epoch, num_warmup_steps=num_warmup_steps)
     names, selection = _metric_names(meta)
-    task = finetune.FinetuneTask(
+    evaluation = finetune.FinetuneEvaluation(
         evaluate=None if dev is None else (
             lambda t: _score(t, dev, meta, opts.eval_batch_size)[0]),
         primary_metric=selection,
         labels={selection: selection, **{n: n for n in names if n != selection}})
-    outcome = finetune.train_and_keep_best(trainer, opts.output_dir, plan, task,
+    outcome = finetune.train_and_keep_best(trainer, opts.output_dir, plan, evaluation,
                                            show_progress=opts.show_progress)
     return trainer, outcome
 

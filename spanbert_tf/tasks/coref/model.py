@@ -45,9 +45,7 @@ from keras import ops
 
 from spanbert_tf.modeling.backbone import build_backbone
 from spanbert_tf.modeling.config import load_config
-from spanbert_tf.tasks.coref.config import (  # noqa: F401  (re-exported)
-    CorefConfig, CorefHeadConfig, CorefOptimizerConfig, load_coref_config)
-from spanbert_tf.tasks.coref.layers import (  # noqa: F401  (antecedent_loss re-exported)
+from spanbert_tf.tasks.coref.layers import (
     NEG_INF, NUM_DISTANCE_BUCKETS, FeedForwardScorer, antecedent_loss, bucket_distance,
     concrete_int, coref_initializer, map_in_chunks, select_non_crossing_spans,
     window_head_embeddings)

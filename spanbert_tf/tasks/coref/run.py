@@ -233,11 +233,11 @@ def _train(opts, config, info, train, dev):
     trainer = _build_trainer(config, info, os.path.join(opts.output_dir, TRAIN_SUBDIR),
                              train_fn, plan.num_train_steps, opts)
     position["step"] = int(trainer.global_step.numpy())
-    task = finetune.FinetuneTask(
+    evaluation = finetune.FinetuneEvaluation(
         evaluate=None if dev is None else (
             lambda t: _dev_record(t, dev, opts.output_singletons)),
         primary_metric="conll_f1", labels=METRIC_LABELS)
-    outcome = finetune.train_and_keep_best(trainer, opts.output_dir, plan, task,
+    outcome = finetune.train_and_keep_best(trainer, opts.output_dir, plan, evaluation,
                                            show_progress=opts.show_progress)
     return trainer, outcome
 

@@ -163,7 +163,7 @@ def load_model_info(settings):
 def train(settings, info, tokenizer, strategy):
     """Fine-tunes through the fine-tuning driver (no dev evaluation: the last checkpoint is
     the kept one); returns (trainer, summary)."""
-    from spanbert_tf.tasks.squad.model import SquadTask, train_dataset_fn
+    from spanbert_tf.tasks.squad.task import SquadTask, train_dataset_fn
     from spanbert_tf.training.trainer import Trainer
 
     examples, _ = _read(settings, settings.train_file, is_training=True)
@@ -191,7 +191,7 @@ def train(settings, info, tokenizer, strategy):
         seed=settings.seed, mixed_precision=settings.mixed_precision,
         show_progress=settings.show_progress)
     outcome = finetune.train_and_keep_best(trainer, settings.output_dir, plan,
-                                           finetune.FinetuneTask(),
+                                           finetune.FinetuneEvaluation(),
                                            show_progress=settings.show_progress)
     summary = dict(outcome.train)
     summary.setdefault("step", outcome.step)
@@ -201,7 +201,7 @@ def train(settings, info, tokenizer, strategy):
 
 def load_finetuned_model(info):
     """A SQuAD model restored whole from a fine-tuned model dir."""
-    from spanbert_tf.tasks.squad.model import SquadTask
+    from spanbert_tf.tasks.squad.task import SquadTask
 
     if task_kind(info) != SQUAD_TASK_NAME:
         raise SquadRunError(f"{info.model_dir}: not a fine-tuned SQuAD model dir (its "

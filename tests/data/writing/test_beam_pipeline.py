@@ -59,12 +59,12 @@ def _assert_same_output(local_dir, local, beam_dir, beam):
 
 def test_span_masking_on_the_embedded_corpus_matches_the_local_run(tmp_path, wikitext_corpus,
                                                                   small_data_config):
-    saved = pipeline.TASK_BYTES
-    pipeline.TASK_BYTES = 40_000  # several tasks per file: ordering across tasks
+    saved = pipeline.WORK_UNIT_BYTES
+    pipeline.WORK_UNIT_BYTES = 40_000  # several work units per file: ordering across them
     try:
         out = _run_both(small_data_config, tmp_path, input_file=wikitext_corpus, compression="GZIP")
     finally:
-        pipeline.TASK_BYTES = saved
+        pipeline.WORK_UNIT_BYTES = saved
     _assert_same_output(*out)
     assert out[1]["documents"] == 62 and out[1]["instances"] > 1000
 

@@ -13,6 +13,7 @@ from spanbert_tf.serving.ops import ops_outside_model_server
 from spanbert_tf.modeling.config import load_config
 from spanbert_tf.modeling.model_dir import write_model_dir_metadata
 from spanbert_tf.tasks.classification import model as classification
+from spanbert_tf.tasks.classification.task import ClassificationTask
 from spanbert_tf.tasks.classification import glue
 from spanbert_tf.tasks.classification import tacred
 from spanbert_tf.tasks.classification.export import export_classifier
@@ -39,7 +40,7 @@ def make_model_dir(path, vocab, meta, seed):
     keras.utils.set_random_seed(seed)
     config = load_config("tiny")
     labels = meta["labels"]
-    task = classification.ClassificationTask(
+    task = ClassificationTask(
         config.model, 1 if labels is None else len(labels), is_regression=labels is None)
     model = task.build_model()
     write_model_dir_metadata(path, config, vocab, do_lower_case=False, task=meta)

@@ -9,6 +9,7 @@ import tensorflow as tf
 from spanbert_tf.modeling.config import load_config
 from spanbert_tf.modeling.model_dir import restore_backbone
 from spanbert_tf.tasks.classification import model as classification
+from spanbert_tf.tasks.classification.task import ClassificationTask
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 
 
@@ -60,7 +61,7 @@ def _batch(tokenizer, labels):
 
 
 def test_loss_terms_match_manual_cross_entropy(tiny_config, tokenizer):
-    task = classification.ClassificationTask(tiny_config, num_classes=3)
+    task = ClassificationTask(tiny_config, num_classes=3)
     model = task.build_model()
     assert model.backbone.hidden_dim == tiny_config.hidden_size
     batch = _batch(tokenizer, [2, 0])
@@ -82,7 +83,7 @@ def test_loss_terms_match_manual_cross_entropy(tiny_config, tokenizer):
 
 
 def test_regression_terms(tiny_config, tokenizer):
-    task = classification.ClassificationTask(tiny_config, num_classes=1, is_regression=True)
+    task = ClassificationTask(tiny_config, num_classes=1, is_regression=True)
     model = task.build_model()
     batch = _batch(tokenizer, [4.5, 1.0])
     pred = model({k: batch[k] for k in classification.MODEL_INPUTS})["logits"].numpy()[:, 0]
@@ -90,16 +91,16 @@ def test_regression_terms(tiny_config, tokenizer):
     assert float(num) == pytest.approx(float(np.sum((pred - [4.5, 1.0]) ** 2)), rel=1e-5)
     assert float(den) == 2.0
     with pytest.raises(ValueError, match="num_classes=1"):
-        classification.ClassificationTask(tiny_config, num_classes=2, is_regression=True)
+        ClassificationTask(tiny_config, num_classes=2, is_regression=True)
 
 
 def test_config_round_trip_and_backbone_restore(tiny_config, tokenizer, tmp_path):
-    model = classification.ClassificationTask(tiny_config, 2).build_model()
+    model = ClassificationTask(tiny_config, 2).build_model()
     clone = classification.SpanBertClassifier.from_config(model.get_config())
     assert clone.num_classes == 2 and clone.count_params() == model.count_params()
     path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
     # The classifier's encoder moves to another task's model (here: a 3-class head).
-    other = classification.ClassificationTask(tiny_config, 3).build_model()
+    other = ClassificationTask(tiny_config, 3).build_model()
     restore_backbone(other.backbone, path)
     for a, b in zip(model.backbone.weights, other.backbone.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())

@@ -20,7 +20,8 @@ from spanbert_tf.tasks.coref import conll, segments
 from spanbert_tf.tasks.coref import demo_clusters
 from spanbert_tf.tasks.coref.export import export_coref, load_coref_model, model_info
 from spanbert_tf.tasks.coref.clusters import predicted_clusters
-from spanbert_tf.tasks.coref.model import MODEL_INPUT_NAMES, build_coref_model, load_coref_config
+from spanbert_tf.tasks.coref.config import load_coref_config
+from spanbert_tf.tasks.coref.model import MODEL_INPUT_NAMES, build_coref_model
 from spanbert_tf.tasks.coref.run import CONFIG_FILE, word_clusters
 from spanbert_tf.tokenization import basic_tokenize
 from spanbert_tf.training import finetune

@@ -11,8 +11,8 @@ from spanbert_tf.modeling.backbone import build_backbone
 from spanbert_tf.modeling.config import load_config
 from spanbert_tf.tasks.coref.layers import (
     bucket_distance, map_in_chunks, select_non_crossing_spans, window_head_embeddings)
-from spanbert_tf.tasks.coref.model import (
-    GOLD_NAMES, MODEL_INPUT_NAMES, CorefModel, build_coref_model, load_coref_config)
+from spanbert_tf.tasks.coref.config import load_coref_config
+from spanbert_tf.tasks.coref.model import GOLD_NAMES, MODEL_INPUT_NAMES, CorefModel, build_coref_model
 from spanbert_tf.tasks.coref.task import CorefTask, input_signature, truncate_document
 
 
@@ -226,7 +226,7 @@ def test_no_candidates_by_tokens_tensor(tiny_model, tmp_path):
 
 
 def test_loss_matches_hand_computation():
-    from spanbert_tf.tasks.coref.model import antecedent_loss
+    from spanbert_tf.tasks.coref.layers import antecedent_loss
 
     scores = np.array([[0.0, -1e9, -1e9], [0.0, 1.0, -1e9], [0.0, 2.0, 0.5]], np.float32)
     antecedents = np.array([[1, 2], [0, 2], [0, 1]], np.int32)

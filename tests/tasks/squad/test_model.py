@@ -6,7 +6,7 @@ import pytest
 import spanbert_tf  # noqa: F401
 
 from spanbert_tf.modeling.config import load_config
-from spanbert_tf.tasks.squad.model import SquadTask, span_loss_terms
+from spanbert_tf.tasks.squad.task import SquadTask, span_loss_terms
 
 
 def test_span_loss_terms_hand_checked():
