@@ -13,7 +13,8 @@ The format (the shared task's README): JSON lines, plain or gzip-compressed (`.j
 
 Reading (`read_mrqa_examples`): one `SquadExample` per question, on the whitespace tokens of
 the context as for SQuAD. The training answer is the first of all detected character spans
-in (start, end) order, as SpanBERT's `run_mrqa.py` takes it; the gold answers of an example
+in (start, end) order, as SpanBERT's `run_mrqa.py` takes it (and kept, as there, even where
+its text is not found in the whitespace tokens it covers); the gold answers of an example
 are its detected spans (unique, in that order). MRQA has no unanswerable questions: a
 question marked `is_impossible` is an error, and so is a training question without a
 detected span. Bad input (not JSON, a missing header, missing fields, spans outside the
@@ -167,7 +168,8 @@ def read_mrqa_examples(path, is_training):
                                       "question needs a detected answer (detected_answers "
                                       "with char_spans)")
             example = squad.make_example(qa["qid"], qa["question"], context, answers, False,
-                                         is_training, stats, f"{path}: line {n}", doc)
+                                         is_training, stats, f"{path}: line {n}", doc,
+                                         check_answer_text=False)
             if example is not None:
                 examples.append(example)
     return examples, stats

@@ -107,11 +107,12 @@ def _check_answer(answer, context, source, where):
 
 
 def make_example(qas_id, question, context, answers, is_impossible, is_training,
-                 stats, source, doc=None, title=""):
+                 stats, source, doc=None, title="", check_answer_text=True):
     """Builds one `SquadExample`; returns None for a skipped training answer.
 
     `doc` may pass a precomputed `split_on_whitespace(context)` shared by the
-    questions of a paragraph.
+    questions of a paragraph. `check_answer_text=False` keeps a training answer whose
+    text is not found in the whitespace tokens it covers (SpanBERT's run_mrqa.py).
     """
     doc_tokens, char_to_word_offset = doc if doc is not None else split_on_whitespace(context)
     stats.num_questions += 1
@@ -136,7 +137,7 @@ def make_example(qas_id, question, context, answers, is_impossible, is_training,
     example.start_position = char_to_word_offset[offset]
     example.end_position = char_to_word_offset[offset + len(text) - 1]
     actual = " ".join(doc_tokens[example.start_position:example.end_position + 1])
-    if actual.find(" ".join(text.split())) == -1:
+    if check_answer_text and actual.find(" ".join(text.split())) == -1:
         stats.skipped_answer_not_found += 1
         stats.skipped_ids.append(qas_id)
         return None

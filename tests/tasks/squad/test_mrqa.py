@@ -124,6 +124,24 @@ def test_reader_on_a_hand_made_file(tmp_path):
         "exact_match": 200 / 3, "f1": 100 * (2 + 2 / 3) / 3}
 
 
+def test_training_answers_are_kept_as_run_mrqa_keeps_them(tmp_path):
+    # "10\u00a0km" is one whitespace token of the fine-tuning code, but "10 km" after
+    # str.split(): the SQuAD reader skips such an answer, run_mrqa.py (and we) train on it.
+    lines = _toy_lines()[:2]
+    lines[1] = {"context": "It is 10\u00a0km away.", "qas": [
+        {"qid": "k1", "question": "How far?", "answers": ["10 km"],
+         "detected_answers": [{"text": "10 km", "char_spans": [[6, 10]]}]}]}
+    (ex,), stats = mrqa.read_mrqa_examples(_write_lines(tmp_path / "nbsp.jsonl", lines), True)
+    assert (ex.start_position, ex.end_position, ex.orig_answer_text) == (2, 2, "10\u00a0km")
+    assert stats.skipped_answer_not_found == 0
+    qa = {"id": "k1", "question": "How far?",
+          "answers": [{"text": "10\u00a0km", "answer_start": 6}]}
+    paragraph = {"context": lines[1]["context"], "qas": [qa]}
+    squad_json = {"version": "1.1", "data": [{"paragraphs": [paragraph]}]}
+    examples, stats = squad.examples_from_squad_json(squad_json, True, False)
+    assert examples == [] and stats.skipped_answer_not_found == 1
+
+
 def _set(path, value):
     def change(lines):
         target = lines
