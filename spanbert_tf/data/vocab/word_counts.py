@@ -59,10 +59,8 @@ def expand_input_files(patterns):
     return files
 
 
-def _open_text(path):
-    if str(path).endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8", newline="\n")
-    return open(path, encoding="utf-8", newline="\n")
+def _open_binary(path):
+    return gzip.open(path, "rb") if str(path).endswith(".gz") else open(path, "rb")
 
 
 def iter_line_batches(files, held_out_every, want_held_out, progress=None):
@@ -70,23 +68,24 @@ def iter_line_batches(files, held_out_every, want_held_out, progress=None):
     held-out ones. Advances `progress` (a tqdm bar) by the bytes read."""
     number, batch = 0, []
     for path in files:
-        with _open_text(path) as f:
-            try:
-                for line_no, line in enumerate(f, 1):
-                    if progress is not None:
-                        progress.update(len(line.encode("utf-8")))
-                    line = line.strip()
-                    if not line:
-                        continue
-                    number += 1
-                    held_out = bool(held_out_every) and number % held_out_every == 0
-                    if held_out == want_held_out:
-                        batch.append(line)
-                        if len(batch) >= BATCH_LINES:
-                            yield batch
-                            batch = []
-            except UnicodeDecodeError as e:
-                raise InputError(f"{path}: line {line_no + 1} is not UTF-8 ({e.reason})") from None
+        with _open_binary(path) as f:
+            for line_no, raw in enumerate(f, 1):
+                if progress is not None:
+                    progress.update(len(raw))
+                try:
+                    line = raw.decode("utf-8").strip()
+                except UnicodeDecodeError as e:
+                    raise InputError(f"{path}: line {line_no} is not UTF-8 ({e.reason} at "
+                                     f"byte {e.start})") from None
+                if not line:
+                    continue
+                number += 1
+                held_out = bool(held_out_every) and number % held_out_every == 0
+                if held_out == want_held_out:
+                    batch.append(line)
+                    if len(batch) >= BATCH_LINES:
+                        yield batch
+                        batch = []
     if batch:
         yield batch
 
