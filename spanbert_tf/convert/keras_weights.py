@@ -162,9 +162,11 @@ def mismatch_lines(backbone, weights, mlm_head=None, sbo_head=None):
     for b in weight_bindings(backbone, mlm_head, sbo_head):
         if b.name not in weights:
             continue
-        value = np.asarray(b.to_keras(np.asarray(weights[b.name], np.float32))) \
-            if np.size(weights[b.name]) == int(np.prod(b.variable.shape)) else None
-        if value is None or tuple(value.shape) != tuple(b.variable.shape):
+        tensor = np.asarray(weights[b.name], np.float32)
+        # The layout transforms reshape: only a tensor of the variable's size can fit.
+        fits = tensor.size == int(np.prod(b.variable.shape)) and \
+            tuple(np.shape(b.to_keras(tensor))) == tuple(b.variable.shape)
+        if not fits:
             lines.append(f"{b.name}: tensor {tuple(np.shape(weights[b.name]))} does not fit "
                          f"variable {b.variable.path} {tuple(b.variable.shape)}")
     return lines
