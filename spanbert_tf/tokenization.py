@@ -191,11 +191,17 @@ def basic_tokenize(text, do_lower_case=False):
     return [UNK_TOKEN if len(w) > MAX_CHARS_PER_WORD else w for w in words]
 
 
+def basic_tokenizer_tf(do_lower_case=False):
+    """The TensorFlow basic tokenizer (a `tensorflow_text` tokenizer: `.tokenize(strings)` →
+    ragged words), as inside `BertWordpieceTokenizer.tf_tokenizer()`."""
+    return _hf_compatible_basic_tokenizer_class()(lower_case=do_lower_case)
+
+
 def basic_tokenize_tf(texts, do_lower_case=False):
     """The words of each text by the TensorFlow basic tokenizer (one batched call)."""
     import tensorflow as tf
 
-    tokenizer = _hf_compatible_basic_tokenizer_class()(lower_case=do_lower_case)
+    tokenizer = basic_tokenizer_tf(do_lower_case)
     words = tokenizer.tokenize(tf.constant([t.encode("utf-8") for t in texts], tf.string))
     return [[w.decode("utf-8") for w in row] for row in words.to_list()]
 

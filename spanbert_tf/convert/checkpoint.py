@@ -9,9 +9,12 @@ as a Hugging Face folder (`config.json` + `model.safetensors` + vocab) that
 keras-hub preset dir (`spanbert_tf.presets.preset_io`).
 
 What cannot be carried over is reported, never silently lost: an NSP head is
-dropped (SpanBERT has none); a missing pooler / MLM head, and the SBO head (HF
-has no format for it), are initialised from `seed`; the SBO head is not
-written to HF.
+dropped (SpanBERT has none); a missing pooler / MLM head / SBO head is
+initialised from `seed`. The SBO head travels both ways in the official
+`cls.pair_target_predictions.*` layout of `spanbert_large_with_head` (see
+`convert_hf`): read from an HF folder that has it (its `max_targets` and
+position-embedding width set the model's `max_pair_targets` /
+`sbo_position_embedding_size`), written to the HF folder.
 
 Example:
 ```python
@@ -24,6 +27,8 @@ import dataclasses
 import json
 import os
 import pathlib
+
+import numpy as np
 
 import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 
@@ -137,7 +142,10 @@ def _read_input(input_format, input_path, vocab_file, do_lower_case, report, see
         report.initialised.append("pooler")
     if found["missing_mlm_head"]:
         report.initialised.append("mlm_head")
-    report.initialised.append("sbo_head")
+    if found["missing_sbo_head"]:
+        report.initialised.append("sbo_head")
+    else:
+        model_config = with_sbo_shape(model_config, weights)
     vocab_file = vocab_file or default_vocab
     if not vocab_file or not os.path.isfile(vocab_file):
         raise MissingFileError(
@@ -156,6 +164,14 @@ def _read_input(input_format, input_path, vocab_file, do_lower_case, report, see
             f"vocab_size is {model_config.vocab_size}; pass the matching --vocab_file")
     config = SpanBertConfig(name=f"converted-{input_format}", model=model_config, optimizer=OptimizerConfig())
     return config, weights, None, vocab_file
+
+
+def with_sbo_shape(model_config, weights):
+    """`model_config` with max_pair_targets / sbo_position_embedding_size of the checkpoint's
+    SBO position embedding (official `max_targets` × `position_embedding_size`)."""
+    rows, width = np.shape(weights[convert_hf.SBO_POSITION_KEY])
+    return dataclasses.replace(model_config, max_pair_targets=int(rows),
+                               sbo_position_embedding_size=int(width))
 
 
 def convert_checkpoint(input_format, input_path, output_format, output_dir, vocab_file=None,
@@ -204,7 +220,8 @@ def convert_checkpoint(input_format, input_path, output_format, output_dir, voca
     if model is None:
         model = build_model(config.model, seed)
         report.num_weights = len(keras_weights.assign_weights(
-            model.backbone, weights, mlm_head=model.mlm_head, source=str(input_path)))
+            model.backbone, weights, mlm_head=model.mlm_head, source=str(input_path),
+            sbo_head=model.sbo_head))
     else:
         report.num_weights = len(model.weights)
     if output_format == "keras":
@@ -230,9 +247,13 @@ def convert_checkpoint(input_format, input_path, output_format, output_dir, voca
             report.not_exported += list(heads)
         return report
 
-    weights = keras_weights.extract_weights(model.backbone, mlm_head=model.mlm_head)
-    report.initialised = [x for x in report.initialised if x != "sbo_head"]
-    report.not_exported.append("sbo_head")
+    # A trained SBO head is written (official layout); one initialised here is not.
+    fresh_sbo = "sbo_head" in report.initialised
+    weights = keras_weights.extract_weights(model.backbone, mlm_head=model.mlm_head,
+                                            sbo_head=None if fresh_sbo else model.sbo_head)
+    if fresh_sbo:
+        report.initialised.remove("sbo_head")
+        report.not_exported.append("sbo_head")
     pad_id = BertWordpieceTokenizer(vocab_file, report.do_lower_case).pad_id
     convert_hf.write_hf_folder(output_dir, weights, config.model, vocab_file, report.do_lower_case, pad_id)
     report.num_weights = len(weights)

@@ -18,7 +18,17 @@ pooler.dense.{weight,bias}                         (optional)
 cls.predictions.transform.dense.{weight,bias}      (optional MLM head, all or none)
 cls.predictions.transform.LayerNorm.{weight,bias}
 cls.predictions.bias
+cls.pair_target_predictions.position_embeddings.weight          [max_targets, 200]
+cls.pair_target_predictions.mlp_layer_norm.linear{1,2}.{weight,bias}
+cls.pair_target_predictions.mlp_layer_norm.layer_norm{1,2}.{weight,bias}
+cls.pair_target_predictions.bias    (optional SBO head, all or none)
 ```
+
+The SBO names are those of the official `BertPairTargetPredictionHead` / `MLPWithLayerNorm`
+(facebookresearch/SpanBERT `pretraining/fairseq/models/pair_bert.py`), whose `BertLayerNorm`
+calls its parameters `gamma`/`beta`: read as `weight`/`bias` (as the MLM head's are), and
+written back as `gamma`/`beta` (`official_sbo_name`), so the official module loads them with
+`load_state_dict`. A fairseq checkpoint's `decoder.` prefix is removed.
 
 This module reads an HF folder (`config.json` + `model.safetensors`, sharded
 safetensors, or `pytorch_model.bin`), classifies its tensors (NSP head: reported
@@ -69,6 +79,14 @@ MLM_KEYS = (
     "cls.predictions.transform.LayerNorm.bias",
     "cls.predictions.bias",
 )
+SBO_PREFIX = "cls.pair_target_predictions."
+SBO_POSITION_KEY = SBO_PREFIX + "position_embeddings.weight"
+SBO_KEYS = (SBO_POSITION_KEY,) + tuple(
+    f"{SBO_PREFIX}mlp_layer_norm.{module}.{param}"
+    for module in ("linear1", "layer_norm1", "linear2", "layer_norm2")
+    for param in ("weight", "bias")
+) + (SBO_PREFIX + "bias",)
+_TIED_DECODERS = ("cls.predictions.decoder.weight", SBO_PREFIX + "decoder.weight")
 _LAYER_SUFFIXES = tuple(
     f"{module}.{param}"
     for module in (
@@ -258,16 +276,25 @@ def read_hf_tensors(folder):
 
 def _strip_name(name):
     """`bert.` prefix removed, old LayerNorm gamma/beta names → weight/bias."""
+    if name.startswith(("decoder.bert.", "decoder.cls.")):  # a fairseq checkpoint's model
+        name = name[len("decoder."):]
     if name.startswith("bert."):
         name = name[len("bert.") :]
-    return re.sub(r"(LayerNorm)\.gamma$", r"\1.weight", re.sub(r"(LayerNorm)\.beta$", r"\1.bias", name))
+    name = re.sub(r"(LayerNorm|layer_norm\d)\.beta$", r"\1.bias", name)
+    return re.sub(r"(LayerNorm|layer_norm\d)\.gamma$", r"\1.weight", name)
+
+
+def official_sbo_name(name):
+    """Canonical SBO name → the official state-dict name (`BertLayerNorm` gamma/beta)."""
+    return re.sub(r"(layer_norm\d)\.weight$", r"\1.gamma",
+                  re.sub(r"(layer_norm\d)\.bias$", r"\1.beta", name))
 
 
 def canonicalize_hf_tensors(tensors, num_layers, source="checkpoint", display_names=None):
     """Sorts HF tensors into canonical weights; returns (weights, report).
 
     `report` is a dict: "dropped" (NSP head), "skipped" (buffers, tied decoder
-    copies), "missing_pooler" / "missing_mlm_head" (bool). Raises `ValueError`
+    copies), "missing_pooler" / "missing_mlm_head" / "missing_sbo_head" (bool). Raises `ValueError`
     listing any unknown tensor, any missing encoder tensor, a partial MLM head or
     a decoder not tied to the word embeddings. `display_names` maps a tensor
     name to the name reports and errors show (e.g. the original TF1 name).
@@ -275,7 +302,7 @@ def canonicalize_hf_tensors(tensors, num_layers, source="checkpoint", display_na
     show = (lambda n: display_names.get(n, n)) if display_names else (lambda n: n)
     weights, dropped, skipped, unknown = {}, [], [], []
     decoder = {}
-    known = set(backbone_keys(num_layers)) | set(POOLER_KEYS) | set(MLM_KEYS)
+    known = set(backbone_keys(num_layers)) | set(POOLER_KEYS) | set(MLM_KEYS) | set(SBO_KEYS)
     for raw_name, value in tensors.items():
         name = _strip_name(raw_name)
         if name in known:
@@ -286,7 +313,7 @@ def canonicalize_hf_tensors(tensors, num_layers, source="checkpoint", display_na
             dropped.append(show(raw_name))
         elif name.endswith(_BUFFERS):
             skipped.append(show(raw_name))
-        elif name in ("cls.predictions.decoder.weight", "cls.predictions.decoder.bias"):
+        elif name in _TIED_DECODERS + ("cls.predictions.decoder.bias",):
             decoder[name] = value
             skipped.append(show(raw_name))
         else:
@@ -310,12 +337,19 @@ def canonicalize_hf_tensors(tensors, num_layers, source="checkpoint", display_na
             f"{source}: partial MLM head, missing "
             + ", ".join(k for k in MLM_KEYS if k not in weights)
         )
-    tied = decoder.get("cls.predictions.decoder.weight")
-    if tied is not None and not np.array_equal(tied, weights["embeddings.word_embeddings.weight"]):
+    present_sbo = [k for k in SBO_KEYS if k in weights]
+    if present_sbo and len(present_sbo) != len(SBO_KEYS):
         raise InputError(
-            f"{source}: cls.predictions.decoder.weight differs from the word embeddings; "
-            "SpanBERT ties them, an untied decoder cannot be converted"
+            f"{source}: partial SBO head, missing "
+            + ", ".join(k for k in SBO_KEYS if k not in weights)
         )
+    for name in _TIED_DECODERS:
+        tied = decoder.get(name)
+        if tied is not None and not np.array_equal(tied, weights["embeddings.word_embeddings.weight"]):
+            raise InputError(
+                f"{source}: {name} differs from the word embeddings; "
+                "SpanBERT ties them, an untied decoder cannot be converted"
+            )
     present_pooler = [k for k in POOLER_KEYS if k in weights]
     if len(present_pooler) == 1:
         raise InputError(f"{source}: pooler has only {present_pooler[0]}")
@@ -324,6 +358,7 @@ def canonicalize_hf_tensors(tensors, num_layers, source="checkpoint", display_na
         "skipped": sorted(skipped),
         "missing_pooler": not present_pooler,
         "missing_mlm_head": not present_mlm,
+        "missing_sbo_head": not present_sbo,
     }
     return weights, report
 
@@ -331,16 +366,22 @@ def canonicalize_hf_tensors(tensors, num_layers, source="checkpoint", display_na
 def write_hf_folder(folder, weights, model_config, vocab_file, do_lower_case, pad_token_id=0):
     """Writes `config.json`, `model.safetensors`, `vocab.txt`, `tokenizer_config.json`.
 
-    Encoder and pooler tensors get the `bert.` prefix and the MLM head its
-    `cls.predictions.` names, so `transformers.BertForMaskedLM` and `BertModel`
+    Encoder and pooler tensors get the `bert.` prefix, the MLM head its
+    `cls.predictions.` names and the SBO head (when given) the official
+    `cls.pair_target_predictions.` names (`official_sbo_name`), so `transformers.BertForMaskedLM` and `BertModel`
     load the folder with no missing keys. Every file is written atomically.
     """
     from safetensors.numpy import save_file
 
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    def stored_name(name):
+        if name.startswith(SBO_PREFIX):
+            return official_sbo_name(name)
+        return name if name.startswith("cls.") else f"bert.{name}"
+
     tensors = {
-        (name if name.startswith("cls.") else f"bert.{name}"): np.ascontiguousarray(
+        stored_name(name): np.ascontiguousarray(
             value, dtype=np.float32
         )
         for name, value in weights.items()

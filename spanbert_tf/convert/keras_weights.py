@@ -1,6 +1,6 @@
 """Our Keras models' variables ⇄ canonical (Hugging Face layout) weights.
 
-`weight_bindings(backbone, mlm_head=None)` lists, for every canonical name
+`weight_bindings(backbone, mlm_head=None, sbo_head=None)` lists, for every canonical name
 (see `convert_hf`), the Keras variable that holds it and the two layout
 transforms: PyTorch `[out, in]` Linear weights become `[in, out]` Dense kernels,
 and the attention projections are split per head (`[hidden, heads, head_dim]`,
@@ -8,8 +8,15 @@ as keras-hub's `MultiHeadAttention` stores them).
 
 Example:
 ```python
-assign_weights(backbone, weights, mlm_head=pretrainer.mlm_head)   # canonical -> Keras
+assign_weights(backbone, weights, mlm_head=pretrainer.mlm_head,   # canonical -> Keras
+               sbo_head=pretrainer.sbo_head)
 weights = extract_weights(backbone, mlm_head=pretrainer.mlm_head)  # Keras -> canonical
+
+The SBO head (official `BertPairTargetPredictionHead`): `position_embeddings` → our
+`position_embedding` (max_targets × 200), `mlp_layer_norm.linear1/layer_norm1/linear2/
+layer_norm2` → `dense_1/layer_norm_1/dense_2/layer_norm_2` (the official MLP applies the
+activation after each linear, before its LayerNorm, as our Dense(activation) → LayerNorm),
+`bias` → `output_bias`; the decoder is the tied word embedding in both.
 ```
 """
 
@@ -120,41 +127,74 @@ def mlm_head_bindings(mlm_head):
     ]
 
 
-def weight_bindings(backbone, mlm_head=None):
-    """All bindings: the backbone's, plus the MLM head's when given."""
+def sbo_head_bindings(sbo_head):
+    """Bindings of the SBO head: position embedding, the two-layer MLP, the output bias."""
+    same = (_same, _same)
+    p = "cls.pair_target_predictions."
+    m = p + "mlp_layer_norm."
+    return [
+        Binding(p + "position_embeddings.weight", sbo_head.position_embedding.embeddings, *same),
+        Binding(m + "linear1.weight", sbo_head.dense_1.kernel, *_linear()),
+        Binding(m + "linear1.bias", sbo_head.dense_1.bias, *same),
+        Binding(m + "layer_norm1.weight", sbo_head.layer_norm_1.gamma, *same),
+        Binding(m + "layer_norm1.bias", sbo_head.layer_norm_1.beta, *same),
+        Binding(m + "linear2.weight", sbo_head.dense_2.kernel, *_linear()),
+        Binding(m + "linear2.bias", sbo_head.dense_2.bias, *same),
+        Binding(m + "layer_norm2.weight", sbo_head.layer_norm_2.gamma, *same),
+        Binding(m + "layer_norm2.bias", sbo_head.layer_norm_2.beta, *same),
+        Binding(p + "bias", sbo_head.output_bias, *same),
+    ]
+
+
+def weight_bindings(backbone, mlm_head=None, sbo_head=None):
+    """All bindings: the backbone's, plus the heads' when given."""
     out = backbone_bindings(backbone)
     if mlm_head is not None:
         out += mlm_head_bindings(mlm_head)
+    if sbo_head is not None:
+        out += sbo_head_bindings(sbo_head)
     return out
 
 
-def assign_weights(backbone, weights, mlm_head=None, source="checkpoint"):
+def mismatch_lines(backbone, weights, mlm_head=None, sbo_head=None):
+    """One line per canonical tensor that does not fit its variable (name, both shapes)."""
+    lines = []
+    for b in weight_bindings(backbone, mlm_head, sbo_head):
+        if b.name not in weights:
+            continue
+        tensor = np.asarray(weights[b.name], np.float32)
+        # The layout transforms reshape: only a tensor of the variable's size can fit.
+        fits = tensor.size == int(np.prod(b.variable.shape)) and \
+            tuple(np.shape(b.to_keras(tensor))) == tuple(b.variable.shape)
+        if not fits:
+            lines.append(f"{b.name}: tensor {tuple(np.shape(weights[b.name]))} does not fit "
+                         f"variable {b.variable.path} {tuple(b.variable.shape)}")
+    return lines
+
+
+def assign_weights(backbone, weights, mlm_head=None, source="checkpoint", sbo_head=None):
     """Copies canonical weights into the Keras variables; returns the names assigned.
 
     Names absent from `weights` are left as initialised. Raises `ValueError`
     listing every shape mismatch (e.g. a config that does not fit the tensors).
     """
-    assigned, errors = [], []
-    for b in weight_bindings(backbone, mlm_head):
+    errors = mismatch_lines(backbone, weights, mlm_head, sbo_head)
+    if errors:
+        raise InputError(f"{source}: {len(errors)} tensor(s) do not fit the model:\n  "
+                         + "\n  ".join(errors))
+    assigned = []
+    for b in weight_bindings(backbone, mlm_head, sbo_head):
         if b.name not in weights:
             continue
         value = np.asarray(b.to_keras(np.asarray(weights[b.name], np.float32)))
-        if tuple(value.shape) != tuple(b.variable.shape):
-            errors.append(
-                f"{b.name}: tensor {tuple(np.shape(weights[b.name]))} does not fit "
-                f"variable {b.variable.path} {tuple(b.variable.shape)}"
-            )
-            continue
         b.variable.assign(value.astype(b.variable.dtype))
         assigned.append(b.name)
-    if errors:
-        raise InputError(f"{source}: shape mismatch(es):\n  " + "\n  ".join(errors))
     return assigned
 
 
-def extract_weights(backbone, mlm_head=None):
+def extract_weights(backbone, mlm_head=None, sbo_head=None):
     """Reads the Keras variables back into canonical float32 weights."""
     return {
         b.name: np.asarray(b.from_keras(np.asarray(b.variable.numpy(), np.float32)))
-        for b in weight_bindings(backbone, mlm_head)
+        for b in weight_bindings(backbone, mlm_head, sbo_head)
     }

@@ -8,6 +8,8 @@ file) that live beside their task.
 
 # module in spanbert_tf/programs -> (console script, what it does)
 ROOT_PROGRAMS = {
+    "build_vocab": ("spanbert-build-vocab",
+                    "a WordPiece vocabulary learned from your corpus, with its coverage"),
     "create_pretraining_data": ("spanbert-create-pretraining-data",
                                 "span-masked (or unmasked) pretraining TFRecords from text"),
     "materialize_masks": ("spanbert-materialize-masks",

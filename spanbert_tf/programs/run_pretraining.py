@@ -57,8 +57,10 @@ flags.DEFINE_integer("save_checkpoints_steps", _D.save_checkpoints_steps,
                      "Checkpoint every N steps (and at the end).")
 flags.DEFINE_integer("keep_checkpoint_max", _D.keep_checkpoint_max, "Checkpoints kept.")
 flags.DEFINE_string("init_checkpoint", _D.init_checkpoint,
-                    "Model dir or checkpoint prefix to initialise the encoder from (ignored "
-                    "when --model_dir already has a checkpoint).")
+                    "Model dir or checkpoint prefix to initialise the encoder from, or a "
+                    "Hugging Face BERT/SpanBERT folder (encoder, and the MLM / SBO heads it "
+                    "has, e.g. spanbert_large_with_head); ignored when --model_dir already "
+                    "has a checkpoint.")
 flags.DEFINE_float("sbo_loss_weight", _D.sbo_loss_weight, "Weight of the SBO loss.")
 flags.DEFINE_integer("seed", _D.seed, "Seed of initialisation, dropout and data order.")
 flags.DEFINE_bool("skip_corrupt_records", _D.skip_corrupt_records,

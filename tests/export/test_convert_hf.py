@@ -50,7 +50,7 @@ def test_classification_of_tensors():
     tensors["bert.pooler.dense.bias"] = np.zeros(8, np.float32)
     weights, report = convert_hf.canonicalize_hf_tensors(tensors, 1)
     assert report == {"dropped": ["cls.seq_relationship.weight"], "skipped": ["bert.embeddings.position_ids"],
-                      "missing_pooler": False, "missing_mlm_head": True}
+                      "missing_pooler": False, "missing_mlm_head": True, "missing_sbo_head": True}
     assert "embeddings.word_embeddings.weight" in weights and "pooler.dense.bias" in weights
 
 

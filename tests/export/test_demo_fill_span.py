@@ -23,7 +23,7 @@ def test_demo_fills_the_span_with_tensorflow_only(exported):
     out = proc.stdout
     assert "input   : [CLS] The tower was designed by [MASK] [MASK] [MASK] [MASK] [MASK] . [SEP]" in out
     assert "span    : Gustav ##e E ##iff ##el" in out
-    assert out.count("best fill:") == 2
+    assert out.count("best fill:") == 2 and out.count("joint best string: ") == 2
     lines = [line for line in out.splitlines() if line.strip().startswith("[0]")]
     assert len(lines) == 2 and len(lines[0].split("->")[1].split()) == 6  # 3 × (token, prob)
     assert out.rstrip().endswith("loaded with TensorFlow only")
@@ -43,3 +43,23 @@ def test_demo_top_k_above_the_exported_k_is_a_clear_error(exported):
     assert ("demo_fill_span: error: --top_k=9 but the export returns 5 predictions per position "
             "(export_saved_model.py --top_k)") in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def _demo_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo_fill_span", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_joint_best_string_starts_a_word_and_glues_pieces():
+    joint_best_fill = _demo_module().joint_best_fill
+    candidates = [[("##x", 0.6), ("Gust", 0.3), ("[UNK]", 0.1)],
+                  [("##ave", 0.5), ("Eiffel", 0.4)],
+                  [("[SEP]", 0.7), ("Eiffel", 0.2)]]
+    text, p, pieces = joint_best_fill(candidates)
+    assert (text, pieces) == ("Gustave Eiffel", ["Gust", "##ave", "Eiffel"])
+    assert abs(p - 0.3 * 0.5 * 0.2) < 1e-12
+    assert joint_best_fill([[("##a", 0.9), ("[MASK]", 0.1)]]) is None

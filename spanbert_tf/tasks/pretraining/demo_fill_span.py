@@ -4,7 +4,9 @@ Loads `<export_dir>/preprocessor/<version>` and `<export_dir>/pretrainer/<versio
 sends TF Serving REST `:predict` bodies through them (the same JSON a client would
 POST to the model server), masks `--span` inside `--text` and prints, for each
 masked wordpiece, the top predictions of the MLM head (sees the whole context)
-and of the SBO head (sees only the two span boundaries + the offset).
+and of the SBO head (sees only the two span boundaries + the offset), then each
+head's joint best string (`joint_best_fill`: the most probable top-k combination
+that forms text, wordpieces glued into words).
 
 It imports neither keras, keras_hub nor spanbert_tf: run it as a file,
 
@@ -133,6 +135,35 @@ def fill_span(export_dir, text, span, version=1, top_k=5, verbose=False):
     return result
 
 
+SPECIAL = ("[CLS]", "[SEP]", "[MASK]", "[PAD]", "[UNK]")
+
+
+def joint_best_fill(candidates):
+    """The best string from per-position top-k lists [(token, prob), ...] of one head.
+
+    Given the span's boundaries (SBO) or its context (MLM), each head scores every position on
+    its own, so the joint probability of a fill is the product of its positions'; among the
+    top-k combinations the best one that forms text is kept: its first wordpiece starts a word
+    (the masked span starts at a word, never "##"), no special token. Returns (string, joint
+    probability, wordpieces), or None when no top-k combination forms text.
+    """
+    chosen = []
+    for i, options in enumerate(candidates):
+        allowed = [(t, p) for t, p in options
+                   if t and t not in SPECIAL and not (i == 0 and t.startswith("##"))]
+        if not allowed:
+            return None
+        chosen.append(max(allowed, key=lambda tp: tp[1]))
+    words = []
+    for token, _ in chosen:
+        if token.startswith("##") and words:
+            words[-1] += token[2:]
+        else:
+            words.append(token)
+    joint = float(np.prod([p for _, p in chosen]))
+    return " ".join(words), joint, [t for t, _ in chosen]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--export_dir", required=True, help="export_saved_model.py --export_dir")
@@ -152,6 +183,9 @@ def main(argv=None):
             shown = "  ".join(f"{tok} {p:.4f}" for tok, p in candidates)
             print(f"  [{i}] {result['span_tokens'][i]:>12} -> {shown}")
         print("  best fill:", " ".join(c[0][0] for c in result[head]))
+        joint = joint_best_fill(result[head])
+        print("  joint best string:", f"{joint[0]!r} (p = {joint[1]:.3g})" if joint
+              else f"none among the top-{args.top_k} (special or '##' first pieces only)")
     leaked = [m for m in ("keras_hub", "spanbert_tf") if m in sys.modules]
     print("loaded with TensorFlow only" if not leaked else f"WARNING: imported {leaked}")
 

@@ -18,6 +18,7 @@ devices (`spanbert_tf.training.keras_fit`); the backend is chosen before keras i
 import dataclasses
 import os
 
+from spanbert_tf.convert import pretrainer_init
 from spanbert_tf.data.masking.masking_types import MaskingConfig
 from spanbert_tf.errors import InputError
 from spanbert_tf.io_utils import sha256_file
@@ -107,6 +108,20 @@ def effective_config(params):
         optimizer.validate("flags")
         config = dataclasses.replace(config, optimizer=optimizer)
     return config
+
+
+def vocab_size_from_data(config, metadata, verbose=True):
+    """The model's vocab_size follows the vocabulary the records were written with (their
+    metadata.json), whatever the --config file says (its 28996 is BERT cased's)."""
+    size = (metadata.get("vocab") or {}).get("size")
+    if not size or int(size) == config.model.vocab_size:
+        return config
+    if verbose:
+        print(f"run_pretraining: vocab_size {int(size)} from the data's vocabulary "
+              f"{(metadata.get('vocab') or {}).get('path')} (--config {config.name} says "
+              f"{config.model.vocab_size})", flush=True)
+    return dataclasses.replace(config, model=dataclasses.replace(config.model,
+                                                                 vocab_size=int(size)))
 
 
 def _has_checkpoint(model_dir):
@@ -201,13 +216,16 @@ def run_pretraining(params):
     run = _prepare_run(params, strategy.num_replicas_in_sync, _device_kind(strategy),
                        distribute.is_chief(strategy))
     config = run["config"]
+    hf_init = params.init_checkpoint if pretrainer_init.is_hf_folder(
+        params.init_checkpoint or "") else None
     trainer = Trainer(
         PretrainingTask(config, params.sbo_loss_weight), strategy, params.model_dir,
         config.optimizer, run["dataset_fn"], config.optimizer.num_train_steps,
         steps_per_loop=params.steps_per_loop, grad_accum_steps=params.grad_accum_steps,
         save_checkpoints_steps=params.save_checkpoints_steps,
         keep_checkpoint_max=params.keep_checkpoint_max, log_every=params.log_every,
-        init_checkpoint=params.init_checkpoint, jit_compile=params.jit_compile,
+        init_checkpoint=None if hf_init else params.init_checkpoint,
+        jit_compile=params.jit_compile,
         seed=params.seed, mixed_precision=params.mixed_precision,
         show_progress=params.show_progress,
     )
@@ -217,6 +235,9 @@ def run_pretraining(params):
               f"({trainer.manager.latest_checkpoint})", flush=True)
     elif params.init_weights:
         _load_init_weights(trainer.model, params.init_weights)
+    elif hf_init:  # an HF BERT/SpanBERT folder: the encoder, and the heads it has
+        for line in pretrainer_init.load_hf_into_pretrainer(trainer.model, hf_init, config.model):
+            print(f"run_pretraining: {line}", flush=True)
     summary = _train_naming_corrupt_shards(trainer.train, run["files"], run["compression"])
     summary["resumed_from_step"] = start_step
     summary.update(strategy=params.strategy, num_replicas=strategy.num_replicas_in_sync)
@@ -234,6 +255,10 @@ def _run_keras_fit(params):
                          f"{os.environ['KERAS_BACKEND']} training runs one jitted step over all "
                          "local devices (keras.distribution.DataParallel; --num_gpus limits "
                          "them, --cpu_devices splits the CPU)")
+    if params.init_checkpoint and pretrainer_init.is_hf_folder(params.init_checkpoint):
+        raise InputError(f"--init_checkpoint={params.init_checkpoint} is a Hugging Face folder: "
+                         "it loads on --backend=tensorflow; for this backend convert it first "
+                         "(convert_checkpoint.py --input_format=hf --output_format=keras_hub_preset)")
     import tensorflow as tf
 
     tf.config.set_visible_devices([], "GPU")  # tf.data only: the accelerators are JAX's
@@ -277,6 +302,7 @@ def _prepare_run(params, replicas, device_kind, is_chief):
 
     config = effective_config(params)
     files, metadata = input_pipeline.find_pretraining_files(params.input_files)
+    config = vocab_size_from_data(config, metadata, is_chief)
     model = config.model
     input_pipeline.check_metadata(
         metadata, vocab_size=model.vocab_size,
