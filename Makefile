@@ -35,7 +35,7 @@ $(DOCS_STAMP): $(STAMP)
 install: $(STAMP)
 
 ## The whole test suite (CI runs exactly this), one pytest-xdist worker per CPU core; each test
-## file (tests/export and tests/presets: each directory) runs whole in one worker.
+## file (tests/convert, tests/export and tests/presets: each directory) runs whole in one worker.
 TEST_WORKERS ?= auto
 test: $(TEST_STAMP)
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope tests

@@ -30,7 +30,7 @@ def wikitext_corpus():
 
 # Directories whose test files share expensive session-scoped fixtures (exported SavedModels,
 # converted checkpoints): under pytest-xdist they run in one worker, built once.
-_SHARED_FIXTURE_DIRS = ("export", "presets")
+_SHARED_FIXTURE_DIRS = ("convert", "export", "presets")
 
 
 def xdist_work_unit(nodeid):
