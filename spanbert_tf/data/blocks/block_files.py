@@ -35,12 +35,12 @@ import shutil
 
 import numpy as np
 
+from spanbert_tf.data.input.records_metadata import METADATA_FILE, vocab_of
 from spanbert_tf.errors import InputError
 from spanbert_tf.io_utils import sha256_file
 
 BLOCK_FORMAT = "npy"
 OUTPUT_FORMATS = ("tfrecord", BLOCK_FORMAT)
-METADATA_FILE = "metadata.json"
 # What describes the shards of an output dir (as writer.DESCRIPTION_FILES).
 DESCRIPTION_FILES = ("metadata.json", "stats.json", "stats.png")
 
@@ -220,7 +220,7 @@ def find_block_files(input_files):
             if meta.get(key) != first.get(key):
                 raise InputError(f"input files disagree on {key}: {first.get(key)} in "
                                  f"{first['metadata_path']}, {meta.get(key)} in {source}")
-        if (meta.get("vocab") or {}).get("sha256") != (first.get("vocab") or {}).get("sha256"):
+        if vocab_of(meta).get("sha256") != vocab_of(first).get("sha256"):
             raise InputError(f"input files disagree on vocab.sha256: {first['metadata_path']} "
                              f"and {source}")
     return files, first
@@ -231,7 +231,7 @@ def open_block_shards(files, metadata):
 
     Raises `InputError` naming the shard that is truncated or not of this format.
     """
-    vocab_size = (metadata.get("vocab") or {}).get("size") or (1 << 16)
+    vocab_size = vocab_of(metadata).get("size") or (1 << 16)
     dtype = row_dtype(metadata["max_seq_length"], vocab_size)
     entries = {}
     for directory in sorted({os.path.dirname(f) for f in files}):

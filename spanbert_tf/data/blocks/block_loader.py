@@ -24,7 +24,7 @@ files, metadata = find_block_files("runs/blocks")
 batches = BlockBatches(files, metadata, masker, global_batch_size=256, seed=12345,
                        num_workers=4)
 batches.resume_at_step(1000)
-first = next(batches())           # {"input_ids": int32 [256, L], ...} the features.py batch
+first = next(batches.iterate())   # {"input_ids": int32 [256, L], ...} the features.py batch
 ```
 """
 
@@ -116,7 +116,8 @@ def _worker_batch(index):
 
 
 class BlockBatches:
-    """`batches()` → an endless iterator of masked batches of this host (see the module).
+    """`batches.iterate()` → an endless iterator of masked batches of this host (see the module);
+    `batches()` the same as `(batch,)` tuples for Keras `fit`.
 
     Args:
         files, metadata: from `block_files.find_block_files`.
@@ -155,6 +156,11 @@ class BlockBatches:
         return _masked_batch(self.reader, self.order, self.masker, self.seed, index)
 
     def __call__(self):
+        """An endless iterator of `(features,)`: what Keras `fit` takes from a generator."""
+        return ((batch,) for batch in self.iterate())
+
+    def iterate(self):
+        """An endless iterator of feature dicts from `start_step` on."""
         start = self.start_step
         if self.num_workers <= 0:
             return (self.batch(i) for i in _count(start))

@@ -191,6 +191,16 @@ def run_pretraining(params):
         raise InputError("give --init_weights (the whole pretrainer) or --init_checkpoint "
                          "(the encoder), not both")
     if backend != "tensorflow":
+        from spanbert_tf.data.blocks.block_files import is_block_input
+
+        if is_block_input(params.input_files):  # .npy blocks: no TensorFlow needed
+            from spanbert_tf.tasks.pretraining.block_run import run_from_blocks
+
+            return run_from_blocks(params)
+        if backend == "torch":
+            raise InputError(f"--backend=torch trains from .npy blocks only ({params.input_files} "
+                             "holds TFRecords): write them with create_pretraining_data.py "
+                             "--masking=none --output_format=npy")
         return _run_keras_fit(params)
     from spanbert_tf.training import distribute
     from spanbert_tf.training.trainer import Trainer
