@@ -101,3 +101,11 @@ def check_png():
 def check_plot_written():
     """`check_plot_written(path, program_output)`: see `_check_plot_written`."""
     return _check_plot_written
+
+
+@pytest.fixture(scope="session")
+def notf_python(tmp_path_factory):
+    """The python of a venv in which TensorFlow cannot be imported (tests/notf_venv.py)."""
+    from tests.notf_venv import make_notf_venv
+
+    return make_notf_venv(str(tmp_path_factory.mktemp("notf") / "venv"))
