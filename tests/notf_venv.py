@@ -1,11 +1,11 @@
 """A virtualenv without TensorFlow for the TF-free tests (the JAX/PyTorch machines have none).
 
 `make_notf_venv(folder)` creates, once per test session (`notf_python` fixture in
-tests/conftest.py), `python -m venv --without-pip` whose `sitecustomize.py` adds this
-interpreter's site-packages (jax, keras, keras-hub, torch, ...: nothing is downloaded) and
-makes every TensorFlow package unimportable (`import tensorflow` raises ModuleNotFoundError,
-in that process and in every subprocess it starts, as on a machine without TensorFlow).
-Creating it takes about a second; no package is installed.
+tests/conftest.py), `python -m venv --without-pip` whose site-packages links every package of
+this interpreter's site-packages (jax, keras, keras-hub, torch, ...: nothing is downloaded)
+EXCEPT TensorFlow and its own packages (`BLOCKED`, with their .dist-info): there,
+`import tensorflow` fails as on a machine where it was never installed, and
+`importlib.util.find_spec("tensorflow")` is None. It takes about a second.
 """
 
 import os
@@ -14,25 +14,14 @@ import subprocess
 import sys
 import sysconfig
 
-BLOCKED = ("tensorflow", "tensorflow_text", "tensorflow_datasets", "tf_keras")
-
-_SITECUSTOMIZE = '''"""A TF-free venv (tests/notf_venv.py): the test interpreter's packages, TensorFlow blocked."""
-import site
-import sys
-
-BLOCKED = {blocked!r}
+BLOCKED = ("tensorflow", "tensorflow_text", "tensorflow_datasets", "tensorflow_metadata",
+           "tensorflow_io_gcs_filesystem", "tf_keras", "tensorboard",
+           "tensorboard_data_server")
 
 
-class NoTensorFlow:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
-            raise ModuleNotFoundError(f"No module named {{name!r}} (no TensorFlow in this venv)")
-
-
-sys.meta_path.insert(0, NoTensorFlow())
-for directory in {site_dirs!r}:
-    site.addsitedir(directory)
-'''
+def _blocked(entry):
+    name = entry.split("-")[0].split(".")[0].lower().replace("-", "_")
+    return name in BLOCKED or name.startswith("_tensorflow")
 
 
 def make_notf_venv(folder):
@@ -44,10 +33,14 @@ def make_notf_venv(folder):
     purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()"
                               "['purelib'])"], check=True, capture_output=True,
                              text=True).stdout.strip()
-    site_dirs = [d for d in site.getsitepackages() + [sysconfig.get_paths()["purelib"]]
-                 if os.path.isdir(d)]
-    with open(os.path.join(purelib, "sitecustomize.py"), "w", encoding="utf-8") as f:
-        f.write(_SITECUSTOMIZE.format(blocked=BLOCKED, site_dirs=sorted(set(site_dirs))))
+    sources = {d for d in site.getsitepackages() + [sysconfig.get_paths()["purelib"]]
+               if os.path.isdir(d) and os.path.realpath(d) != os.path.realpath(purelib)}
+    for source in sorted(sources):
+        for entry in sorted(os.listdir(source)):
+            target = os.path.join(purelib, entry)
+            if _blocked(entry) or os.path.lexists(target) or entry == "__pycache__":
+                continue
+            os.symlink(os.path.join(source, entry), target)
     return python
 
 

@@ -80,6 +80,9 @@ flags.DEFINE_bool("dynamic_masking", _D.dynamic_masking,
                   "Mask in the input pipeline, a new mask every epoch (records written with "
                   "create_pretraining_data.py --masking=none). Default: on iff the records "
                   "are unmasked. The flags below apply only then.")
+flags.DEFINE_integer("input_workers", _D.input_workers,
+                     "Processes masking .npy blocks (--backend=jax|torch; default: half the "
+                     "cores, at most 8; 0: in the training process).")
 cli.define_masking_flags(_D)
 
 

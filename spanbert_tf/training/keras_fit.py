@@ -332,8 +332,10 @@ def train_with_keras_fit(config, dataset_fn, model_dir, vocab_file, do_lower_cas
         dataset = dataset_fn()
         steps = until - start
         # Several steps per jitted call, at most up to the next log or checkpoint boundary.
-        model.steps_per_execution = math.gcd(int(settings.steps_per_loop), settings.log_every,
-                                             settings.save_checkpoints_steps, start, steps)
+        # (PyTorch runs one step per call: Keras refuses more there.)
+        model.steps_per_execution = 1 if backend == "torch" else math.gcd(
+            int(settings.steps_per_loop), settings.log_every, settings.save_checkpoints_steps,
+            start, steps)
         model.make_train_function(force=True)
         with StopOnSignals() as stop:
             callback = _CheckpointAndLog(model_dir, settings, start, until, global_batch,

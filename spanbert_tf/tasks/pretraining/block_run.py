@@ -51,7 +51,7 @@ def input_workers(requested=None):
 
 def local_devices():
     """The devices `fit` trains on: JAX's (DataParallel over them), else torch's one."""
-    if keras.distribution is not None:
+    if keras.backend.backend() == "jax":
         return keras.distribution.list_devices()
     import torch
 
@@ -71,7 +71,7 @@ def block_masker(params, metadata, model, vocab_file, do_lower_case):
     return NumpyDynamicMasker(reference, metadata["max_seq_length"])
 
 
-def run_from_blocks(params, num_workers=None):
+def run_from_blocks(params):
     """The run of `run_pretraining` on block dirs (Keras backend already selected)."""
     backend = keras.backend.backend()
     tf_only = {"--strategy": params.strategy != "default", "--tpu": bool(params.tpu),
@@ -100,7 +100,7 @@ def run_from_blocks(params, num_workers=None):
     hosts, host = _hosts()
     batches = BlockBatches(files, metadata, masker, global_batch, seed=params.seed,
                            num_hosts=hosts, host_index=host,
-                           num_workers=input_workers(num_workers))
+                           num_workers=input_workers(params.input_workers))
     print(f"run_pretraining: {len(files)} block shard(s), {batches.rows_per_epoch} rows per "
           f"epoch{f' on host {host} of {hosts}' if hosts > 1 else ''}, masked by "
           f"{batches.num_workers or 'no'} worker process(es)", flush=True)
@@ -115,7 +115,7 @@ def run_from_blocks(params, num_workers=None):
         config, batches, params.model_dir, vocab_file, do_lower_case, settings,
         write_preset=lambda m: _write_preset(m, params.model_dir, vocab_file, do_lower_case),
         devices=devices)
-    summary["strategy"] = (f"{backend} DataParallel" if keras.distribution is not None
+    summary["strategy"] = (f"{backend} DataParallel" if backend == "jax"
                            else f"{backend} {devices[0]}")
     run = dict(config=config, files=files, metadata=metadata, masker=masker,
                shard_report={"dropped_records": 0, "corrupt_shards": []})

@@ -18,6 +18,7 @@ devices (`spanbert_tf.training.keras_fit`); the backend is chosen before keras i
 import dataclasses
 import os
 
+from spanbert_tf.data.blocks.block_files import is_block_input
 from spanbert_tf.data.masking.masking_types import MaskingConfig
 from spanbert_tf.errors import InputError
 from spanbert_tf.io_utils import sha256_file
@@ -88,6 +89,8 @@ class PretrainingSettings:
     backend: str = None
     # A whole pretrainer's .weights.h5 (written on any backend) to start from.
     init_weights: str = None
+    # Processes masking .npy blocks (block_run.py); None: half the cores, at most 8.
+    input_workers: int = None
 
     def masking_config(self):
         return MaskingConfig.from_flags(self)
@@ -191,8 +194,6 @@ def run_pretraining(params):
         raise InputError("give --init_weights (the whole pretrainer) or --init_checkpoint "
                          "(the encoder), not both")
     if backend != "tensorflow":
-        from spanbert_tf.data.blocks.block_files import is_block_input
-
         if is_block_input(params.input_files):  # .npy blocks: no TensorFlow needed
             from spanbert_tf.tasks.pretraining.block_run import run_from_blocks
 
