@@ -42,7 +42,31 @@ def test_requirements_name_no_tensorflow():
     assert not [line for line in lines if line.startswith(("tensorflow", "tf-", "tf_"))]
 
 
-@pytest.mark.slow  # a fresh JAX process that compiles the step twice: ~40 s
+QUICK = """
+import sys
+from spanbert_tf.data.blocks.block_files import find_block_files
+from spanbert_tf.data.blocks.block_loader import BlockBatches
+from spanbert_tf.data.masking.masking_types import MaskingConfig
+from spanbert_tf.data.masking.numpy_dynamic import NumpyDynamicMasker, reference_masker_for_records
+import spanbert_tf.tasks.pretraining.block_run  # keras on JAX, the fit loop, the run
+files, meta = find_block_files(sys.argv[1])
+masker = NumpyDynamicMasker(reference_masker_for_records(meta, MaskingConfig(
+    max_predictions_per_seq=10), meta["vocab"]["path"]), 64)
+batch = next(BlockBatches(files, meta, masker, 8, seed=1).iterate())
+assert batch["masked_lm_weights"].sum() > 0
+print("TF", [m for m in sys.modules if m.split(".")[0] == "tensorflow"])
+"""
+
+
+def test_the_run_imports_without_tensorflow(notf_python, unmasked_pair):
+    env = dict(notf_env(REPO), KERAS_BACKEND="jax")  # (run_pretraining selects it itself)
+    proc = subprocess.run([notf_python, "-c", QUICK, str(unmasked_pair[1])], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "TF []" in proc.stdout
+
+
+@pytest.mark.benchmark  # a fresh JAX process that compiles the step twice: 40-100 s
 def test_trains_and_resumes_without_tensorflow(notf_python, unmasked_pair, micro_config,
                                                tmp_path):
     model_dir = tmp_path / "run"
