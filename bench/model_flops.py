@@ -58,7 +58,8 @@ def analytic_macs(model_config, seq_length, predictions):
     return encoder + mlm, sbo
 
 
-def training_flops_per_example(model_config, seq_length, predictions):
-    """Model FLOPs of one training example: 3 passes (forward, 2× backward) × 2 FLOPs per MAC."""
-    bert, sbo = analytic_macs(model_config, seq_length, predictions)
-    return 6 * (bert + sbo)
+def training_flops_per_example(model_config, seq_length, predictions, sbo=True):
+    """Model FLOPs of one training example: 3 passes (forward, 2× backward) × 2 FLOPs per MAC
+    (`sbo=False`: without the SBO head, an MLM-only step)."""
+    bert, sbo_macs = analytic_macs(model_config, seq_length, predictions)
+    return 6 * (bert + (sbo_macs if sbo else 0))

@@ -26,7 +26,8 @@ import numpy as np
 from model_flops import peak_tflops, training_flops_per_example
 from spanbert_tf.data.masking.masker import Masker, MaskingConfig
 from spanbert_tf.modeling.config import load_config
-from spanbert_tf.modeling.pretrainer import build_pretrainer
+from spanbert_tf.modeling.pretrainer import (MLM_LOGITS, SpanBertPretrainer, backbone_inputs,
+                                             build_pretrainer, weighted_cross_entropy_terms)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VOCAB_FILE = os.path.join(REPO, "spanbert_tf", "resources", "bert-base-cased-vocab.txt")
@@ -125,9 +126,28 @@ def device_name():
     return "cpu", f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
 
 
-def build_training_model(config, mixed_precision, jit_compile):
-    """The pretrainer compiled with AdamW (weight decay 0.01, clip-norm 1.0)."""
+class MlmOnlyPretrainer(SpanBertPretrainer):
+    """The pretrainer without its SBO head in the step: MLM logits and loss only (the BERT
+    step of the same model, for the SBO head's cost; the unused SBO weights stay)."""
+
+    def call(self, features, training=False):
+        sequence = self.backbone(backbone_inputs(features), training=training)["sequence_output"]
+        return {MLM_LOGITS: self.mlm_head(sequence, features["masked_lm_positions"])}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss, _ = weighted_cross_entropy_terms(x["masked_lm_ids"], y_pred[MLM_LOGITS],
+                                               x["masked_lm_weights"])
+        return keras.ops.divide_no_nan(*loss)
+
+
+def build_training_model(config, mixed_precision, jit_compile, mlm_only=False):
+    """The pretrainer compiled with AdamW (weight decay 0.01, clip-norm 1.0); `mlm_only`:
+    `MlmOnlyPretrainer` (no SBO head in the step)."""
     model = build_pretrainer(config, dtype=mixed_precision)
+    if mlm_only:
+        model = MlmOnlyPretrainer(model.backbone,
+                                  max_pair_targets=config.model.max_pair_targets,
+                                  sbo_position_embedding_size=config.model.sbo_position_embedding_size)
     opt = config.optimizer
     optimizer = keras.optimizers.AdamW(
         learning_rate=opt.learning_rate, weight_decay=opt.weight_decay, beta_1=opt.beta_1,
@@ -139,7 +159,7 @@ def build_training_model(config, mixed_precision, jit_compile):
 
 def run(config_name="bench", batch_size=16, seq_length=128, max_predictions=None,
         mixed_precision="float32", steps=20, warmup_steps=3, jit_compile="auto",
-        peak=None, seed=0):
+        peak=None, seed=0, mlm_only=False):
     """Times `steps` training steps after `warmup_steps`; prints and returns the figures."""
     keras.utils.set_random_seed(seed)
     config = load_bench_config(config_name)
@@ -151,7 +171,7 @@ def run(config_name="bench", batch_size=16, seq_length=128, max_predictions=None
     sbo = float(np.mean([b["sbo_weights"].sum() / b["masked_lm_weights"].sum()
                          for b in batches]))
     batches = [{k: keras.ops.convert_to_tensor(v) for k, v in b.items()} for b in batches]
-    model = build_training_model(config, mixed_precision, jit_compile)
+    model = build_training_model(config, mixed_precision, jit_compile, mlm_only)
     for i in range(warmup_steps):  # compiles the step
         model.train_on_batch(batches[i % len(batches)])
     times, cpu_times = [], []
@@ -163,13 +183,15 @@ def run(config_name="bench", batch_size=16, seq_length=128, max_predictions=None
     step = statistics.median(times)
     cpu_step = statistics.median(cpu_times)
     kind, name = device_name()
-    flops = training_flops_per_example(config.model, seq_length, max_predictions) * batch_size
+    flops = training_flops_per_example(config.model, seq_length, max_predictions,
+                                       sbo=not mlm_only) * batch_size
     peak = peak if peak is not None else peak_tflops(name)
     achieved = flops / step / 1e12
     mfu = f"{100 * achieved / peak:.1f} % of {peak:g} TFLOP/s" if peak else (
         "n/a (no bf16 peak known for this device: pass --peak_tflops)")
     m = config.model
-    print(f"synthetic pretraining step: backend {keras.backend.backend()}, {kind} {name}; "
+    what = "MLM-only step" if mlm_only else "synthetic pretraining step"
+    print(f"{what}: backend {keras.backend.backend()}, {kind} {name}; "
           f"config {config.name} ({m.num_layers} layers x {m.hidden_size} hidden), "
           f"batch {batch_size}, seq {seq_length}, {max_predictions} prediction slots "
           f"({slots:.1f} masked per row, {100 * sbo:.0f} % with an SBO target), "

@@ -123,3 +123,26 @@ def check_png():
 def check_plot_written():
     """`check_plot_written(path, program_output)`: see `_check_plot_written`."""
     return _check_plot_written
+
+
+@pytest.fixture(scope="session")
+def notf_python(tmp_path_factory):
+    """The python of a venv in which TensorFlow cannot be imported (tests/notf_venv.py)."""
+    from tests.notf_venv import make_notf_venv
+
+    return make_notf_venv(str(tmp_path_factory.mktemp("notf") / "venv"))
+
+
+@pytest.fixture(scope="session")
+def unmasked_pair(tmp_path_factory, wikitext_corpus):
+    """The corpus unmasked (L 64, 3 shards, unigram counts) as TFRecords and as .npy blocks:
+    (tfrecord dir, block dir)."""
+    from spanbert_tf.data.writing import pipeline
+
+    out = tmp_path_factory.mktemp("unmasked")
+    for fmt in ("tfrecord", "npy"):
+        pipeline.create_pretraining_data(pipeline.PretrainingDataConfig(
+            input_file=wikitext_corpus, output_dir=str(out / fmt), masking="none",
+            output_format=fmt, max_seq_length=64, max_predictions_per_seq=10, num_shards=3,
+            random_token_source="unigram", num_workers=1, progress=False))
+    return out / "tfrecord", out / "npy"

@@ -25,6 +25,7 @@ from spanbert_tf import cli  # noqa: E402  (the shared front end: quiet start-up
 from spanbert_tf import plotting  # noqa: E402  (matplotlib only when a picture is drawn)
 
 from spanbert_tf.data.writing import pipeline, report  # noqa: E402
+from spanbert_tf.errors import InputError  # noqa: E402
 from spanbert_tf.plotting import data_stats_plot  # noqa: E402
 
 _D = pipeline.PretrainingDataConfig()
@@ -48,6 +49,10 @@ flags.DEFINE_bool("do_lower_case", _D.do_lower_case,
 flags.DEFINE_string("output_dir", _D.output_dir, "Where shards, metadata.json, stats.json go.")
 flags.DEFINE_integer("num_shards", _D.num_shards, "Number of output TFRecord shards.")
 flags.DEFINE_enum("compression", _D.compression, ["none", "GZIP"], "Shard compression.")
+flags.DEFINE_enum("output_format", _D.output_format, ["tfrecord", "npy"],
+                  "tfrecord: TFRecord shards (tf.data); npy: memory-mapped numpy block shards "
+                  "that run_pretraining.py --backend=jax|torch reads without TensorFlow "
+                  "(with --masking=none; metadata.json names the format).")
 flags.DEFINE_integer("max_seq_length", _D.max_seq_length,
                      "L: [CLS] block [SEP] length; blocks hold up to L-2 wordpieces.")
 flags.DEFINE_integer("dupe_factor", _D.dupe_factor,
@@ -89,6 +94,9 @@ def main(argv):
     # Until the shards are renamed (the last moment of a run), an interrupt leaves the
     # output dir as it was: the pipeline removes its temporary files and its workers.
     cli.report_kept(f"no new shards written to {config.output_dir}, temporary files removed")
+    if FLAGS.runner == "beam" and config.output_format != "tfrecord":
+        raise InputError(f"--output_format={config.output_format}: the Beam runner writes "
+                         "TFRecords only; use --runner=local")
     if FLAGS.runner == "beam":
         from spanbert_tf.data.writing import beam_pipeline  # one-line error without the [beam] extra
 

@@ -66,10 +66,12 @@ flags.DEFINE_integer("seed", _D.seed, "Seed of initialisation, dropout and data 
 flags.DEFINE_bool("skip_corrupt_records", _D.skip_corrupt_records,
                   "Drop and count records of truncated/corrupt shards instead of stopping "
                   "(shards are checked against metadata.json sizes and checksums).")
-flags.DEFINE_enum("backend", _D.backend, ["tensorflow", "jax"],
+flags.DEFINE_enum("backend", _D.backend, ["tensorflow", "jax", "torch"],
                   "Keras backend (default: $KERAS_BACKEND, else tensorflow). jax: Keras fit "
                   "with DataParallel over all local devices, Keras-format checkpoints and a "
-                  "keras-hub preset in MODEL_DIR/preset (see README, Backends).")
+                  "keras-hub preset in MODEL_DIR/preset (see README, Backends). jax and torch "
+                  "train without TensorFlow from .npy blocks (create_pretraining_data.py "
+                  "--masking=none --output_format=npy).")
 flags.DEFINE_string("init_weights", _D.init_weights,
                     "A whole pretrainer's .weights.h5 (e.g. MODEL_DIR/ckpt-N.weights.h5 of a "
                     "jax run) to start from (ignored when --model_dir has a checkpoint).")
@@ -80,6 +82,9 @@ flags.DEFINE_bool("dynamic_masking", _D.dynamic_masking,
                   "Mask in the input pipeline, a new mask every epoch (records written with "
                   "create_pretraining_data.py --masking=none). Default: on iff the records "
                   "are unmasked. The flags below apply only then.")
+flags.DEFINE_integer("input_workers", _D.input_workers,
+                     "Processes masking .npy blocks (--backend=jax|torch; default: half the "
+                     "cores, at most 8; 0: in the training process).")
 cli.define_masking_flags(_D)
 
 

@@ -23,7 +23,7 @@ from spanbert_tf.errors import InputError
 from spanbert_tf.modeling.model_dir import CHECKPOINT_NAME
 from spanbert_tf.modeling.model_dir import latest_checkpoint
 
-BACKENDS = ("tensorflow", "jax")
+BACKENDS = ("tensorflow", "jax", "torch")  # torch: from .npy blocks only (tasks/pretraining/run.py)
 KERAS_CHECKPOINT_SUFFIX = ".weights.h5"
 _KERAS_CHECKPOINT_RE = re.compile(
     rf"^{CHECKPOINT_NAME}-(\d+){re.escape(KERAS_CHECKPOINT_SUFFIX)}$")
@@ -34,8 +34,7 @@ def select_backend(backend=None, cpu_devices=None):
     imported and returns it; on JAX `cpu_devices` splits the host CPU into N XLA devices."""
     name = backend or os.environ.get("KERAS_BACKEND") or "tensorflow"
     if name not in BACKENDS:
-        raise InputError(f"--backend={name}: pretraining runs on {' or '.join(BACKENDS)} (the "
-                         "model itself also runs on torch: bench/pretraining_step.py)")
+        raise InputError(f"--backend={name}: pretraining runs on {', '.join(BACKENDS)}")
     if "keras" in sys.modules:
         current = sys.modules["keras"].backend.backend()
         if current != name:
@@ -65,9 +64,19 @@ def keras_checkpoints(model_dir):
 
 def checkpoint_format(model_dir):
     """"tensorflow" (tf.train.Checkpoint), "keras" (ckpt-N.weights.h5) or None (none yet)."""
-    if latest_checkpoint(model_dir) is not None:
+    if _may_hold_tf_checkpoint(model_dir) and latest_checkpoint(model_dir) is not None:
         return "tensorflow"
     return "keras" if keras_checkpoints(model_dir) else None
+
+
+def _may_hold_tf_checkpoint(model_dir):
+    """False for a local dir with no `checkpoint` state file and no `*.index` (no need to
+    import TensorFlow to look: a TF-free run asks here)."""
+    path = str(model_dir)
+    if "://" in path:
+        return True
+    return (os.path.exists(os.path.join(path, "checkpoint"))
+            or bool(glob.glob(os.path.join(glob.escape(path), "*.index"))))
 
 
 def check_checkpoint_backend(model_dir, backend):
@@ -75,7 +84,7 @@ def check_checkpoint_backend(model_dir, backend):
     found = checkpoint_format(model_dir)
     wanted = "tensorflow" if backend == "tensorflow" else "keras"
     if found is not None and found != wanted:
-        other = "tensorflow" if found == "tensorflow" else "jax"
+        other = "tensorflow" if found == "tensorflow" else "jax or torch"
         raise InputError(f"{model_dir} holds checkpoints written with --backend={other}: resume "
                          f"it with --backend={other}, or start another --model_dir (from its "
                          "weights: --init_weights / --init_checkpoint)")

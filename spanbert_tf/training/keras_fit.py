@@ -44,6 +44,8 @@ from spanbert_tf.training.backends import KERAS_CHECKPOINT_SUFFIX as WEIGHTS_SUF
 from spanbert_tf.training.backends import keras_checkpoints
 from spanbert_tf.training.precision import mixed_precision_policy
 from spanbert_tf.training.preemption import StopOnSignals
+from spanbert_tf.training.train_log import TrainLogger
+from spanbert_tf.training.weight_decay import NO_DECAY_PATTERN, uses_weight_decay
 from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.modeling import preset_dir
 
@@ -151,8 +153,6 @@ def learning_rate_schedule(opt_config, num_train_steps):
 def create_optimizer(opt_config, schedule, trainable_variables):
     """The optimizer of `optimization.create_optimizer` (same settings, same exclusions from
     weight decay) with the `keras.ops` `schedule`, for any backend."""
-    from spanbert_tf.training.optimization import NO_DECAY_PATTERN, uses_weight_decay
-
     common = dict(
         learning_rate=schedule,
         beta_1=opt_config.beta_1, beta_2=opt_config.beta_2, epsilon=opt_config.epsilon,
@@ -225,8 +225,6 @@ class _CheckpointAndLog(keras.callbacks.Callback):
                  stop=None):
         super().__init__()
         self.stop, self.interrupted_at, self._saved_step = stop, None, None
-        from spanbert_tf.training.train_log import TrainLogger
-
         self.model_dir, self.settings, self.schedule = model_dir, settings, schedule
         self.start, self.until, self.global_batch = start_step, until_step, global_batch
         self.logger = TrainLogger(model_dir, start_step=start_step, until_step=until_step,
@@ -273,7 +271,7 @@ class _CheckpointAndLog(keras.callbacks.Callback):
 
 
 def train_with_keras_fit(config, dataset_fn, model_dir, vocab_file, do_lower_case, settings,
-                         write_preset=None):
+                         write_preset=None, devices=None):
     """Trains (or resumes) `SpanBertPretrainer` on `dataset_fn()` batches with Keras `fit`.
 
     Args:
@@ -286,12 +284,14 @@ def train_with_keras_fit(config, dataset_fn, model_dir, vocab_file, do_lower_cas
         write_preset: `fn(model) -> path` called once training ends (the pretraining program
             writes the keras-hub preset with it: `tasks.pretraining.preset.write_model_dir_preset`;
             training imports no preset code).
+        devices: the devices to train on (default `keras.distribution.list_devices()`; the
+            torch backend has no distribution API: pass its one device).
 
     Returns the summary dict of `Trainer.train` (step, last logged values, train_seconds,
     examples_per_sec, checkpoint) plus `resumed_from_step`, `num_replicas` and `preset`.
     """
     backend = keras.backend.backend()
-    devices = keras.distribution.list_devices()
+    devices = devices or keras.distribution.list_devices()
     if settings.num_devices:
         devices = devices[:int(settings.num_devices)]
     global_batch = config.optimizer.train_batch_size
@@ -332,8 +332,10 @@ def train_with_keras_fit(config, dataset_fn, model_dir, vocab_file, do_lower_cas
         dataset = dataset_fn()
         steps = until - start
         # Several steps per jitted call, at most up to the next log or checkpoint boundary.
-        model.steps_per_execution = math.gcd(int(settings.steps_per_loop), settings.log_every,
-                                             settings.save_checkpoints_steps, start, steps)
+        # (PyTorch runs one step per call: Keras refuses more there.)
+        model.steps_per_execution = 1 if backend == "torch" else math.gcd(
+            int(settings.steps_per_loop), settings.log_every, settings.save_checkpoints_steps,
+            start, steps)
         model.make_train_function(force=True)
         with StopOnSignals() as stop:
             callback = _CheckpointAndLog(model_dir, settings, start, until, global_batch,

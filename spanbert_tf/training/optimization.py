@@ -15,16 +15,13 @@ optimizer.build(model.trainable_variables)
 ```
 """
 
-import re
-
 import keras
 import tensorflow as tf
 
 from spanbert_tf.errors import InputError
-
-# Variables whose name or path matches are not weight-decayed (BERT: "LayerNorm",
-# "layer_norm", "bias"; Keras LayerNormalization calls its weights gamma/beta).
-NO_DECAY_PATTERN = r"(^|/|_)(bias|gamma|beta)(:\d+)?$|layer_?norm|LayerNorm"
+# Variables whose name or path matches NO_DECAY_PATTERN are not weight-decayed (BERT:
+# "LayerNorm", "layer_norm", "bias"; Keras LayerNormalization calls its weights gamma/beta).
+from spanbert_tf.training.weight_decay import NO_DECAY_PATTERN, uses_weight_decay  # noqa: F401  (part of this API)
 
 
 @keras.saving.register_keras_serializable(package="spanbert_tf")
@@ -118,14 +115,6 @@ def create_optimizer(opt_config, num_train_steps=None, num_warmup_steps=None):
         )
     optimizer.exclude_from_weight_decay(var_names=[NO_DECAY_PATTERN])
     return optimizer
-
-
-def uses_weight_decay(variable):
-    """False for LayerNorm parameters and biases (matched on name and path)."""
-    name = getattr(variable, "path", None) or variable.name
-    return re.search(NO_DECAY_PATTERN, name) is None and re.search(
-        NO_DECAY_PATTERN, variable.name
-    ) is None
 
 
 def exclude_from_weight_decay(optimizer, variables):

@@ -3,7 +3,8 @@
 `TrainLogger` writes one JSON object per logged step to `model_dir/train_log.jsonl`
 (appending across resumed runs; entries past the restored step of a killed run
 are dropped first, so the log never holds a step twice), the same scalars as
-TensorBoard summaries under `model_dir/train/`, and shows a tqdm progress bar
+TensorBoard summaries under `model_dir/train/` (when TensorFlow is installed: a TF-free JAX /
+PyTorch run keeps train_log.jsonl only), and shows a tqdm progress bar
 with step, losses, learning rate, examples/s and tokens/s. Only the chief
 worker writes; the others log nothing.
 
@@ -21,7 +22,6 @@ import math
 import os
 import pathlib
 
-import tensorflow as tf
 import tqdm
 
 from spanbert_tf.io_utils import write_text_atomic
@@ -77,7 +77,7 @@ class TrainLogger:
         os.makedirs(model_dir, exist_ok=True)
         self._truncate_after(start_step)
         self._file = open(self.path, "a", encoding="utf-8")
-        self._writer = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
+        self._writer = _summary_writer(os.path.join(model_dir, "train"))
         if progress_bar is not None:
             self._bar = progress_bar
         elif show_progress:
@@ -110,11 +110,12 @@ class TrainLogger:
         record.update({k: _clean(v) for k, v in values.items()})
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()
-        with self._writer.as_default(step=int(step)):
-            for k, v in record.items():
-                if k != "step" and v is not None:
-                    write_scalar_summary(k, v)
-        self._writer.flush()
+        if self._writer is not None:
+            with self._writer.as_default(step=int(step)):
+                for k, v in record.items():
+                    if k != "step" and v is not None:
+                        write_scalar_summary(k, v)
+            self._writer.flush()
         if self._bar is not None:
             self._bar.n = int(step)
             self._bar.set_postfix_str(
@@ -134,6 +135,15 @@ class TrainLogger:
         self._bar = self._file = self._writer = None
 
 
+def _summary_writer(logdir):
+    """TensorBoard's writer of `logdir`, or None without TensorFlow (a TF-free run)."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return None
+    return tf.summary.create_file_writer(logdir)
+
+
 def _scalar_metadata():
     from tensorflow.core.framework import summary_pb2
 
@@ -146,6 +156,8 @@ def _scalar_metadata():
 
 def write_scalar_summary(name, value):
     """`tf.summary.scalar` without the tensorboard package (same event format)."""
+    import tensorflow as tf
+
     tf.summary.write(name, tf.constant(value, tf.float32), metadata=_scalar_metadata())
 
 

@@ -35,3 +35,4 @@ def small_data_config():
         base.update(kwargs)
         return pipeline.PretrainingDataConfig(**base)
     return make
+

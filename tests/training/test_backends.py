@@ -15,8 +15,10 @@ def test_backend_is_checked_against_the_imported_keras(monkeypatch):
     assert backends.select_backend("tensorflow") == "tensorflow"
     with pytest.raises(InputError, match="already imported on the tensorflow backend"):
         backends.select_backend("jax")
-    with pytest.raises(InputError, match="--backend=torch: pretraining runs on tensorflow or jax"):
+    with pytest.raises(InputError, match="already imported on the tensorflow backend"):
         backends.select_backend("torch")
+    with pytest.raises(InputError, match="--backend=mxnet: pretraining runs on tensorflow, jax, torch"):
+        backends.select_backend("mxnet")
 
 
 def test_checkpoint_format_of_a_model_dir(tmp_path):
@@ -28,5 +30,5 @@ def test_checkpoint_format_of_a_model_dir(tmp_path):
                                                     (12, str(tmp_path / "ckpt-12"))]
     assert backends.checkpoint_format(tmp_path) == "keras"
     backends.check_checkpoint_backend(tmp_path, "jax")
-    with pytest.raises(InputError, match="--backend=jax: resume it with --backend=jax"):
+    with pytest.raises(InputError, match="--backend=jax or torch: resume it with --backend=jax or torch"):
         backends.check_checkpoint_backend(tmp_path, "tensorflow")

@@ -28,9 +28,10 @@ import numpy as np
 import tensorflow as tf
 
 from spanbert_tf.data import features
+from spanbert_tf.data.input.records_metadata import METADATA_FILE, vocab_of
+from spanbert_tf.data.input.records_metadata import check_metadata, records_kind  # noqa: F401  (part of this API)
 from spanbert_tf.errors import InputError
 
-METADATA_FILE = "metadata.json"
 # Files that are never shards, even when a glob matches them.
 NOT_SHARDS = (METADATA_FILE, "stats.json")
 
@@ -109,7 +110,7 @@ def find_pretraining_files(input_files):
             ("max_seq_length", first["max_seq_length"], meta["max_seq_length"]),
             ("max_predictions_per_seq", first["max_predictions_per_seq"],
              meta["max_predictions_per_seq"]),
-            ("vocab.sha256", _vocab(first).get("sha256"), _vocab(meta).get("sha256")),
+            ("vocab.sha256", vocab_of(first).get("sha256"), vocab_of(meta).get("sha256")),
             ("records (masked or unmasked)", records_kind(first), records_kind(meta)),
         ):
             if a != b:
@@ -118,11 +119,6 @@ def find_pretraining_files(input_files):
     metadata = dict(first)
     metadata["metadata_path"] = first_path
     return files, metadata
-
-
-def records_kind(metadata):
-    """"masked" (offline masking) or "unmasked" (`--masking=none`: dynamic masking)."""
-    return metadata.get("records", "masked")
 
 
 def metadata_by_dir(files):
@@ -135,54 +131,6 @@ def _dirname(path):
     if "://" in path:  # gs://bucket/dir/shard
         return path.rsplit("/", 1)[0]
     return os.path.dirname(os.path.abspath(path))
-
-
-def _vocab(meta):
-    vocab = meta.get("vocab")
-    return vocab if isinstance(vocab, dict) else {}
-
-
-def check_metadata(metadata, vocab_size=None, max_position_embeddings=None,
-                   max_pair_targets=None, max_seq_length=None, max_predictions_per_seq=None):
-    """Raises `InputError` naming metadata.json where the data does not fit the model.
-
-    Checks the feature spec against `features.py`, the vocabulary size, that
-    L <= max_position_embeddings, that SBO relative positions fit
-    `max_pair_targets`, and L / P against expected values when given.
-    """
-    source = metadata.get("metadata_path", METADATA_FILE)
-    L, P = metadata["max_seq_length"], metadata["max_predictions_per_seq"]
-    spec = metadata.get("feature_spec")
-    expected = (features.unmasked_feature_spec_json(L) if records_kind(metadata) == "unmasked"
-                else features.feature_spec_json(L, P))
-    if spec is not None and spec != expected:
-        raise InputError(
-            f"{source}: feature_spec differs from spanbert_tf.data.features for L={L}, P={P} "
-            "(data written by another version? recreate it)"
-        )
-    problems = []
-    if max_seq_length is not None and L != max_seq_length:
-        problems.append(f"max_seq_length is {L} in the data but {max_seq_length} is expected")
-    if max_predictions_per_seq is not None and P != max_predictions_per_seq:
-        problems.append(
-            f"max_predictions_per_seq is {P} in the data but {max_predictions_per_seq} is expected"
-        )
-    if max_position_embeddings is not None and L > max_position_embeddings:
-        problems.append(
-            f"max_seq_length {L} exceeds the model's max_position_embeddings "
-            f"{max_position_embeddings}"
-        )
-    data_vocab = _vocab(metadata).get("size")
-    if vocab_size is not None and data_vocab is not None and data_vocab != vocab_size:
-        problems.append(f"vocab size is {data_vocab} in the data but the model has {vocab_size}")
-    targets = (metadata.get("settings") or {}).get("max_pair_targets")
-    if max_pair_targets is not None and targets is not None and targets > max_pair_targets:
-        problems.append(
-            f"SBO max_pair_targets is {targets} in the data but the model embeds only "
-            f"{max_pair_targets} relative positions"
-        )
-    if problems:
-        raise InputError(f"{source} does not match the model config: " + "; ".join(problems))
 
 
 def compression_of(metadata, files):

@@ -38,12 +38,13 @@ import tensorflow as tf
 from spanbert_tf.data.masking import masking_draws
 from spanbert_tf.data.masking.masker import Masker
 from spanbert_tf.data.masking.masking_draws import DRAW_BITS, DRAW_FIELDS, DrawLayout
-from spanbert_tf.data.writing.instances import random_token_candidates
+from spanbert_tf.data.masking.stateless_draws import MASKING_STREAM
+from spanbert_tf.data.masking.numpy_dynamic import masking_inputs_for_records
 from spanbert_tf.errors import InputError
-from spanbert_tf.tokenization import BertWordpieceTokenizer
 
-# Keeps the masking stream apart from any other use of the same seed.
-_STREAM = 0x5BE27
+# Keeps the masking stream apart from any other use of the same seed (numpy twin of
+# `draw`: stateless_draws.masking_draws_for).
+_STREAM = MASKING_STREAM
 # Candidate spans examined together by the span scheme (most blocks need fewer).
 _SPAN_CHUNK = 32
 # Rows per call of the XLA-compiled masker (`jit_compile`).
@@ -398,36 +399,12 @@ def masker_for_records(metadata, config, vocab_file, do_lower_case=False,
             metadata (written with `--random_token_source=unigram`).
         jit_compile: `DynamicMasker`'s (on: XLA-compiled masking, the fast path).
 
-    Raises `ValueError` naming the metadata file when the records cannot be masked so.
+    Raises `InputError` naming the metadata file when the records cannot be masked so.
     """
-    source = metadata.get("metadata_path", "metadata.json")
-    if metadata.get("records") != "unmasked":
-        raise InputError(f"{source}: the records are already masked (offline masking); "
-                         "dynamic masking needs records written with --masking=none")
-    tokenizer = BertWordpieceTokenizer(vocab_file, do_lower_case)
-    special = metadata.get("special_token_ids") or {}
-    for name, value in (("[CLS]", tokenizer.cls_id), ("[SEP]", tokenizer.sep_id),
-                        ("[MASK]", tokenizer.mask_id)):
-        if name in special and special[name] != value:
-            raise InputError(f"{source}: special_token_ids {name} is {special[name]}, "
-                             f"but {vocab_file} has {value}")
-    candidates = random_token_candidates(tokenizer)
-    probs = None
-    if random_token_source == "unigram":
-        counts = metadata.get("unigram_counts")
-        if not isinstance(counts, list) or len(counts) != tokenizer.vocab_size:
-            raise InputError(
-                f"{source} has no unigram_counts of {tokenizer.vocab_size} wordpieces: write "
-                "the records with --random_token_source=unigram, or mask with "
-                "--random_token_source=uniform")
-        weights = np.asarray(counts, np.float64)[candidates]
-        probs = weights if weights.sum() > 0 else None
-    elif random_token_source != "uniform":
-        raise InputError(f"random_token_source must be uniform or unigram, got "
-                         f"{random_token_source!r}")
-    return DynamicMasker(config, metadata["max_seq_length"], tokenizer.mask_id,
-                         tokenizer.word_start_table, candidates, probs, jit_compile)
-
+    mask_id, word_start_table, candidates, probs = masking_inputs_for_records(
+        metadata, vocab_file, do_lower_case, random_token_source)
+    return DynamicMasker(config, metadata["max_seq_length"], mask_id, word_start_table,
+                         candidates, probs, jit_compile)
 
 def _compact(flags, fill=0, width=None):
     """[B, W] bool → [B, width] int32: row b's first `width` True positions ascending,

@@ -12,7 +12,8 @@ shard `(global_part_index * dupe_factor + k) % num_shards`.
 
 With `settings["masking"]` None (`--masking=none`) each block is written once,
 unmasked, with `example_id = (global_part_index << 24) + block index in the part`
-(stable for the same input and settings), to shard `global_part_index % num_shards`.
+(stable for the same input and settings), to shard `global_part_index % num_shards`; with
+`settings["output_format"] == "npy"` as `block_files` rows instead of framed records.
 
 Example:
 ```python
@@ -28,6 +29,7 @@ import signal
 import numpy as np
 
 from spanbert_tf.data import features
+from spanbert_tf.data.blocks import block_files
 from spanbert_tf.data.writing import packing, writer
 from spanbert_tf.data.writing.lean_tf import import_tensorflow_lean
 from spanbert_tf.errors import InputError
@@ -171,6 +173,9 @@ def process_work_unit(parts, random_token_probs=None, by_part=False):
     shards = {}
     if not groups:
         return {"shards": shards, "stats": stats}
+    if unmasked and settings.get("output_format") == block_files.BLOCK_FORMAT:
+        return _block_rows_by_shard(groups, shard_of, part_of, by_part, stats, max_len,
+                                    tokenizer.vocab_size)
     if unmasked:
         records = serialize_unmasked([b for blocks, _ in groups for b in blocks],
                                      np.concatenate([ids for _, ids in groups]), max_len)
@@ -186,6 +191,21 @@ def process_work_unit(parts, random_token_probs=None, by_part=False):
         by_shard.setdefault(key, []).append(record)
     for shard, recs in by_shard.items():
         shards[shard] = (writer.frame_records(recs), len(recs))
+    return {"shards": shards, "stats": stats}
+
+
+def _block_rows_by_shard(groups, shard_of, part_of, by_part, stats, max_len, vocab_size):
+    """The unmasked blocks as `block_files` rows (bytes) per shard (`--output_format=npy`)."""
+    blocks = [b for group_blocks, _ in groups for b in group_blocks]
+    rows = block_files.block_rows(blocks, np.concatenate([ids for _, ids in groups]), max_len,
+                                  vocab_size)
+    stats["instances"] += len(rows)
+    stats["instance_tokens"] += int(rows["length"].sum()) - 2 * len(rows)
+    keys = np.array(list(zip(shard_of, part_of)) if by_part else shard_of)
+    shards = {}
+    for key in sorted(set(map(tuple, keys.reshape(len(rows), -1).tolist()))):
+        chosen = rows[(keys.reshape(len(rows), -1) == key).all(axis=1)]
+        shards[key if by_part else key[0]] = (chosen.tobytes(), len(chosen))
     return {"shards": shards, "stats": stats}
 
 

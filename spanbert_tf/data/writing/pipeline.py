@@ -31,6 +31,7 @@ from multiprocessing import forkserver
 import numpy as np
 from tqdm import tqdm
 
+from spanbert_tf.data.blocks import block_files
 from spanbert_tf.data.writing import documents, instances, report, stale_temp, writer
 from spanbert_tf.data.masking.masker import MaskingConfig
 from spanbert_tf.errors import InputError
@@ -64,6 +65,7 @@ class PretrainingDataConfig:
     output_dir: str = "tfrecords"
     num_shards: int = 10
     compression: str = "none"             # none | GZIP
+    output_format: str = "tfrecord"       # tfrecord | npy (unmasked blocks, no TF to read)
     max_seq_length: int = 512
     max_predictions_per_seq: int = _MASKING_DEFAULTS.max_predictions_per_seq
     dupe_factor: int = 10
@@ -101,6 +103,13 @@ class PretrainingDataConfig:
         check(self.input_format in ("text", "jsonl"),
               f"--input_format must be text or jsonl, got {self.input_format!r}")
         check(self.random_seed >= 0, f"--random_seed must be >= 0, got {self.random_seed}")
+        check(self.output_format in block_files.OUTPUT_FORMATS,
+              f"--output_format must be one of {block_files.OUTPUT_FORMATS}, "
+              f"got {self.output_format!r}")
+        if self.output_format == block_files.BLOCK_FORMAT:
+            check(self.masking == "none" and self.compression == "none",
+                  f"--output_format={self.output_format} writes unmasked blocks (masked while "
+                  "training): give --masking=none and --compression=none")
         if self.masking != "none":
             self.masking_config().validate()
         self._check_masking_rate()
@@ -281,7 +290,17 @@ def _settings(config, random_token_probs=None, lean_tf_import=False):
                 max_predictions_per_seq=config.max_predictions_per_seq,
                 dupe_factor=config.dupe_factor, num_shards=config.num_shards,
                 random_seed=config.random_seed, long_lines=config.long_lines,
-                random_token_probs=random_token_probs)
+                random_token_probs=random_token_probs, output_format=config.output_format)
+
+
+def _shard_writer(config, tokenizer, hash_map):
+    """The TFRecord `ShardWriter`, or `BlockShardWriter` for `--output_format=npy`."""
+    if config.output_format == block_files.BLOCK_FORMAT:
+        return block_files.BlockShardWriter(
+            config.output_dir, config.num_shards,
+            block_files.row_dtype(config.max_seq_length, tokenizer.vocab_size), hash_map)
+    return writer.ShardWriter(config.output_dir, config.num_shards, config.compression,
+                              hash_map=hash_map)
 
 
 def _count_unigrams(config, pool, tokenizer):
@@ -328,9 +347,8 @@ def create_pretraining_data(config, dedicated_process=False):
         probs, unigram_counts = None, None
         if config.random_token_source == "unigram":
             probs, unigram_counts = _count_unigrams(config, pool, tokenizer)
-        with _hashing(pool) as hash_map, writer.ShardWriter(
-                config.output_dir, config.num_shards, config.compression,
-                hash_map=hash_map) as shard_writer, _progress(
+        with _hashing(pool) as hash_map, _shard_writer(
+                config, tokenizer, hash_map) as shard_writer, _progress(
                     config, "creating pretraining data") as bar:
             for size, result in _run_ordered(_iter_work_units(config, input_stats),
                                              instances.process_work_unit, pool, (probs,)):

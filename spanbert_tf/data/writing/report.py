@@ -14,6 +14,7 @@ import numpy as np
 
 from spanbert_tf import __version__
 from spanbert_tf.data import features
+from spanbert_tf.data.blocks import block_files
 from spanbert_tf.io_utils import sha256_file
 
 
@@ -164,6 +165,11 @@ def build_metadata(config, tokenizer, shard_writer, stats, vocab_sha256, unigram
                    "documents": stats["documents"], "tokens": stats["tokens"],
                    "masked_tokens": stats["masked_tokens"]},
     }
+    if getattr(config, "output_format", "tfrecord") == block_files.BLOCK_FORMAT:
+        metadata["format"] = "spanbert_tf pretraining blocks (memory-mapped .npy)"
+        metadata["output_format"] = block_files.BLOCK_FORMAT
+        metadata["block_row_dtype"] = np.lib.format.dtype_to_descr(
+            block_files.row_dtype(config.max_seq_length, tokenizer.vocab_size))
     if unmasked and unigram_counts is not None:  # what dynamic masking's unigram needs
         metadata["unigram_counts"] = np.asarray(unigram_counts).tolist()
     return metadata

@@ -19,6 +19,7 @@ import dataclasses
 import os
 
 from spanbert_tf.convert import pretrainer_init
+from spanbert_tf.data.blocks.block_files import is_block_input
 from spanbert_tf.data.masking.masking_types import MaskingConfig
 from spanbert_tf.errors import InputError
 from spanbert_tf.io_utils import sha256_file
@@ -89,6 +90,8 @@ class PretrainingSettings:
     backend: str = None
     # A whole pretrainer's .weights.h5 (written on any backend) to start from.
     init_weights: str = None
+    # Processes masking .npy blocks (block_run.py); None: half the cores, at most 8.
+    input_workers: int = None
 
     def masking_config(self):
         return MaskingConfig.from_flags(self)
@@ -122,6 +125,14 @@ def vocab_size_from_data(config, metadata, verbose=True):
               f"{config.model.vocab_size})", flush=True)
     return dataclasses.replace(config, model=dataclasses.replace(config.model,
                                                                  vocab_size=int(size)))
+
+
+def refuse_hf_init_checkpoint(params):
+    """A Hugging Face folder as --init_checkpoint loads on the TensorFlow backend only."""
+    if params.init_checkpoint and pretrainer_init.is_hf_folder(params.init_checkpoint):
+        raise InputError(f"--init_checkpoint={params.init_checkpoint} is a Hugging Face folder: "
+                         "it loads on --backend=tensorflow; for this backend convert it first "
+                         "(convert_checkpoint.py --input_format=hf --output_format=keras_hub_preset)")
 
 
 def _has_checkpoint(model_dir):
@@ -206,6 +217,14 @@ def run_pretraining(params):
         raise InputError("give --init_weights (the whole pretrainer) or --init_checkpoint "
                          "(the encoder), not both")
     if backend != "tensorflow":
+        if is_block_input(params.input_files):  # .npy blocks: no TensorFlow needed
+            from spanbert_tf.tasks.pretraining.block_run import run_from_blocks
+
+            return run_from_blocks(params)
+        if backend == "torch":
+            raise InputError(f"--backend=torch trains from .npy blocks only ({params.input_files} "
+                             "holds TFRecords): write them with create_pretraining_data.py "
+                             "--masking=none --output_format=npy")
         return _run_keras_fit(params)
     from spanbert_tf.training import distribute
     from spanbert_tf.training.trainer import Trainer
@@ -255,10 +274,7 @@ def _run_keras_fit(params):
                          f"{os.environ['KERAS_BACKEND']} training runs one jitted step over all "
                          "local devices (keras.distribution.DataParallel; --num_gpus limits "
                          "them, --cpu_devices splits the CPU)")
-    if params.init_checkpoint and pretrainer_init.is_hf_folder(params.init_checkpoint):
-        raise InputError(f"--init_checkpoint={params.init_checkpoint} is a Hugging Face folder: "
-                         "it loads on --backend=tensorflow; for this backend convert it first "
-                         "(convert_checkpoint.py --input_format=hf --output_format=keras_hub_preset)")
+    refuse_hf_init_checkpoint(params)
     import tensorflow as tf
 
     tf.config.set_visible_devices([], "GPU")  # tf.data only: the accelerators are JAX's

@@ -1,0 +1,1 @@
+"""Pretraining blocks any backend reads without TensorFlow: memory-mapped numpy shards."""
