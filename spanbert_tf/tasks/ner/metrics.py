@@ -4,7 +4,8 @@ A predicted entity is correct when a gold entity of the same document and senten
 the same start, end and type. Entities are sets: nested entities count one each, so the
 scores are nested-aware; on flat BIO data they equal `seqeval`'s strict IOB2 scores
 (tested against the package). Gold and predictions are matched by document id and
-sentence position; a document or sentence missing from the predictions predicts nothing
+sentence position (a file of one document against another of one document: matched
+whatever their ids, as a TSV document's id is its file name); a document or sentence missing from the predictions predicts nothing
 (its gold entities are missed), one missing from the gold is an error.
 
 Example:
@@ -86,6 +87,8 @@ def evaluate_files(gold_file, pred_file, split_file=None, scheme="bio"):
     the formats of `formats.py`, not necessarily the same (documents match by id)."""
     from spanbert_tf.tasks.ner import formats
 
-    gold = by_doc_id(formats.read_ner_files(gold_file, split_file, scheme))
-    predicted = by_doc_id(formats.read_ner_files(pred_file, None, scheme))
-    return evaluate(gold, predicted)
+    gold_docs = formats.read_ner_files(gold_file, split_file, scheme)
+    pred_docs = formats.read_ner_files(pred_file, None, scheme)
+    if len(gold_docs) == 1 and len(pred_docs) == 1:   # one document each: TSV ids are
+        pred_docs[0].doc_id = gold_docs[0].doc_id     # file names, which differ
+    return evaluate(by_doc_id(gold_docs), by_doc_id(pred_docs))

@@ -40,9 +40,13 @@ def corpus_stats(documents, tokenizer, max_span_width=MAX_SPAN_WIDTH):
         counts["documents"] += 1
         counts["sentences"] += len(doc.sentences)
         counts["words"] += doc.num_words
-        for words, found in zip(doc.sentences, doc.entities):
-            pieces = [max(1, len(p)) for p in tokenizer.tokenize_to_ids(words)] if words else []
-            offsets = np.concatenate([[0], np.cumsum(pieces)]).astype(int)
+        words = [w for sentence in doc.sentences for w in sentence]
+        _, splits = tokenizer.tokenize_to_ids_flat(words)
+        pieces = np.maximum(np.diff(splits), 1)      # a word with no piece is one [UNK]
+        first = 0
+        for sentence, found in zip(doc.sentences, doc.entities):
+            offsets = np.concatenate([[0], np.cumsum(pieces[first:first + len(sentence)])])
+            first += len(sentence)
             for depth, layer in enumerate(schemes.nesting_layers(found), 1):
                 per_depth[str(depth)] += len(layer)
             for start, end, kind in found:
