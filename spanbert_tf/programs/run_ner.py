@@ -64,7 +64,7 @@ def main(argv):
     if results.get("predictions"):
         lines.append(f"written   {results['predictions']}")
     lines += finetune.closing_lines(settings.output_dir if settings.train_file else None,
-                                    next_command(settings))
+                                    next_command(settings, results.get("predictions")))
     summary = {k: v for k, v in results.items() if k != "per_type"}
     cli.print_summary("run_ner.py", lines, summary)
 

@@ -19,6 +19,7 @@ print(format_table(scores))
 import collections
 
 from spanbert_tf.errors import InputError
+from spanbert_tf.tasks.ner import formats
 
 
 def _prf(correct, predicted, gold):
@@ -85,8 +86,6 @@ def by_doc_id(docs, entities=None):
 def evaluate_files(gold_file, pred_file, split_file=None, scheme="bio"):
     """Scores of the predictions file (or folder) `pred_file` against `gold_file`: any of
     the formats of `formats.py`, not necessarily the same (documents match by id)."""
-    from spanbert_tf.tasks.ner import formats
-
     gold_docs = formats.read_ner_files(gold_file, split_file, scheme)
     pred_docs = formats.read_ner_files(pred_file, None, scheme)
     if len(gold_docs) == 1 and len(pred_docs) == 1:   # one document each: TSV ids are

@@ -211,10 +211,13 @@ def write_predictions(path, docs, predicted, scheme):
     return path
 
 
-def next_command(opts):
-    if opts.predict_file:
-        return (f"python evaluate_ner.py --gold_file={opts.predict_file} "
-                f"--pred_file={os.path.join(opts.output_dir, 'predictions.<ext>')}")
+def next_command(opts, predictions=None):
+    """The command a person runs next (`predictions`: the path the run wrote them to)."""
+    if opts.predict_file and predictions:
+        split = (f" --split_file={opts.predict_split_file}" if opts.predict_split_file
+                 else "")
+        return (f"python evaluate_ner.py --gold_file={opts.predict_file}{split} "
+                f"--pred_file={predictions}")
     data = opts.eval_file or opts.train_file or "TEXTS.tsv"
     return f"python run_ner.py --output_dir={opts.output_dir} --predict_file={data}"
 
