@@ -1,11 +1,12 @@
 """Registers SpanBERT's keras-hub classes whenever keras-hub is imported, in either order.
 
-keras-hub finds a preset's classes by their registered names, so `spanbert_tf.presets` must be
-imported before `keras_hub.models.Backbone.from_preset(...)` reads a SpanBERT preset. Importing
+keras-hub finds a preset's classes by their registered names, so `spanbert_tf.hub` (the core
+classes of `spanbert_tf.presets` and every task's keras-hub Tasks) must be imported before
+`keras_hub.models.Backbone.from_preset(...)` reads a SpanBERT preset. Importing
 it from `import spanbert_tf` would load keras-hub and TensorFlow into every process that touches
 the package (the data workers, `--help`), so `spanbert_tf/__init__.py` does it only when
 keras-hub is already loaded, and otherwise calls `install()`: a one-shot import hook that imports
-`spanbert_tf.presets` right after keras-hub's own import finishes. Both orders then work:
+`spanbert_tf.hub` right after keras-hub's own import finishes. Both orders then work:
 
 ```python
 import spanbert_tf, keras_hub     # or: import keras_hub, spanbert_tf
@@ -21,7 +22,7 @@ import threading
 import warnings
 
 WATCHED = "keras_hub"
-REGISTERING_MODULE = "spanbert_tf.presets"
+REGISTERING_MODULE = "spanbert_tf.hub"
 
 
 PACKAGE = "spanbert_tf"
@@ -42,7 +43,7 @@ def _submodule_initializing(finished=None):
 
 
 def register_now(finished=None):
-    """Imports `spanbert_tf.presets` (registers the classes) unless one of this package's
+    """Imports `spanbert_tf.hub` (registers the classes) unless one of this package's
     submodules is still importing; then the hook retries when the next one has finished.
     A failure is a warning: it must not break the user's own `import keras_hub`."""
     global _registered
@@ -59,7 +60,7 @@ def register_now(finished=None):
         importlib.import_module(REGISTERING_MODULE)
     except Exception as e:  # noqa: BLE001 - reported, and keras-hub stays usable
         warnings.warn(f"spanbert_tf: SpanBERT's keras-hub classes are not registered "
-                      f"({type(e).__name__}: {e}); `import spanbert_tf.presets` retries",
+                      f"({type(e).__name__}: {e}); `import spanbert_tf.hub` retries",
                       stacklevel=2)
 
 

@@ -159,7 +159,7 @@ def _read_input(input_format, input_path, vocab_file, do_lower_case, report, see
 
 
 def convert_checkpoint(input_format, input_path, output_format, output_dir, vocab_file=None,
-                       do_lower_case=None, seed=0):
+                       do_lower_case=None, seed=0, task_presets=None):
     """Converts a checkpoint; returns a `ConversionReport`.
 
     Args:
@@ -175,6 +175,10 @@ def convert_checkpoint(input_format, input_path, output_format, output_dir, voca
         do_lower_case: None = from the input (model dir, tokenizer_config.json,
             "uncased" in the folder name), else cased.
         seed: initialises what the input lacks (pooler, heads).
+        task_presets: `{task kind: fn(model dir) -> keras-hub Task}` for
+            `keras` -> `keras_hub_preset` of a fine-tuned model dir (a task preset);
+            `convert_checkpoint.py` passes `spanbert_tf.hub.TASK_PRESETS`. Without an entry
+            for its kind, a fine-tuned model dir converts as its backbone.
     """
     if output_format not in OUTPUT_FORMATS:
         raise InputError(f"--output_format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
@@ -185,26 +189,14 @@ def convert_checkpoint(input_format, input_path, output_format, output_dir, voca
     report = ConversionReport(input_format, str(input_path), output_format, str(output_dir))
     if output_format == "keras_hub_preset" and input_format == "keras":
         info = model_dir_lib.read_model_dir(str(input_path))
-        if model_dir_lib.task_kind(info) == "classification":
-            # A run_classifier.py model dir: a SpanBertTextClassifier task preset.
+        build_task = (task_presets or {}).get(model_dir_lib.task_kind(info))
+        if build_task is not None:
+            # A fine-tuned model dir (run_classifier.py, run_squad.py, ...): its keras-hub Task.
             from spanbert_tf.presets.preset_io import save_preset
-            from spanbert_tf.presets.text_classifier import text_classifier_from_model_dir
 
-            classifier, _ = text_classifier_from_model_dir(str(input_path))
-            save_preset(output_dir, classifier.backbone, classifier.preprocessor.tokenizer,
-                        task=classifier)
-            report.num_weights = len(classifier.weights)
-            report.do_lower_case, report.do_lower_case_source = info.do_lower_case, "model dir config.json"
-            return report
-        if model_dir_lib.task_kind(info) == "squad":
-            # A run_squad.py model dir: a SpanBertQuestionAnswerer task preset.
-            from spanbert_tf.presets.preset_io import save_preset
-            from spanbert_tf.presets.question_answerer import question_answerer_from_model_dir
-
-            answerer = question_answerer_from_model_dir(str(input_path))
-            save_preset(output_dir, answerer.backbone, answerer.preprocessor.tokenizer,
-                        task=answerer)
-            report.num_weights = len(answerer.weights)
+            task = build_task(str(input_path))
+            save_preset(output_dir, task.backbone, task.preprocessor.tokenizer, task=task)
+            report.num_weights = len(task.weights)
             report.do_lower_case, report.do_lower_case_source = info.do_lower_case, "model dir config.json"
             return report
     config, weights, model, vocab_file = _read_input(

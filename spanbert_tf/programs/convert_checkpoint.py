@@ -42,9 +42,13 @@ flags.mark_flags_as_required(["input_format", "input", "output_format", "output"
 def main(argv):
     del argv
     lower = None if FLAGS.do_lower_case is None else FLAGS.do_lower_case == "true"
+    task_presets = None
+    if FLAGS.output_format == "keras_hub_preset" and FLAGS.input_format == "keras":
+        from spanbert_tf.hub import TASK_PRESETS as task_presets  # fine-tuned dirs: task presets
     report = convert_checkpoint(
         FLAGS.input_format, FLAGS.input, FLAGS.output_format, FLAGS.output,
-        vocab_file=FLAGS.vocab_file, do_lower_case=lower, seed=FLAGS.seed)
+        vocab_file=FLAGS.vocab_file, do_lower_case=lower, seed=FLAGS.seed,
+        task_presets=task_presets)
     print(report.summary())
 
 

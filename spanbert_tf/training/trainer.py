@@ -59,13 +59,14 @@ import tensorflow as tf
 
 from spanbert_tf.errors import InputError
 from spanbert_tf.modeling import model_dir as model_dir_lib
-from spanbert_tf.training import distribute, optimization, preemption
-from spanbert_tf.training.batches import count_tokens, dummy_batch, model_inputs, outputs_to_dict
+from spanbert_tf.training import distribute, exact_gradients, optimization, preemption
+from spanbert_tf.training.batches import dummy_batch, model_inputs
+from spanbert_tf.training.trainer_predict import TrainerPredictions
 from spanbert_tf.training.precision import mixed_precision_policy
 from spanbert_tf.training.train_log import TrainLogger
 
 
-class Trainer:
+class Trainer(TrainerPredictions):
     """Trains `task.build_model()` with `strategy` into `model_dir`.
 
     Args:
@@ -260,95 +261,12 @@ class Trainer:
         terms = self.task.loss_terms(self.model, batch, training=True)
         return {k: (tf.cast(n, tf.float32), tf.cast(d, tf.float32)) for k, (n, d) in terms.items()}
 
-    def _global_denominators(self, micro_batches):
-        """Σ over micro-batches and replicas of each loss term's denominator.
-
-        Known before the first forward pass (the task computes them from the
-        batch alone), so every micro-batch's loss can be divided by the whole
-        update's denominators: k micro-batches give exactly the gradient of one
-        k× batch, for every loss term. None when the task has no
-        `loss_denominators` (then `grad_accum_steps` is 1 and each term's own
-        denominator is all-reduced inside the step).
-        """
-        denominators_fn = getattr(self.task, "loss_denominators", None)
-        if denominators_fn is None:
-            return None
-        names = sorted(self.loss_weights)
-        local = [tf.constant(0.0)] * len(names)
-        for batch in micro_batches:
-            dens = denominators_fn(batch)
-            local = [s + tf.cast(dens[n], tf.float32) for s, n in zip(local, names)]
-        if self.strategy.num_replicas_in_sync > 1:
-            local = tf.distribute.get_replica_context().all_reduce(
-                tf.distribute.ReduceOp.SUM, local)
-        return dict(zip(names, local))
-
     def _replica_step(self, micro_batches):
         """One optimizer step on this replica's micro-batches (replica context)."""
-        grads, used, metrics = self._replica_gradients(micro_batches)
+        grads, used, metrics = exact_gradients.replica_gradients(self, micro_batches)
         variables = self.model.trainable_variables
         self.optimizer.apply(grads, [variables[i] for i in used])
         return metrics
-
-    def _replica_gradients(self, micro_batches):
-        """(gradients, indices of the variables they belong to, metrics) of one step.
-
-        loss = Σ_t w_t · (Σ_micro-batches,replicas num_t) / (Σ_micro-batches,replicas den_t);
-        each micro-batch adds the gradient of its share of the numerators, and the
-        replicas' gradients are summed: exactly the gradient of the global batch
-        (loss-scaled under mixed_float16). Replica context.
-        """
-        ctx = tf.distribute.get_replica_context()
-        replicas = self.strategy.num_replicas_in_sync
-        weights = self.loss_weights
-        variables = self.model.trainable_variables
-        forward = self._jit_forward
-        scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
-        global_den = self._global_denominators(micro_batches)
-        sums, acc_grads = None, None
-        examples = tf.constant(0.0)
-        tokens = tf.constant(0.0)
-        for batch in micro_batches:
-            with tf.GradientTape() as tape:
-                terms = forward(batch)
-                names = sorted(terms)
-                den = global_den
-                if den is None:  # one micro-batch: its own denominators, summed over replicas
-                    dens = [tf.stop_gradient(terms[n][1]) for n in weights]
-                    if replicas > 1:
-                        dens = ctx.all_reduce(tf.distribute.ReduceOp.SUM, dens)
-                    den = dict(zip(weights, dens))
-                loss = tf.add_n([
-                    w * tf.math.divide_no_nan(terms[n][0], den[n]) for n, w in weights.items()
-                ])
-                if scaled:
-                    loss = self.optimizer.scale_loss(loss)
-            grads = tape.gradient(loss, variables)
-            # Variables the loss does not reach (e.g. the pooler in pretraining) are
-            # left alone: no update and no weight decay, as in the official code.
-            used = [i for i, g in enumerate(grads) if g is not None]
-            grads = [tf.convert_to_tensor(grads[i]) for i in used]
-            if acc_grads is None:
-                acc_grads = grads
-            else:
-                acc_grads = [a + g for a, g in zip(acc_grads, grads)]
-            local = {n: (tf.stop_gradient(terms[n][0]), tf.stop_gradient(terms[n][1]))
-                     for n in names}
-            if sums is None:
-                sums = local
-            else:
-                sums = {n: (sums[n][0] + local[n][0], sums[n][1] + local[n][1]) for n in names}
-            examples += tf.cast(tf.shape(tf.nest.flatten(batch)[0])[0], tf.float32)
-            tokens += count_tokens(batch)
-        totals = [sums[n][0] for n in names] + [sums[n][1] for n in names] + [examples, tokens]
-        if replicas > 1:
-            acc_grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, acc_grads)
-            totals = ctx.all_reduce(tf.distribute.ReduceOp.SUM, totals)
-        k = len(names)
-        metrics = {n: tf.math.divide_no_nan(totals[i], totals[k + i]) for i, n in enumerate(names)}
-        metrics["loss"] = tf.add_n([w * metrics[n] for n, w in weights.items()])
-        metrics["examples"], metrics["tokens"] = totals[-2], totals[-1]
-        return acc_grads, used, metrics
 
     def _make_train_loop(self):
         names = list(self._metric_names)
@@ -471,60 +389,3 @@ class Trainer:
         if tokens > 0:
             ordered["tokens_per_sec"] = tokens / seconds if seconds else 0.0
         return ordered
-
-    # --------------------------------------------------------------- predict
-    def predict(self, dataset):
-        """Runs `model(batch, training=False)` over `dataset` (global batches).
-
-        Elements may be a features dict or an `(inputs, labels...)` tuple (the
-        first item is fed to the model). Returns `{name: np.ndarray}`, the
-        outputs concatenated along the batch axis in dataset order (a non-dict
-        output is returned as `{"output": ...}`).
-        """
-        chunks = {}
-        for out in self._predict_batches(dataset):
-            for name, parts in out.items():
-                chunks.setdefault(name, []).extend(parts)
-        return {name: np.concatenate(parts, axis=0) for name, parts in chunks.items()}
-
-    def predict_elements(self, dataset):
-        """Runs the model on each element of `dataset` (one replica); returns a list of
-        `{name: np.ndarray}`, one per element, as the model returned them (elements of
-        different shapes, e.g. one coreference document each, are not concatenated)."""
-        if self.strategy.num_replicas_in_sync != 1:
-            raise ValueError(f"predict_elements runs on one replica; the strategy has "
-                             f"{self.strategy.num_replicas_in_sync}")
-        return [{name: parts[0] for name, parts in out.items()}
-                for out in self._predict_batches(dataset, signature=dataset.element_spec)]
-
-    def _predict_batches(self, dataset, signature=None):
-        """Yields, per dataset element, {name: [per-replica np.ndarray, ...]}.
-
-        With `signature` (one replica) the step is traced once for that
-        element spec (no retracing on every new shape).
-        """
-        if not self._built:
-            self._build(dataset.element_spec, for_training=False)
-        model = self.model
-
-        def predict_step(batch):
-            return outputs_to_dict(model(model_inputs(batch), training=False))
-
-        if signature is not None:
-            key = repr(signature)
-            if key not in self._signature_predict_fns:
-                self._signature_predict_fns[key] = tf.function(
-                    predict_step, input_signature=[signature])
-            predict_fn = self._signature_predict_fns[key]
-        else:
-            if self._predict_fn is None:
-                self._predict_fn = tf.function(predict_step, reduce_retracing=True)
-            predict_fn = self._predict_fn
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-        dist = self.strategy.experimental_distribute_dataset(dataset.with_options(options))
-        for batch in dist:
-            out = self.strategy.run(predict_fn, args=(batch,))
-            yield {name: [np.asarray(local)
-                          for local in self.strategy.experimental_local_results(value)]
-                   for name, value in out.items()}

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import spanbert_tf  # noqa: F401
+from spanbert_tf.hub import TASK_PRESETS
 
 # run_squad.py settings of the tiny QA model dir (v2.0, short windows, a non-zero threshold).
 SQUAD_SETTINGS = dict(version_2_with_negative=True, max_seq_length=128, doc_stride=64,
@@ -60,7 +61,7 @@ def tiny_squad_preset(tmp_path_factory, cased_vocab):
     root = tmp_path_factory.mktemp("tiny_squad")
     tiny_squad_model_dir(root / "model_dir", cased_vocab)
     report = convert_checkpoint("keras", str(root / "model_dir"), "keras_hub_preset",
-                                str(root / "preset"))
+                                str(root / "preset"), task_presets=TASK_PRESETS)
     return str(root / "model_dir"), str(root / "preset"), report
 
 

@@ -13,7 +13,7 @@ import keras
 import keras_hub
 
 import spanbert_tf.presets  # noqa: F401
-from spanbert_tf.presets import SpanBertQuestionAnswerer
+from spanbert_tf.hub import SpanBertQuestionAnswerer
 from spanbert_tf.presets.export import export_task
 from spanbert_tf.tasks.squad import reader as squad_reader
 from tests.presets.conftest import mrpc_pairs

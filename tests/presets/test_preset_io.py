@@ -10,11 +10,12 @@ import pytest
 
 import keras_hub
 
-import spanbert_tf.presets  # noqa: F401  (registers the keras-hub siblings)
+import spanbert_tf.hub  # noqa: F401  (registers every SpanBERT keras-hub class)
 from spanbert_tf.modeling import model_dir as model_dir_lib
 from spanbert_tf.modeling.backbone import SpanBertBackbone, build_backbone
 from spanbert_tf.tokenization import BertWordpieceTokenizer
 from tests.presets.conftest import mrpc_pairs
+from spanbert_tf.hub import TASK_PRESETS
 
 TEXTS = ["SpanBERT predicts masked spans from their boundaries.", "A short one."]
 
@@ -165,9 +166,9 @@ def test_run_classifier_fine_tunes_from_a_preset(tiny_cased_preset, shared_data,
                                                          softmax)
 
     task_preset = str(tmp_path / "mrpc_preset")
-    convert_checkpoint("keras", out, "keras_hub_preset", task_preset)
+    convert_checkpoint("keras", out, "keras_hub_preset", task_preset, task_presets=TASK_PRESETS)
     classifier = keras_hub.models.TextClassifier.from_preset(task_preset)
-    assert type(classifier) is spanbert_tf.presets.SpanBertTextClassifier
+    assert type(classifier) is spanbert_tf.hub.SpanBertTextClassifier
     assert classifier.num_classes == 2 and classifier.preprocessor.sequence_length == 32
     classifier.preprocessor.sequence_length = 128
     dev = glue.read_glue_tsv("mrpc", mrpc / "dev.tsv")

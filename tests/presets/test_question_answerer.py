@@ -10,8 +10,8 @@ import pytest
 import keras
 import keras_hub
 
-import spanbert_tf.presets  # noqa: F401  (registers the keras-hub siblings)
-from spanbert_tf.presets import SpanBertQuestionAnswerer, SpanBertQuestionAnswererPreprocessor
+import spanbert_tf.hub  # noqa: F401  (registers every SpanBERT keras-hub class)
+from spanbert_tf.hub import SpanBertQuestionAnswerer, SpanBertQuestionAnswererPreprocessor
 from spanbert_tf.tasks.squad import reader as squad_reader
 from tests.presets.conftest import SQUAD_SETTINGS
 

@@ -11,7 +11,8 @@ import keras
 import keras_hub
 
 import spanbert_tf.presets  # noqa: F401
-from spanbert_tf.presets import SpanBertTextClassifier, SpanBertTextClassifierPreprocessor
+from spanbert_tf.hub import (TASK_PRESETS, SpanBertTextClassifier,
+                             SpanBertTextClassifierPreprocessor)
 from tests.presets.conftest import mrpc_pairs
 
 
@@ -67,7 +68,8 @@ def test_sts_b_regression_is_a_one_output_text_classifier(tmp_path, cased_vocab,
     from spanbert_tf.tokenization import BertWordpieceTokenizer
 
     model = _tiny_classifier_model_dir(tmp_path / "stsb", cased_vocab, "sts-b", 1, labels=None)
-    convert_checkpoint("keras", str(tmp_path / "stsb"), "keras_hub_preset", str(tmp_path / "preset"))
+    convert_checkpoint("keras", str(tmp_path / "stsb"), "keras_hub_preset", str(tmp_path / "preset"),
+                       task_presets=TASK_PRESETS)
     regressor = keras_hub.models.TextClassifier.from_preset(str(tmp_path / "preset"))
     assert type(regressor) is SpanBertTextClassifier and regressor.num_classes == 1
     assert isinstance(regressor.loss, keras.losses.MeanSquaredError)
@@ -98,7 +100,7 @@ def test_tacred_model_dir_converts_with_entity_markers(tmp_path, cased_vocab):
     """A TACRED model dir → task preset whose preprocessor adds the markers: predict on raw
     mentions = the run_classifier model on `encode_tacred`'s ids."""
     from spanbert_tf.convert.checkpoint import convert_checkpoint
-    from spanbert_tf.presets import SpanBertRelationClassifierPreprocessor
+    from spanbert_tf.hub import SpanBertRelationClassifierPreprocessor
     from spanbert_tf.tasks.classification import tacred
     from spanbert_tf.tasks.classification.model import MODEL_INPUTS
     from spanbert_tf.tokenization import BertWordpieceTokenizer
@@ -112,7 +114,7 @@ def test_tacred_model_dir_converts_with_entity_markers(tmp_path, cased_vocab):
                                        labels=["no_relation", "per:title", "org:founded"],
                                        markers=markers.to_json())
     convert_checkpoint("keras", str(tmp_path / "tacred"), "keras_hub_preset",
-                       str(tmp_path / "preset"))
+                       str(tmp_path / "preset"), task_presets=TASK_PRESETS)
     classifier = keras_hub.models.TextClassifier.from_preset(str(tmp_path / "preset"))
     assert type(classifier) is SpanBertTextClassifier and classifier.num_classes == 3
     assert type(classifier.preprocessor) is SpanBertRelationClassifierPreprocessor

@@ -22,7 +22,7 @@ import os
 import sys
 import tempfile
 
-from spanbert_tf.training import distribute
+from spanbert_tf.training import distribute, exact_gradients
 
 GLOBAL_BATCH = 16
 LAYOUTS = {"default": (("default", 1), ("accum", 2)),
@@ -128,7 +128,7 @@ def _step_gradients(trainer, arrays, accum):
     @tf.function
     def step(micro):
         def replica_fn(micro):
-            grads, _, metrics = trainer._replica_gradients(micro)
+            grads, _, metrics = exact_gradients.replica_gradients(trainer, micro)
             return grads, metrics["loss"]
         return strategy.run(replica_fn, args=(micro,))
 

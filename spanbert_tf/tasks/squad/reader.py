@@ -1,4 +1,4 @@
-"""Extractive QA inputs: SQuAD JSON (v1.1 / v2.0), TFDS `squad`, MRQA jsonl(.gz).
+"""Extractive QA inputs: SQuAD JSON (v1.1 / v2.0) and TFDS `squad` (MRQA files: `mrqa.py`).
 
 Every source becomes a list of `SquadExample`: the question, the context split on
 whitespace as the SpanBERT / BERT fine-tuning code does (`doc_tokens`, with
@@ -21,7 +21,6 @@ print(ex.qas_id, ex.question_text, ex.doc_tokens[:5], ex.answers)
 """
 
 import dataclasses
-import gzip
 import json
 import os
 
@@ -52,7 +51,6 @@ class SquadExample:
     is_impossible: bool = False
     answers: list = dataclasses.field(default_factory=list)
     title: str = ""
-    gold_texts: list = None   # MRQA: the answer strings its official evaluation uses
 
 
 @dataclasses.dataclass
@@ -87,7 +85,8 @@ def split_on_whitespace(text):
     return doc_tokens, char_to_word_offset
 
 
-def _require(obj, name, types, source, where):
+def require_field(obj, name, types, source, where):
+    """`obj[name]`, checked to be of `types`; else `SquadFormatError` naming source and where."""
     if not isinstance(obj, dict) or name not in obj:
         raise SquadFormatError(f"{source}: {where}: missing field {name!r}")
     value = obj[name]
@@ -98,8 +97,8 @@ def _require(obj, name, types, source, where):
 
 
 def _check_answer(answer, context, source, where):
-    text = _require(answer, "text", str, source, where)
-    start = _require(answer, "answer_start", int, source, where)
+    text = require_field(answer, "text", str, source, where)
+    start = require_field(answer, "answer_start", int, source, where)
     if start < 0 or start + len(text) > len(context) or (text and start >= len(context)):
         raise SquadFormatError(
             f"{source}: {where}: answer {text!r} at character offset {start} (length "
@@ -108,11 +107,12 @@ def _check_answer(answer, context, source, where):
 
 
 def make_example(qas_id, question, context, answers, is_impossible, is_training,
-                 stats, source, doc=None, title=""):
+                 stats, source, doc=None, title="", check_answer_text=True):
     """Builds one `SquadExample`; returns None for a skipped training answer.
 
     `doc` may pass a precomputed `split_on_whitespace(context)` shared by the
-    questions of a paragraph.
+    questions of a paragraph. `check_answer_text=False` keeps a training answer whose
+    text is not found in the whitespace tokens it covers (SpanBERT's run_mrqa.py).
     """
     doc_tokens, char_to_word_offset = doc if doc is not None else split_on_whitespace(context)
     stats.num_questions += 1
@@ -137,7 +137,7 @@ def make_example(qas_id, question, context, answers, is_impossible, is_training,
     example.start_position = char_to_word_offset[offset]
     example.end_position = char_to_word_offset[offset + len(text) - 1]
     actual = " ".join(doc_tokens[example.start_position:example.end_position + 1])
-    if actual.find(" ".join(text.split())) == -1:
+    if check_answer_text and actual.find(" ".join(text.split())) == -1:
         stats.skipped_answer_not_found += 1
         stats.skipped_ids.append(qas_id)
         return None
@@ -156,22 +156,22 @@ def examples_from_squad_json(data, is_training, version_2_with_negative, source=
     examples, stats = [], ReadStats()
     for a, article in enumerate(data["data"]):
         title = article.get("title", "") if isinstance(article, dict) else ""
-        paragraphs = _require(article, "paragraphs", list, source, f"data[{a}]")
+        paragraphs = require_field(article, "paragraphs", list, source, f"data[{a}]")
         for p, paragraph in enumerate(paragraphs):
             where = f"data[{a}].paragraphs[{p}]"
-            context = _require(paragraph, "context", str, source, where)
-            qas = _require(paragraph, "qas", list, source, where)
+            context = require_field(paragraph, "context", str, source, where)
+            qas = require_field(paragraph, "qas", list, source, where)
             doc = split_on_whitespace(context)
             for q, qa in enumerate(qas):
-                qid = _require(qa, "id", str, source, f"{where}.qas[{q}]")
+                qid = require_field(qa, "id", str, source, f"{where}.qas[{q}]")
                 where_q = f"question {qid}"
-                question = _require(qa, "question", str, source, where_q)
-                raw_answers = _require(qa, "answers", list, source, where_q)
+                question = require_field(qa, "question", str, source, where_q)
+                raw_answers = require_field(qa, "answers", list, source, where_q)
                 answers = [_check_answer(ans, context, source, f"{where_q} answers[{i}]")
                            for i, ans in enumerate(raw_answers)]
                 if version_2_with_negative:
                     if "is_impossible" in qa:
-                        is_impossible = _require(qa, "is_impossible", bool, source, where_q)
+                        is_impossible = require_field(qa, "is_impossible", bool, source, where_q)
                     else:
                         is_impossible = not answers
                     if is_impossible and answers:
@@ -206,60 +206,6 @@ def read_squad_json(path, is_training, version_2_with_negative, first_answer_onl
         raise SquadFormatError(f"{path}: not valid JSON ({e})") from None
     return examples_from_squad_json(data, is_training, version_2_with_negative, source=path,
                                     first_answer_only=first_answer_only)
-
-
-def read_mrqa_jsonl(path, is_training):
-    """Reads an MRQA shared-task file (.jsonl or .jsonl.gz, first line a header).
-
-    Training answers are the first detected character span (sorted), as
-    SpanBERT's run_mrqa.py does; the gold answers are the detected spans.
-    """
-    opener = gzip.open if path.endswith(".gz") else open
-    examples, stats = [], ReadStats()
-    try:
-        with opener(path, "rt", encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except FileNotFoundError:
-        raise SquadFormatError(f"MRQA file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SquadFormatError(f"{path}: unreadable ({e})") from None
-    for n, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise SquadFormatError(f"{path}:{n}: not valid JSON ({e})") from None
-        context = _require(entry, "context", str, path, f"line {n}")
-        doc = split_on_whitespace(context)
-        for qa in _require(entry, "qas", list, path, f"line {n}"):
-            qid = _require(qa, "qid", str, path, f"line {n}")
-            where = f"line {n} question {qid}"
-            question = _require(qa, "question", str, path, where)
-            detected = _require(qa, "detected_answers", list, path, where)
-            answers = []
-            for d in detected:
-                for span in _require(d, "char_spans", list, path, where):
-                    if (not isinstance(span, list) or len(span) != 2 or
-                            not 0 <= span[0] <= span[1] < len(context)):
-                        raise SquadFormatError(
-                            f"{path}: {where}: character span {span} lies outside the context "
-                            f"({len(context)} characters)")
-                    answers.append({"text": context[span[0]:span[1] + 1],
-                                    "answer_start": span[0]})
-            if is_training and not answers:
-                raise SquadFormatError(f"{path}: {where}: no detected answer")
-            answers.sort(key=lambda x: (x["answer_start"], len(x["text"])))
-            example = make_example(qid, question, context, answers, False, is_training, stats,
-                                   path, doc)
-            if example is not None:
-                texts = qa.get("answers")
-                if isinstance(texts, list) and all(isinstance(t, str) for t in texts):
-                    example.gold_texts = texts
-                examples.append(example)
-    if not lines:
-        raise SquadFormatError(f"{path}: empty file (expected a header line)")
-    return examples, stats
 
 
 def read_tfds(name, data_dir, split, is_training, version_2_with_negative):
@@ -308,28 +254,26 @@ def examples_from_tfds(records, is_training, version_2_with_negative, source="tf
 
 def read_examples(path=None, is_training=False, version_2_with_negative=False,
                   tfds_name=None, tfds_data_dir=None, tfds_split=None, first_answer_only=False):
-    """Reads QA examples from a JSON / MRQA file or from TFDS; returns (examples, stats)."""
+    """Reads QA examples from a SQuAD JSON file or from TFDS; returns (examples, stats).
+
+    MRQA files are read by `spanbert_tf.tasks.squad.mrqa` (which builds on this module)."""
     if tfds_name:
         split = tfds_split or ("train" if is_training else "validation")
         return read_tfds(tfds_name, tfds_data_dir, split, is_training, version_2_with_negative)
     if path is None:
         raise SquadFormatError("no input: give a file or a TFDS name")
     if path.endswith((".jsonl", ".jsonl.gz")):
-        return read_mrqa_jsonl(path, is_training)
+        raise SquadFormatError(f"{path}: an MRQA file: read it with "
+                               "spanbert_tf.tasks.squad.mrqa.read_mrqa_examples")
     if not os.path.exists(path):
         raise SquadFormatError(f"SQuAD file not found: {path}")
     return read_squad_json(path, is_training, version_2_with_negative, first_answer_only)
 
 
 def gold_dataset_json(examples, version="2.0"):
-    """A SQuAD-layout dict with the gold answers of `examples` (for scoring MRQA / TFDS)."""
-    def answers(ex):
-        if ex.gold_texts is not None:
-            return [{"text": t, "answer_start": -1} for t in ex.gold_texts]
-        return ex.answers
-
+    """A SQuAD-layout dict with the gold answers of `examples` (for scoring TFDS data)."""
     paragraphs = [{"context": ex.context_text,
                    "qas": [{"id": ex.qas_id, "question": ex.question_text,
-                            "answers": answers(ex), "is_impossible": ex.is_impossible}]}
+                            "answers": ex.answers, "is_impossible": ex.is_impossible}]}
                   for ex in examples]
     return {"version": version, "data": [{"title": "", "paragraphs": paragraphs}]}

@@ -1,4 +1,4 @@
-"""SQuAD fine-tuning and prediction end to end (what `run_squad.py` runs).
+"""SQuAD (and MRQA) fine-tuning and prediction end to end (what `run_squad.py` runs).
 
 1. read the model dir of `init_checkpoint` (config, vocab, do_lower_case);
 2. `do_train`: examples → windows → the one `Trainer` (AdamW, linear warmup over
@@ -8,7 +8,8 @@
 3. `do_predict`: windows → logits → n-best / null odds → predictions.json,
    nbest_predictions.json, null_odds.json (v2.0); with gold answers in the
    predict data, the official scores go to eval_results.json (v2.0: also
-   best_f1 and its threshold, and predictions_best_f1_thresh.json);
+   best_f1 and its threshold, and predictions_best_f1_thresh.json; an MRQA
+   `.jsonl[.gz]` predict file: the official MRQA evaluation);
 4. `export_dir`: the QA SavedModel (raw question/context strings in, answer out).
 
 Example:
@@ -36,6 +37,7 @@ from spanbert_tf.modeling.model_dir import (restore_model, task_entry, task_kind
                                             write_model_dir_metadata)
 from spanbert_tf.plotting.train_log_plot import write_train_log_plot
 from spanbert_tf.tasks.squad import metrics as squad_metrics
+from spanbert_tf.tasks.squad import mrqa
 from spanbert_tf.tasks.squad import predict as squad_predict
 from spanbert_tf.tasks.squad import reader as squad
 from spanbert_tf.tasks.squad.features import convert_examples_to_features
@@ -103,11 +105,14 @@ def _log(message):
 
 def _read(settings, path, is_training):
     try:
-        examples, stats = squad.read_examples(
-            path, is_training=is_training,
-            version_2_with_negative=settings.version_2_with_negative,
-            tfds_name=settings.tfds_name, tfds_data_dir=settings.tfds_data_dir,
-            first_answer_only=is_training and settings.train_first_answer)
+        if mrqa.is_mrqa_path(path) and not settings.tfds_name:
+            examples, stats = mrqa.read_mrqa_examples(path, is_training)
+        else:
+            examples, stats = squad.read_examples(
+                path, is_training=is_training,
+                version_2_with_negative=settings.version_2_with_negative,
+                tfds_name=settings.tfds_name, tfds_data_dir=settings.tfds_data_dir,
+                first_answer_only=is_training and settings.train_first_answer)
     except squad.SquadFormatError as e:
         raise SquadRunError(str(e)) from None
     if not examples:
@@ -242,32 +247,53 @@ def predict(settings, model, tokenizer, trainer=None, step=None):
                                                  null_odds if v2 else None)
     result = {"num_questions": len(examples), "num_windows": len(features),
               "predict_seconds": seconds, "files": paths}
-    if any(ex.answers for ex in examples):
-        if settings.predict_file and not settings.predict_file.endswith((".jsonl", ".jsonl.gz")):
-            gold = squad_metrics.load_json_file(settings.predict_file, "predict")
-            version = "2.0" if v2 else "1.1"
-        else:
-            version = "2.0" if v2 else "1.1"
-            gold = squad.gold_dataset_json(examples, version)
-        if v2:
-            raw = squad_predict.best_non_null_predictions(nbest)
-            metrics = squad_metrics.evaluate(gold, raw, na_probs=null_odds, version=version,
-                                             na_prob_thresh=settings.null_score_diff_threshold)
-            best = squad_predict.apply_null_threshold(nbest, null_odds, metrics["best_f1_thresh"])
-            paths["predictions_best_f1_thresh"] = squad_predict.write_json_atomic(
-                os.path.join(settings.output_dir, "predictions_best_f1_thresh.json"), best)
-        else:
-            metrics = squad_metrics.evaluate(gold, preds, version=version)
+    if mrqa.is_mrqa_path(settings.predict_file) and not settings.tfds_name:
+        scored = _mrqa_scores(settings, preds)
+    elif any(ex.answers for ex in examples):
+        scored = _squad_scores(settings, examples, preds, nbest, null_odds, paths)
+    else:
+        scored = None
+    if scored is not None:
+        metrics, result["baseline"] = scored
         paths["eval_results"] = squad_predict.write_json_atomic(
             os.path.join(settings.output_dir, "eval_results.json"), metrics)
         result["metrics"] = dict(metrics)
-        result["baseline"] = squad_metrics.no_answer_baseline(gold, version)
         exact = "exact" if "exact" in metrics else "exact_match"
         finetune.say(finetune.evaluation_line(
             step, None, {"f1": float(metrics["f1"]), exact: float(metrics[exact])},
             {"f1": "F1", exact: "EM"}, what=os.path.basename(
                 settings.predict_file or settings.tfds_name)))
     return result
+
+
+def _squad_scores(settings, examples, preds, nbest, null_odds, paths):
+    """(official SQuAD scores, no-answer baseline); v2.0 also writes
+    predictions_best_f1_thresh.json."""
+    version = "2.0" if settings.version_2_with_negative else "1.1"
+    if settings.predict_file and not settings.tfds_name:
+        gold = squad_metrics.load_json_file(settings.predict_file, "predict")
+    else:
+        gold = squad.gold_dataset_json(examples, version)
+    if version == "2.0":
+        raw = squad_predict.best_non_null_predictions(nbest)
+        metrics = squad_metrics.evaluate(gold, raw, na_probs=null_odds, version=version,
+                                         na_prob_thresh=settings.null_score_diff_threshold)
+        best = squad_predict.apply_null_threshold(nbest, null_odds, metrics["best_f1_thresh"])
+        paths["predictions_best_f1_thresh"] = squad_predict.write_json_atomic(
+            os.path.join(settings.output_dir, "predictions_best_f1_thresh.json"), best)
+    else:
+        metrics = squad_metrics.evaluate(gold, preds, version=version)
+    return metrics, squad_metrics.no_answer_baseline(gold, version)
+
+
+def _mrqa_scores(settings, preds):
+    """(official MRQA scores of predictions.json against the predict file's `answers`,
+    no-answer baseline), or None when no question has gold answers."""
+    gold, _ = mrqa.read_gold_answers(settings.predict_file)
+    if not any(gold.values()):
+        return None
+    metrics = mrqa.evaluate(gold, preds, source=settings.predict_file)
+    return metrics, dict(mrqa.no_answer_baseline(gold))
 
 
 def checkpoint_step(path):
@@ -284,7 +310,9 @@ def next_command(settings):
         return (f"python run_squad.py --init_checkpoint={out} --output_dir={out} "
                 f"--export_dir={os.path.join(out, 'saved_model')}")
     if settings.do_predict:
-        return f"python evaluate_squad.py --data_file={data} --pred_file={out}/predictions.json"
+        fmt = "--format=mrqa " if mrqa.is_mrqa_path(data) else ""
+        return (f"python evaluate_squad.py {fmt}--data_file={data} "
+                f"--pred_file={out}/predictions.json")
     return (f"python run_squad.py --init_checkpoint={out} --output_dir={out} --do_predict "
             f"--predict_file={data}")
 

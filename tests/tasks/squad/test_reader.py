@@ -1,6 +1,5 @@
-"""Readers: SQuAD JSON v1.1/v2.0 (real data), MRQA jsonl.gz, TFDS records, bad input."""
+"""Readers: SQuAD JSON v1.1/v2.0 (real data), TFDS records, bad input (MRQA: test_mrqa.py)."""
 
-import gzip
 import json
 
 import numpy as np
@@ -106,32 +105,12 @@ def test_training_rules(tmp_path):
     assert (ex.start_position, ex.end_position) == (2, 3)   # words "a", "Viking."
 
 
-def test_read_mrqa_jsonl_gz(tmp_path):
-    context = "Rollo was a Viking. He founded Normandy."
-    lines = [{"header": {"dataset": "toy", "split": "dev"}},
-             {"context": context, "qas": [
-                 {"qid": "m1", "question": "Who founded Normandy?", "answers": ["Rollo"],
-                  "detected_answers": [{"text": "Rollo", "char_spans": [[0, 4]]}]},
-                 {"qid": "m2", "question": "What?", "answers": ["Normandy"],
-                  "detected_answers": [{"text": "Normandy", "char_spans": [[31, 38]]},
-                                       {"text": "Viking", "char_spans": [[12, 17]]}]}]}]
-    path = tmp_path / "toy.jsonl.gz"
-    with gzip.open(path, "wt", encoding="utf-8") as f:
-        f.write("\n".join(json.dumps(x) for x in lines) + "\n")
-    examples, stats = squad.read_examples(str(path), is_training=True)
-    assert [e.qas_id for e in examples] == ["m1", "m2"] and stats.num_questions == 2
-    # Training answer = the first detected span in character order (run_mrqa.py).
-    assert examples[1].orig_answer_text == "Viking" and examples[1].start_position == 3
-    assert examples[0].answers == [{"text": "Rollo", "answer_start": 0}]
-    # Scoring uses the MRQA "answers" strings, as the MRQA official evaluation does.
-    gold = squad.gold_dataset_json(examples, "1.1")
-    assert [a["text"] for a in gold["data"][0]["paragraphs"][1]["qas"][0]["answers"]] == [
-        "Normandy"]
-    lines[1]["qas"][0]["detected_answers"][0]["char_spans"] = [[30, 99]]
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text("\n".join(json.dumps(x) for x in lines))
-    with pytest.raises(SquadFormatError, match=r"bad.jsonl: line 2 question m1: character span"):
-        squad.read_examples(str(bad))
+def test_mrqa_files_are_left_to_the_mrqa_reader(tmp_path):
+    path = tmp_path / "dev.jsonl.gz"
+    path.write_bytes(b"")
+    with pytest.raises(SquadFormatError, match=r"dev.jsonl.gz: an MRQA file: read it with "
+                                               r"spanbert_tf.tasks.squad.mrqa"):
+        squad.read_examples(str(path))
 
 
 def test_tfds_records():

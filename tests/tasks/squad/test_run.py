@@ -1,7 +1,8 @@
 """End to end: a few tiny-model steps with run_squad.py, prediction files, predict-only
-from the output model dir, and the QA SavedModel reloaded in a fresh process."""
+from the output model dir, training and predicting on an MRQA file, and the QA SavedModel
+reloaded in a fresh process."""
 
-import gzip
+import dataclasses
 import importlib.util
 import json
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from spanbert_tf.tasks.squad import metrics as squad_metrics
 
 V2_FILE = "squad/squad-v2.0-dev-subset_haystack-small.json"
+V1_FILE = "squad/DERIVED_squad-v1.1-format_from_haystack-small_answerable.json"
 FLAGS = ["--max_seq_length=128", "--doc_stride=64", "--max_query_length=32",
          "--predict_batch_size=128", "--version_2_with_negative", "--noprogress"]
 NUM_EXPORT_CHECKS = 120
@@ -126,25 +128,6 @@ def test_predict_only_from_the_output_model_dir(trained, shared_data):
     differ = [q for q in preds if preds_again[q] != preds[q]]
     assert len(differ) <= 3 and all(
         near_tie(nbest[q], preds_again[q], preds[q]) or abs(first[q]) < TOL for q in differ)
-    # MRQA jsonl.gz input (two paragraphs of the dev subset), scored as SQuAD 1.1.
-    data = json.loads((shared_data / V2_FILE).read_text(encoding="utf-8"))
-    lines = [{"header": {"dataset": "SQuAD-subset", "split": "dev"}}]
-    for p in data["data"][0]["paragraphs"][:2]:
-        qas = [{"qid": qa["id"], "question": qa["question"],
-                "answers": [a["text"] for a in qa["answers"]],
-                "detected_answers": [{"text": a["text"], "char_spans": [
-                    [a["answer_start"], a["answer_start"] + len(a["text"]) - 1]]}
-                    for a in qa["answers"]]} for qa in p["qas"] if qa["answers"]]
-        lines.append({"context": p["context"], "qas": qas})
-    with gzip.open(root / "mrqa.jsonl.gz", "wt", encoding="utf-8") as f:
-        f.write("\n".join(json.dumps(x) for x in lines))
-    mrqa = dict(given, predict_file=str(root / "mrqa.jsonl.gz"), output_dir=str(root / "mrqa"),
-                version_2_with_negative=False)
-    summary = run_squad(SquadSettings(**mrqa, show_progress=False, explicit=frozenset(mrqa)))
-    num = sum(len(x["qas"]) for x in lines[1:])
-    assert summary["predict"]["num_questions"] == num > 0
-    assert set(summary["predict"]["metrics"]) == {"exact_match", "f1"}
-    assert len(json.loads((root / "mrqa" / "predictions.json").read_text())) == num
     # Bad predict data: a clear error naming the file and the question.
     bad = json.loads((shared_data / V2_FILE).read_text(encoding="utf-8"))
     del bad["data"][1]["paragraphs"][2]["qas"][0]["question"]
@@ -153,6 +136,47 @@ def test_predict_only_from_the_output_model_dir(trained, shared_data):
     settings = SquadSettings(**dict(given, predict_file=str(root / "bad.json")))
     with pytest.raises(SquadRunError, match=f"bad.json: question {qid}: missing field"):
         run_squad(settings)
+
+
+@pytest.mark.slow
+def test_run_squad_trains_and_predicts_on_an_mrqa_file(trained, shared_data):
+    from spanbert_tf.tasks.squad import mrqa
+    from spanbert_tf.tasks.squad.run import SquadSettings, next_command, run_squad
+
+    root, _ = trained
+    # The first three paragraphs of the SQuAD 1.1 subset (10 questions) as an MRQA file.
+    v1 = json.loads((shared_data / V1_FILE).read_text(encoding="utf-8"))
+    v1["data"] = [dict(v1["data"][0], paragraphs=v1["data"][0]["paragraphs"][:3])]
+    lines, _ = mrqa.squad_to_mrqa(v1, "SQuAD-subset", "dev")
+    path = mrqa.write_mrqa(root / "mrqa.jsonl.gz", lines)
+    given = dict(init_checkpoint=str(root / "init"), output_dir=str(root / "mrqa"),
+                 do_train=True, train_file=path, do_predict=True, predict_file=path,
+                 max_seq_length=128, doc_stride=64, max_query_length=32, train_batch_size=8,
+                 max_train_steps=2, learning_rate=1e-3, steps_per_loop=2, log_every=2,
+                 predict_batch_size=128)
+    settings = SquadSettings(**given, show_progress=False, explicit=frozenset(given))
+    summary = run_squad(settings)
+    assert summary["train"]["step"] == 2 and np.isfinite(summary["train"]["loss"])
+    qids = [qa["qid"] for record in lines[1:] for qa in record["qas"]]
+    preds = json.loads((root / "mrqa" / "predictions.json").read_text())
+    assert list(preds) == qids and len(qids) == 10
+    assert all(isinstance(v, str) and v for v in preds.values())
+    assert not (root / "mrqa" / "null_odds.json").exists()
+    # eval_results.json: the official MRQA evaluation of predictions.json, as
+    # evaluate_squad.py computes it; and (MRQA's definitions are SQuAD 1.1's) the v1.1
+    # scores of the same questions.
+    ours = json.loads((root / "mrqa" / "eval_results.json").read_text())
+    assert ours == summary["predict"]["metrics"] and list(ours) == ["exact_match", "f1"]
+    assert summary["predict"]["baseline"] == {"exact_match": 0.0, "f1": 0.0}
+    # What to run next once exported: the MRQA evaluation of the predictions.
+    command = next_command(dataclasses.replace(settings, export_dir=str(root / "mrqa_export")))
+    assert command == (f"python evaluate_squad.py --format=mrqa --data_file={path} "
+                       f"--pred_file={root / 'mrqa'}/predictions.json")
+    run = subprocess.run([sys.executable] + command.split()[1:], capture_output=True,
+                         text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == ours
+    assert ours == squad_metrics.evaluate(v1, preds)
 
 
 def test_run_squad_bad_flags_one_line_error(tmp_path):

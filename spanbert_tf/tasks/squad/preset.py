@@ -21,7 +21,7 @@ and rules, reused rather than rewritten:
 
 Window building and answer selection run in Python, as in `run_squad.py`
 (in a `tf.data` map through `tf.py_function`); the TF Serving export is
-in-graph (`spanbert_tf.presets.export.export_question_answerer`).
+in-graph (`export_question_answerer` here, or `spanbert_tf.presets.export.export_task`).
 
 Example:
 ```python
@@ -34,6 +34,7 @@ qa.fit(x=(questions, contexts), y=(answer_texts, answer_starts), batch_size=8)
 """
 
 import logging
+import os
 
 import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 
@@ -42,7 +43,7 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
-from spanbert_tf.errors import InputError
+from spanbert_tf.errors import InputError, OutputExistsError
 from spanbert_tf.modeling.backbone import SpanBertBackbone, normal_initializer
 from spanbert_tf.presets.registration import register, relabel_preset_files
 from spanbert_tf.presets.tokenizer import SpanBertTokenizer, WordpieceOfTokenizer
@@ -51,6 +52,7 @@ from spanbert_tf.tasks.squad import model as squad_model
 from spanbert_tf.tasks.squad import predict as squad_predict
 from spanbert_tf.tasks.squad import reader as squad_reader
 from spanbert_tf.modeling import model_dir as model_dir_lib
+from spanbert_tf.tasks.squad.export import export_qa_saved_model
 from spanbert_tf.tasks.squad.run import load_finetuned_model
 
 START, END = "start_logits", "end_logits"
@@ -330,6 +332,10 @@ class SpanBertQuestionAnswerer(keras_hub.models.Task):
         super().save_to_preset(preset_dir, max_shard_size=max_shard_size)
         relabel_preset_files(preset_dir, SpanBertBackbone)
 
+    def export_serving(self, export_dir):
+        """run_squad.py's QA SavedModel over this Task (`export_question_answerer`)."""
+        return export_question_answerer(self, export_dir)
+
 
 def question_answerer_from_model(model, tokenizer, task=None, initializer_range=0.02):
     """A `SpanBertQuestionAnswerer` on a `SpanBertQuestionAnswering`'s backbone and head weights.
@@ -365,3 +371,17 @@ def question_answerer_from_model_dir(model_dir):
     return question_answerer_from_model(
         model, build_tokenizer(info.vocab_file, info.do_lower_case), task=info.task,
         initializer_range=info.config.model.initializer_range)
+
+
+def export_question_answerer(answerer, export_dir):
+    """Writes a `SpanBertQuestionAnswerer` as run_squad.py's QA serving SavedModel."""
+    p = answerer.preprocessor
+    if p is None:
+        raise InputError("export_question_answerer needs an answerer with a preprocessor")
+    export_dir = os.path.abspath(str(export_dir))
+    if os.path.exists(export_dir) and (not os.path.isdir(export_dir) or os.listdir(export_dir)):
+        raise OutputExistsError(f"{export_dir} already exists and is not an empty folder")
+    return export_qa_saved_model(
+        answerer, p.wordpiece(), export_dir, p.sequence_length, p.doc_stride,
+        p.max_query_length, answerer.n_best_size, answerer.max_answer_length,
+        answerer.version_2_with_negative, answerer.null_score_diff_threshold)

@@ -22,9 +22,11 @@ import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 
 import keras
 import keras_hub
+import tensorflow as tf
 
 from spanbert_tf.errors import InputError
 from spanbert_tf.modeling.backbone import SpanBertBackbone, normal_initializer
+from spanbert_tf.presets.export import write_saved_model_atomically
 from spanbert_tf.presets.registration import register, relabel_preset_files
 from spanbert_tf.presets.tokenizer import SpanBertTokenizer
 from spanbert_tf.modeling import model_dir as model_dir_lib
@@ -115,6 +117,10 @@ class SpanBertTextClassifier(keras_hub.models.TextClassifier):
         super().save_to_preset(preset_dir, max_shard_size=max_shard_size)
         relabel_preset_files(preset_dir, SpanBertBackbone)
 
+    def export_serving(self, export_dir, pair=True):
+        """A TF Serving SavedModel, raw strings in (`export_text_classifier`)."""
+        return export_text_classifier(self, export_dir, pair=pair)
+
 
 def text_classifier_from_model_dir(model_dir):
     """A `SpanBertTextClassifier` with the weights of a `run_classifier.py` model dir.
@@ -154,7 +160,8 @@ def text_classifier_from_model_dir(model_dir):
     model_dir_lib.restore_model(model, info.checkpoint_path)
     tokenizer = build_tokenizer(info.vocab_file, info.do_lower_case)
     if markers is not None:  # TACRED: entity-marker inputs
-        from spanbert_tf.presets.relation_classifier import SpanBertRelationClassifierPreprocessor
+        from spanbert_tf.tasks.classification.relation_preset import (
+            SpanBertRelationClassifierPreprocessor)
 
         preprocessor = SpanBertRelationClassifierPreprocessor(
             tokenizer, markers, sequence_length=int(task["max_seq_length"]))
@@ -166,3 +173,36 @@ def text_classifier_from_model_dir(model_dir):
     for source, target in zip(model.output_dense.weights, classifier.output_dense.weights):
         target.assign(source)
     return classifier, (None if regression else labels)
+
+
+def export_text_classifier(classifier, export_dir, pair=True):
+    """Writes a `SpanBertTextClassifier` (with its preprocessor) as a serving SavedModel."""
+    if not isinstance(classifier.preprocessor, SpanBertTextClassifierPreprocessor):
+        raise InputError("export_text_classifier needs a classifier with a text preprocessor "
+                         f"(SpanBertTextClassifierPreprocessor), not "
+                         f"{type(classifier.preprocessor).__name__} (TACRED task presets do not "
+                         "export; run_classifier.py --export_dir serves TACRED)")
+    preprocessor = classifier.preprocessor
+    softmax_out = keras.activations.get(classifier.activation) == keras.activations.softmax
+
+    def encode(*texts):
+        # y=None: keras-hub layers read a lone 2-tuple as (x, y).
+        x = preprocessor(tuple(texts) if pair else texts[0], y=None)
+        return {k: tf.cast(v, tf.int32) for k, v in x.items()}
+
+    def serve(*texts):
+        outputs = tf.cast(classifier(encode(*texts), training=False), tf.float32)
+        if classifier.num_classes == 1:   # a regression (STS-B)
+            return {"score": outputs[:, 0]}
+        probabilities = outputs if softmax_out else tf.nn.softmax(outputs, axis=-1)
+        return {"logits": outputs, "probabilities": probabilities,
+                "label_id": tf.argmax(outputs, axis=-1, output_type=tf.int32)}
+
+    names = ("sentence1", "sentence2") if pair else ("sentence",)
+    specs = [tf.TensorSpec([None], tf.string, name=n) for n in names]
+    archive = keras.export.ExportArchive()
+    archive.track(classifier)
+    archive.track(preprocessor)
+    archive.add_endpoint("serving_default", serve, input_signature=specs)
+    archive.add_endpoint("encode", encode, input_signature=specs)
+    return write_saved_model_atomically(export_dir, lambda path: archive.write_out(path, verbose=False))
