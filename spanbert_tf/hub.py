@@ -24,6 +24,8 @@ from spanbert_tf.tasks.classification.preset import (SpanBertTextClassifier,
                                                      SpanBertTextClassifierPreprocessor,
                                                      text_classifier_from_model_dir)
 from spanbert_tf.tasks.classification.relation_preset import SpanBertRelationClassifierPreprocessor
+from spanbert_tf.tasks.ner.preset import (SpanBertTokenClassifier,
+                                          SpanBertTokenClassifierPreprocessor)
 from spanbert_tf.tasks.squad.preset import (SpanBertQuestionAnswerer,
                                             SpanBertQuestionAnswererPreprocessor,
                                             question_answerer_from_model_dir)
@@ -32,6 +34,7 @@ TASK_PRESET_MODULES = (
     "spanbert_tf.tasks.classification.preset",
     "spanbert_tf.tasks.classification.relation_preset",
     "spanbert_tf.tasks.squad.preset",
+    "spanbert_tf.tasks.ner.preset",
 )
 
 
@@ -51,6 +54,8 @@ __all__ = list(_core_names) + [
     "SpanBertRelationClassifierPreprocessor",
     "SpanBertTextClassifier",
     "SpanBertTextClassifierPreprocessor",
+    "SpanBertTokenClassifier",
+    "SpanBertTokenClassifierPreprocessor",
     "TASK_PRESETS",
     "TASK_PRESET_MODULES",
 ]
