@@ -89,8 +89,9 @@ def _sentence_units(lengths, budget, stride):
 
 
 def document_windows(docs, tokenizer, types, max_seq_length, doc_stride, max_span_width,
-                     model_type="span"):
-    """The `Window`s of `docs` (see the module docstring), with their gold labels."""
+                     model_type="span", pack_sentences=True):
+    """The `Window`s of `docs` (see the module docstring), with their gold labels;
+    `pack_sentences=False`: one sentence (chunk) per window, as the SavedModel."""
     if doc_stride < 1:
         raise InputError(f"--doc_stride must be >= 1, got {doc_stride}")
     type_ids = {t: i + 1 for i, t in enumerate(types)}
@@ -109,7 +110,7 @@ def document_windows(docs, tokenizer, types, max_seq_length, doc_stride, max_spa
         packed, size = [], 0
         for unit in units:
             n = sum(len(pieces[unit[5] + w]) for w in range(unit[1], unit[2]))
-            if packed and size + n > budget:
+            if packed and (size + n > budget or not pack_sentences):
                 windows.append(_window(d, doc, packed, pieces, tokenizer, type_ids, tag_ids,
                                        max_span_width, model_type))
                 packed, size = [], 0

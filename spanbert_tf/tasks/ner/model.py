@@ -34,7 +34,7 @@ SPAN_INPUTS = ("input_ids", "input_mask", "span_starts", "span_ends", "span_widt
 TOKEN_INPUTS = ("input_ids", "input_mask")
 
 
-def _encode(backbone, inputs, training):
+def encode(backbone, inputs, training=False):
     input_ids = ops.cast(inputs["input_ids"], "int32")
     sequence = backbone({"token_ids": input_ids, "segment_ids": ops.zeros_like(input_ids),
                          "padding_mask": ops.cast(inputs["input_mask"], "int32")},
@@ -68,12 +68,18 @@ class SpanNerModel(keras.Model):
         self.built = True
 
     def call(self, inputs, training=False):
-        tokens = self.dropout(_encode(self.backbone, inputs, training), training=training)
-        widths = ops.clip(ops.cast(inputs["span_widths"], "int32"), 0, self.max_span_width - 1)
+        tokens = self.dropout(encode(self.backbone, inputs, training), training=training)
+        return {"span_logits": self.classify_spans(tokens, inputs["span_starts"],
+                                                   inputs["span_ends"], inputs["span_widths"],
+                                                   training)}
+
+    def classify_spans(self, tokens, starts, ends, widths, training=False):
+        """[..., 1 + types] logits of spans over encoded `tokens` ([B, L, H] with [B, C]
+        indices, or [T, H] with [C]; the SavedModel scores a text's spans flat)."""
+        widths = ops.clip(ops.cast(widths, "int32"), 0, self.max_span_width - 1)
         width_emb = self.dropout(self.span_width_embedding(widths), training=training)
-        spans = endpoint_span_embeddings(tokens, inputs["span_starts"], inputs["span_ends"],
-                                         width_emb)
-        return {"span_logits": self.span_classifier(spans, training=training)}
+        spans = endpoint_span_embeddings(tokens, starts, ends, width_emb)
+        return self.span_classifier(spans, training=training)
 
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable,
@@ -106,7 +112,7 @@ class TokenNerModel(keras.Model):
         self.built = True
 
     def call(self, inputs, training=False):
-        tokens = self.dropout(_encode(self.backbone, inputs, training), training=training)
+        tokens = self.dropout(encode(self.backbone, inputs, training), training=training)
         return {"token_logits": self.token_classifier(tokens)}
 
     def get_config(self):
