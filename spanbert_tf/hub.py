@@ -25,7 +25,8 @@ from spanbert_tf.tasks.classification.preset import (SpanBertTextClassifier,
                                                      text_classifier_from_model_dir)
 from spanbert_tf.tasks.classification.relation_preset import SpanBertRelationClassifierPreprocessor
 from spanbert_tf.tasks.ner.preset import (SpanBertTokenClassifier,
-                                          SpanBertTokenClassifierPreprocessor)
+                                          SpanBertTokenClassifierPreprocessor,
+                                          token_classifier_from_model_dir)
 from spanbert_tf.tasks.squad.preset import (SpanBertQuestionAnswerer,
                                             SpanBertQuestionAnswererPreprocessor,
                                             question_answerer_from_model_dir)
@@ -46,6 +47,7 @@ def _text_classifier(model_dir):
 TASK_PRESETS = {
     "classification": _text_classifier,
     "squad": question_answerer_from_model_dir,
+    "ner": token_classifier_from_model_dir,
 }
 
 __all__ = list(_core_names) + [

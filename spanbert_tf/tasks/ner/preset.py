@@ -27,10 +27,13 @@ import keras_hub
 import tensorflow as tf
 from keras_hub.src.utils.tensor_utils import preprocessing_function
 
+from spanbert_tf.errors import InputError
 from spanbert_tf.modeling.backbone import SpanBertBackbone
 from spanbert_tf.modeling.span_layers import head_initializer
+from spanbert_tf.presets.preset_io import build_tokenizer
 from spanbert_tf.presets.registration import register, relabel_preset_files
 from spanbert_tf.presets.tokenizer import SpanBertTokenizer
+from spanbert_tf.tasks.ner.export import load_ner_model
 
 
 @register
@@ -163,3 +166,21 @@ class SpanBertTokenClassifier(keras_hub.models.Task):
     def save_to_preset(self, preset_dir, max_shard_size=10):
         super().save_to_preset(preset_dir, max_shard_size=max_shard_size)
         relabel_preset_files(preset_dir, SpanBertBackbone)
+
+
+def token_classifier_from_model_dir(model_dir):
+    """A `SpanBertTokenClassifier` with the weights of a `run_ner.py --model_type=token` model
+    dir (its preprocessor's `sequence_length` = the run's `max_seq_length`); the tag names
+    are `features.tag_names(types)` of the dir's ner_config.json."""
+    model, tokenizer, config, _ = load_ner_model(model_dir)
+    if config.ner.model_type != "token":
+        raise InputError(f"{model_dir}: a {config.ner.model_type} model; only token models "
+                         "(run_ner.py --model_type=token) become a SpanBertTokenClassifier")
+    preprocessor = SpanBertTokenClassifierPreprocessor(
+        build_tokenizer(tokenizer.vocab_file, tokenizer.do_lower_case),
+        sequence_length=config.ner.max_seq_length)
+    tagger = SpanBertTokenClassifier(model.backbone, model.num_tags, preprocessor=preprocessor,
+                                     dropout=model.dropout_rate)
+    for source, target in zip(model.token_classifier.weights, tagger.output_dense.weights):
+        target.assign(source)
+    return tagger

@@ -144,3 +144,15 @@ def test_token_model_writes_flat_conll(tmp_path, init_dir, data):
     [pred] = formats.read_ner_files(path)
     assert pred.sentences == held.sentences
     assert all(formats.outermost(s)[1] == 0 for s in pred.entities)
+    # The token model dir as a keras-hub Task: the same logits as the model run_ner.py kept.
+    from spanbert_tf.hub import TASK_PRESETS
+    from spanbert_tf.tasks.ner.export import load_ner_model
+
+    tagger = TASK_PRESETS["ner"](str(tmp_path / "token"))
+    model, tokenizer, config, types = load_ner_model(str(tmp_path / "token"))
+    windows = features.document_windows([held], tokenizer, types, 64, 32, 8, "token")
+    arrays = features.window_arrays(windows[:2], "token", 64)
+    expected = model({k: arrays[k] for k in ("input_ids", "input_mask")})["token_logits"]
+    got = tagger({"token_ids": arrays["input_ids"], "padding_mask": arrays["input_mask"],
+                  "segment_ids": np.zeros_like(arrays["input_ids"])}, training=False)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(expected), atol=1e-5)
