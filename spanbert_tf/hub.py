@@ -24,6 +24,9 @@ from spanbert_tf.tasks.classification.preset import (SpanBertTextClassifier,
                                                      SpanBertTextClassifierPreprocessor,
                                                      text_classifier_from_model_dir)
 from spanbert_tf.tasks.classification.relation_preset import SpanBertRelationClassifierPreprocessor
+from spanbert_tf.tasks.ner.preset import (SpanBertTokenClassifier,
+                                          SpanBertTokenClassifierPreprocessor,
+                                          token_classifier_from_model_dir)
 from spanbert_tf.tasks.squad.preset import (SpanBertQuestionAnswerer,
                                             SpanBertQuestionAnswererPreprocessor,
                                             question_answerer_from_model_dir)
@@ -32,6 +35,7 @@ TASK_PRESET_MODULES = (
     "spanbert_tf.tasks.classification.preset",
     "spanbert_tf.tasks.classification.relation_preset",
     "spanbert_tf.tasks.squad.preset",
+    "spanbert_tf.tasks.ner.preset",
 )
 
 
@@ -43,6 +47,7 @@ def _text_classifier(model_dir):
 TASK_PRESETS = {
     "classification": _text_classifier,
     "squad": question_answerer_from_model_dir,
+    "ner": token_classifier_from_model_dir,
 }
 
 __all__ = list(_core_names) + [
@@ -51,6 +56,8 @@ __all__ = list(_core_names) + [
     "SpanBertRelationClassifierPreprocessor",
     "SpanBertTextClassifier",
     "SpanBertTextClassifierPreprocessor",
+    "SpanBertTokenClassifier",
+    "SpanBertTokenClassifierPreprocessor",
     "TASK_PRESETS",
     "TASK_PRESET_MODULES",
 ]

@@ -4,7 +4,7 @@
 1. ../shared/data beside the checkout (CI lays a copy there), or $SPANBERT_SHARED_DATA;
    hidden when SPANBERT_TEST_STANDALONE=1 (`make test-standalone`: what a plain clone sees);
 2. the small redistributable copies committed in tests/data_files/ (SQuAD subset, vocabularies,
-   sample corpora, and the whole of LitBank coreference as one xz archive, unpacked once into
+   sample corpora, and the whole of LitBank coreference and of LitBank entities as xz archives, unpacked once into
    the cache; attribution and licences in its ATTRIBUTION.md) and the embedded defaults in
    spanbert_tf/resources/;
 3. GLUE files (whose terms forbid redistribution) from the fetch cache
@@ -45,6 +45,7 @@ RESOURCE_ALIASES = {
 # ../shared/data): {folder: archive}. Unpacked on first use.
 ARCHIVES = {
     "coref/litbank": DATA_FILES / "coref" / "litbank-coref.tar.xz",
+    "ner/litbank": DATA_FILES / "ner" / "litbank-ner.tar.xz",
 }
 
 

@@ -45,7 +45,7 @@ CHECKPOINT_NAME = "ckpt"
 TASK_KIND_KEY = "kind"
 TASK_NAME_KEY = "name"
 LEGACY_TASK_NAME_KEY = "task_name"
-TASK_KINDS = ("squad", "classification", "coref")
+TASK_KINDS = ("squad", "classification", "coref", "ner")
 
 
 def task_entry(kind, name, **fields):

@@ -11,6 +11,11 @@ SavedModel (`spanbert_tf/tasks/coref/export.py`):
 
     python export_saved_model.py --model_dir=runs/coref --export_dir=runs/export --models=coref
     # -> runs/export/coref/1/
+
+A span-model NER dir (`run_ner.py --output_dir`) exports its raw-text SavedModel
+(`spanbert_tf/tasks/ner/export.py`: a text in, entities out):
+
+    python export_saved_model.py --model_dir=runs/ner --export_dir=runs/export --models=ner
 """
 
 import os
@@ -33,7 +38,8 @@ flags.DEFINE_integer("seq_length", 128,
 flags.DEFINE_list("models", ["encoder", "preprocessor", "pretrainer", "text_embedding"],
                   "Which SavedModels to write (pretrainer needs a checkpoint with the MLM and "
                   "SBO heads; a fine-tuned model dir exports encoder,preprocessor,text_embedding; "
-                  "a run_coref.py model dir exports coref: sentences in, clusters out).")
+                  "a run_coref.py model dir exports coref: sentences in, clusters out; a "
+                  "run_ner.py span model dir exports ner: a text in, entities out).")
 flags.DEFINE_integer("top_k", 5, "Predictions per masked position of the pretrainer's top_k "
                      "signature (ids, tokens, log-probs).")
 flags.DEFINE_bool("output_singletons", False,
@@ -45,11 +51,18 @@ flags.mark_flags_as_required(["model_dir", "export_dir"])
 
 def main(argv):
     del argv
-    models = [m for m in FLAGS.models if m != "coref"]
+    models = [m for m in FLAGS.models if m not in ("coref", "ner")]
     paths = {}
+    if ("coref" in FLAGS.models or "ner" in FLAGS.models) and FLAGS.version < 1:
+        raise InputError(f"--version must be a positive integer, got {FLAGS.version}")
+    if "ner" in FLAGS.models:
+        from spanbert_tf.tasks.ner.export import export_ner
+
+        print("writing ner", flush=True)
+        paths["ner"] = export_ner(
+            FLAGS.model_dir, os.path.join(FLAGS.export_dir, "ner", str(FLAGS.version)),
+            checkpoint=FLAGS.checkpoint, overwrite=FLAGS.overwrite)
     if "coref" in FLAGS.models:
-        if FLAGS.version < 1:
-            raise InputError(f"--version must be a positive integer, got {FLAGS.version}")
         from spanbert_tf.tasks.coref.export import export_coref
 
         print("writing coref", flush=True)
@@ -65,7 +78,7 @@ def main(argv):
             version=FLAGS.version, seq_length=FLAGS.seq_length, exports=models,
             overwrite=FLAGS.overwrite, progress=lambda line: print(line, flush=True),
             top_k=FLAGS.top_k))
-    if "coref" in FLAGS.models:
+    if "coref" in FLAGS.models or "ner" in FLAGS.models:
         from spanbert_tf.tasks.pretraining.export import write_model_server_config
 
         paths["models.config"] = write_model_server_config(FLAGS.export_dir)

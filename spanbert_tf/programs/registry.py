@@ -26,6 +26,8 @@ ROOT_PROGRAMS = {
     "run_classifier": ("spanbert-run-classifier", "GLUE and TACRED fine-tuning"),
     "run_coref": ("spanbert-run-coref", "coreference fine-tuning and prediction"),
     "evaluate_coref": ("spanbert-evaluate-coref", "MUC / B3 / CEAF-e coreference scores"),
+    "run_ner": ("spanbert-run-ner", "named-entity fine-tuning and prediction (nested spans)"),
+    "evaluate_ner": ("spanbert-evaluate-ner", "exact-match entity precision / recall / F1"),
 }
 
 # python -m MODULE (beside its task) -> what it does
@@ -33,6 +35,7 @@ MODULE_PROGRAMS = {
     "spanbert_tf.tasks.classification.fetch_glue": "fetch GLUE tasks from their official sources",
     "spanbert_tf.tasks.squad.split_articles": "split a SQuAD file by article",
     "spanbert_tf.tasks.coref.stats": "statistics of a CoNLL-2012 coreference corpus",
+    "spanbert_tf.tasks.ner.stats": "statistics of a named-entity corpus",
     "spanbert_tf.tasks.coref.demo_clusters": "clusters of a text from a coreference export",
     "spanbert_tf.plot": "train_log.png / stats.png of a model or data dir",
     "spanbert_tf.tasks.pretraining.demo_fill_span": "fill a masked span through the exports "

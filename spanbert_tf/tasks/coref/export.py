@@ -54,7 +54,6 @@ import os
 import spanbert_tf  # noqa: F401  (KERAS_BACKEND)
 
 import tensorflow as tf
-import tensorflow_text as tf_text
 
 from spanbert_tf.errors import InputError, OutputExistsError
 from spanbert_tf.serving.ops import publish_saved_model
@@ -64,10 +63,10 @@ from spanbert_tf.tasks.coref.clusters import decode_word_clusters
 from spanbert_tf.tasks.coref.config import load_coref_config
 from spanbert_tf.tasks.coref.demo_clusters import MODEL_INFO_FILE
 from spanbert_tf.tasks.coref.run import CONFIG_FILE, TASK_KIND
-from spanbert_tf.tokenization import WHITESPACE_RANGES, BertWordpieceTokenizer, _regex_class
+from spanbert_tf.serving.words import words_with_offsets
+from spanbert_tf.tokenization import BertWordpieceTokenizer
 from spanbert_tf.training import finetune
 
-WHITESPACE_PATTERN = _regex_class(WHITESPACE_RANGES) + "+"
 OUTPUT_NAMES = ("sentence_index", "start_char", "end_char", "cluster_id", "text")
 
 
@@ -133,33 +132,8 @@ class CorefServingModule(tf.Module):
     # === 1. words and wordpieces ===
 
     def _words(self, sentences):
-        """Subtokens and words of the document (all int32 but the byte offsets, int64).
-
-        Returns a dict: `ids` [n] wordpiece ids, `word` [n] word of each subtoken,
-        `word_sentence`, `word_begin`, `word_end` [num_words] (sentence index, byte
-        offsets into it).
-        """
-        pieces_ws, ws_begin, ws_end = tf_text.regex_split_with_offsets(
-            sentences, WHITESPACE_PATTERN)
-        ws_sentence = pieces_ws.value_rowids()
-        pieces, begin, end = self.tokenizer.tokenize_with_offsets(pieces_ws.flat_values)
-        words = pieces.values                                   # [num_words, (pieces)]
-        word_ws = pieces.value_rowids()                         # whitespace piece of each word
-        ws_b = tf.gather(ws_begin.flat_values, word_ws)
-        ws_e = tf.gather(ws_end.flat_values, word_ws)
-        first_piece, last_piece = words.row_starts(), words.row_limits() - 1
-        in_b = tf.gather(begin.flat_values, first_piece)
-        in_e = tf.gather(end.flat_values, last_piece)
-        word_index = tf.range(tf.size(word_ws, out_type=tf.int64))
-        first_of_ws = tf.equal(word_index, tf.gather(pieces.row_starts(), word_ws))
-        last_of_ws = tf.equal(word_index, tf.gather(pieces.row_limits() - 1, word_ws))
-        return {
-            "ids": tf.cast(words.flat_values, tf.int32),
-            "word": tf.cast(words.value_rowids(), tf.int32),
-            "word_sentence": tf.cast(tf.gather(ws_sentence, word_ws), tf.int32),
-            "word_begin": tf.where(first_of_ws, ws_b, tf.minimum(ws_b + in_b, ws_e)),
-            "word_end": tf.where(last_of_ws, ws_e, tf.minimum(ws_b + in_e, ws_e)),
-        }
+        """Subtokens and words of the document (`serving.words.words_with_offsets`)."""
+        return words_with_offsets(self.tokenizer, sentences)
 
     # === 2. segments and model features ===
 

@@ -45,9 +45,11 @@ from keras import ops
 
 from spanbert_tf.modeling.backbone import build_backbone
 from spanbert_tf.modeling.config import load_config
+from spanbert_tf.modeling.span_layers import (
+    NEG_INF, FeedForwardScorer, concrete_int, endpoint_span_embeddings, head_initializer,
+    select_non_crossing_spans, sentence_span_grid)
 from spanbert_tf.tasks.coref.layers import (
-    NEG_INF, NUM_DISTANCE_BUCKETS, FeedForwardScorer, antecedent_loss, bucket_distance,
-    concrete_int, coref_initializer, map_in_chunks, select_non_crossing_spans,
+    NUM_DISTANCE_BUCKETS, antecedent_loss, bucket_distance, map_in_chunks,
     window_head_embeddings)
 
 MODEL_INPUT_NAMES = ("input_ids", "input_mask", "speaker_ids", "sentence_map", "genre")
@@ -96,13 +98,13 @@ class CorefModel(keras.Model):
 
         def embedding(rows, name):
             layer = keras.layers.Embedding(rows, feature_size, dtype="float32", name=name,
-                                           embeddings_initializer=coref_initializer())
+                                           embeddings_initializer=head_initializer())
             layer.build()
             return layer
 
         def dense(units, input_dim, name, activation=None):
             layer = keras.layers.Dense(units, activation=activation, dtype="float32", name=name,
-                                       kernel_initializer=coref_initializer())
+                                       kernel_initializer=head_initializer())
             layer.build((None, input_dim))
             return layer
 
@@ -140,13 +142,12 @@ class CorefModel(keras.Model):
         """[n, m, span_dim] embeddings of spans (starts[i], starts[i] + widths[i, j])."""
         num_tokens = ops.shape(tokens)[0]
         ends = ops.minimum(starts[:, None] + widths, num_tokens - 1)
-        end_emb = ops.take(tokens, ends, axis=0)                                  # [n, m, H]
-        start_emb = ops.broadcast_to(ops.take(tokens, starts, axis=0)[:, None, :],
-                                     ops.shape(end_emb))
         width_emb = self.dropout(self.span_width_embedding(widths), training=training)
+        boundary = endpoint_span_embeddings(tokens, starts[:, None] + 0 * widths, ends,
+                                            width_emb)                      # [n, m, 2H + F]
         head_emb = window_head_embeddings(tokens, token_logits, starts, widths,
                                           self.max_span_width)
-        return ops.concatenate([start_emb, end_emb, width_emb, head_emb], axis=-1)
+        return ops.concatenate([boundary, head_emb], axis=-1)
 
     def _width_prior(self, training):
         """[W] width prior scores: the FFNN over the width table (no dropout on the table)."""
@@ -300,12 +301,7 @@ class CorefModel(keras.Model):
         chunked = not training
 
         # 1. Candidates (start, width) in row-major order = sorted by (start, end).
-        ends = (ops.arange(num_tokens, dtype="int32")[:, None]
-                + ops.arange(self.max_span_width, dtype="int32")[None, :])
-        same_sentence = ops.equal(ops.take(sentence_map, ops.minimum(ends, num_tokens - 1)),
-                                  sentence_map[:, None])
-        grid = ops.stack(ops.nonzero(ops.logical_and(ends < num_tokens, same_sentence)), 1)
-        grid = ops.cast(grid, "int32")
+        grid = sentence_span_grid(sentence_map, self.max_span_width)
         candidate_starts, candidate_ends = grid[:, 0], grid[:, 0] + grid[:, 1]
         candidate_scores = self._candidate_mention_scores(tokens, token_logits, grid, training)
 

@@ -32,7 +32,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "modeling")
 from modeling_test_utils import randomize  # noqa: E402
 from spanbert_tf.modeling.backbone import build_backbone  # noqa: E402
 from spanbert_tf.modeling.config import load_config  # noqa: E402
-from spanbert_tf.tasks.coref.layers import select_non_crossing_spans  # noqa: E402
+from spanbert_tf.modeling.span_layers import select_non_crossing_spans  # noqa: E402
 from spanbert_tf.tasks.coref.model import CorefModel  # noqa: E402
 
 FEATURES_FILE = "features.npz"

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from spanbert_tf.tasks.coref.clusters import (
     decode_word_clusters, predicted_antecedents, predicted_clusters)
-from spanbert_tf.tasks.coref.layers import NEG_INF
+from spanbert_tf.modeling.span_layers import NEG_INF
 from spanbert_tf.tasks.coref.run import word_clusters
 
 

@@ -9,8 +9,8 @@ import tensorflow as tf
 
 from spanbert_tf.modeling.backbone import build_backbone
 from spanbert_tf.modeling.config import load_config
-from spanbert_tf.tasks.coref.layers import (
-    bucket_distance, map_in_chunks, select_non_crossing_spans, window_head_embeddings)
+from spanbert_tf.modeling.span_layers import select_non_crossing_spans
+from spanbert_tf.tasks.coref.layers import bucket_distance, map_in_chunks, window_head_embeddings
 from spanbert_tf.tasks.coref.config import load_coref_config
 from spanbert_tf.tasks.coref.model import GOLD_NAMES, MODEL_INPUT_NAMES, CorefModel, build_coref_model
 from spanbert_tf.tasks.coref.task import CorefTask, input_signature, truncate_document

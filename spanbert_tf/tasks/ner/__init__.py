@@ -1,0 +1,1 @@
+"""Named-entity recognition: nested span classification and flat token classification."""
