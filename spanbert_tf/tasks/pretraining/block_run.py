@@ -30,6 +30,7 @@ from spanbert_tf.data.masking.numpy_dynamic import NumpyDynamicMasker, reference
 from spanbert_tf.errors import InputError
 from spanbert_tf.modeling.model_dir import write_model_dir_metadata
 from spanbert_tf.tasks.pretraining import run as run_lib
+from spanbert_tf.tasks.pretraining import run_checks
 from spanbert_tf.training import backends, keras_fit
 
 NO_PRESET_WITHOUT_TF = (
@@ -86,18 +87,18 @@ def run_from_blocks(params):
     devices = local_devices()[:params.num_gpus or None]
     kind = devices[0].split(":")[0].upper()
     device_kind = "GPU" if kind in ("CUDA", "GPU") else kind
-    run_lib.refuse_hf_init_checkpoint(params)
+    run_checks.refuse_hf_init_checkpoint(params)
     files, metadata = find_block_files(params.input_files)
-    config = run_lib.vocab_size_from_data(run_lib.effective_config(params), metadata)
+    config = run_checks.vocab_size_from_data(run_checks.effective_config(params), metadata)
     model = config.model
     check_metadata(metadata, vocab_size=model.vocab_size,
                    max_position_embeddings=model.max_position_embeddings)
-    vocab_file, do_lower_case = run_lib._vocab_for_model_dir(metadata, params.model_dir)
+    vocab_file, do_lower_case = run_checks.vocab_for_model_dir(metadata, params.model_dir)
     masker = block_masker(params, metadata, model, vocab_file, do_lower_case)
     backends.check_checkpoint_backend(params.model_dir, backend)
-    run_lib._check_model_dir_config(params.model_dir, config)
+    run_checks.check_model_dir_config(params.model_dir, config)
     global_batch = config.optimizer.train_batch_size
-    run_lib._check_step_memory(params, config, metadata, len(devices), device_kind)
+    run_checks.check_step_memory(params, config, metadata, len(devices), device_kind)
     hosts, host = _hosts()
     batches = BlockBatches(files, metadata, masker, global_batch, seed=params.seed,
                            num_hosts=hosts, host_index=host,

@@ -22,12 +22,11 @@ from spanbert_tf.convert import pretrainer_init
 from spanbert_tf.data.blocks.block_files import is_block_input
 from spanbert_tf.data.masking.masking_types import MaskingConfig
 from spanbert_tf.errors import InputError
-from spanbert_tf.io_utils import sha256_file
-from spanbert_tf.modeling.config import load_config, read_json_file
 from spanbert_tf.modeling.model_dir import write_model_dir_metadata
 from spanbert_tf.plotting.train_log_plot import write_train_log_plot
+from spanbert_tf.tasks.pretraining import run_checks
 from spanbert_tf.tasks.pretraining.task import PretrainingTask
-from spanbert_tf.training import backends, memory
+from spanbert_tf.training import backends
 
 # input_pipeline, shard_check, distribute and the models import TensorFlow: they are imported
 # inside the functions that use them, so that `run_pretraining.py --help` (which reads the
@@ -97,85 +96,6 @@ class PretrainingSettings:
         return MaskingConfig.from_flags(self)
 
 
-def effective_config(params):
-    """The config file with the optimizer flags applied (what model_dir/config.json holds)."""
-    config = load_config(params.config)
-    overrides = {
-        name: getattr(params, name)
-        for name in ("train_batch_size", "num_train_steps", "num_warmup_steps",
-                     "learning_rate", "weight_decay", "optimizer", "clip_norm")
-        if getattr(params, name) is not None
-    }
-    if overrides:
-        optimizer = dataclasses.replace(config.optimizer, **overrides)
-        optimizer.validate("flags")
-        config = dataclasses.replace(config, optimizer=optimizer)
-    return config
-
-
-def vocab_size_from_data(config, metadata, verbose=True):
-    """The model's vocab_size follows the vocabulary the records were written with (their
-    metadata.json), whatever the --config file says (its 28996 is BERT cased's)."""
-    size = (metadata.get("vocab") or {}).get("size")
-    if not size or int(size) == config.model.vocab_size:
-        return config
-    if verbose:
-        print(f"run_pretraining: vocab_size {int(size)} from the data's vocabulary "
-              f"{(metadata.get('vocab') or {}).get('path')} (--config {config.name} says "
-              f"{config.model.vocab_size})", flush=True)
-    return dataclasses.replace(config, model=dataclasses.replace(config.model,
-                                                                 vocab_size=int(size)))
-
-
-def refuse_hf_init_checkpoint(params):
-    """A Hugging Face folder as --init_checkpoint loads on the TensorFlow backend only."""
-    if params.init_checkpoint and pretrainer_init.is_hf_folder(params.init_checkpoint):
-        raise InputError(f"--init_checkpoint={params.init_checkpoint} is a Hugging Face folder: "
-                         "it loads on --backend=tensorflow; for this backend convert it first "
-                         "(convert_checkpoint.py --input_format=hf --output_format=keras_hub_preset)")
-
-
-def _has_checkpoint(model_dir):
-    """Whether `model_dir` holds a checkpoint (of any backend). A model dir without one (a run
-    that died before its first checkpoint) holds nothing to resume and never blocks a new run."""
-    return backends.checkpoint_format(model_dir) is not None
-
-
-def _vocab_for_model_dir(metadata, model_dir):
-    """The vocabulary the shards were written with, checked by sha256."""
-    vocab = metadata.get("vocab") or {}
-    expected, source = vocab.get("sha256"), metadata.get("metadata_path")
-    existing = os.path.join(model_dir, "vocab.txt")
-    if (os.path.isfile(existing) and expected and _has_checkpoint(model_dir)
-            and sha256_file(existing) != expected):
-        raise InputError(
-            f"{existing} is not the vocabulary of the input data (sha256 differs from "
-            f"{source}): this model dir was trained on other data; use another --model_dir"
-        )
-    for candidate in (vocab.get("path"), existing):
-        if candidate and os.path.isfile(candidate):
-            if expected and sha256_file(candidate) != expected:
-                continue
-            return candidate, bool(vocab.get("do_lower_case", False))
-    raise InputError(
-        f"{source}: the vocabulary {vocab.get('path')!r} is missing or changed (sha256 "
-        f"{expected}); recreate the data or copy that vocab.txt into {model_dir}"
-    )
-
-
-def _check_model_dir_config(model_dir, config):
-    path = os.path.join(model_dir, "config.json")
-    if not os.path.isfile(path) or not _has_checkpoint(model_dir):
-        return
-    existing = read_json_file(path).get("model")
-    if existing is not None and existing != config.to_dict()["model"]:
-        diff = sorted(k for k in existing if existing.get(k) != config.to_dict()["model"].get(k))
-        raise InputError(
-            f"{path} holds another model config (differs in {diff}); resume with the same "
-            "--config or use another --model_dir"
-        )
-
-
 def dynamic_masker(params, metadata, model, vocab_file, do_lower_case):
     """The `DynamicMasker` when the run masks on the fly, else None.
 
@@ -232,7 +152,7 @@ def run_pretraining(params):
     # First: --cpu_devices must split the CPU before TensorFlow initialises it.
     strategy = distribute.get_strategy(params.strategy, tpu=params.tpu,
                                        num_gpus=params.num_gpus, cpu_devices=params.cpu_devices)
-    run = _prepare_run(params, strategy.num_replicas_in_sync, _device_kind(strategy),
+    run = _prepare_run(params, strategy.num_replicas_in_sync, run_checks.device_kind(strategy),
                        distribute.is_chief(strategy))
     config = run["config"]
     hf_init = params.init_checkpoint if pretrainer_init.is_hf_folder(
@@ -274,7 +194,7 @@ def _run_keras_fit(params):
                          f"{os.environ['KERAS_BACKEND']} training runs one jitted step over all "
                          "local devices (keras.distribution.DataParallel; --num_gpus limits "
                          "them, --cpu_devices splits the CPU)")
-    refuse_hf_init_checkpoint(params)
+    run_checks.refuse_hf_init_checkpoint(params)
     import tensorflow as tf
 
     tf.config.set_visible_devices([], "GPU")  # tf.data only: the accelerators are JAX's
@@ -316,9 +236,9 @@ def _prepare_run(params, replicas, device_kind, is_chief):
     the dataset function: everything both backends do before training."""
     from spanbert_tf.data.input import input_pipeline, shard_check
 
-    config = effective_config(params)
+    config = run_checks.effective_config(params)
     files, metadata = input_pipeline.find_pretraining_files(params.input_files)
-    config = vocab_size_from_data(config, metadata, is_chief)
+    config = run_checks.vocab_size_from_data(config, metadata, is_chief)
     model = config.model
     input_pipeline.check_metadata(
         metadata, vocab_size=model.vocab_size,
@@ -331,10 +251,10 @@ def _prepare_run(params, replicas, device_kind, is_chief):
         files, input_pipeline.metadata_by_dir(files),
         skip_corrupt_records=params.skip_corrupt_records, compression=compression)
     instances = shard_check.check_record_count(files, metadata, shard_report)
-    vocab_file, do_lower_case = _vocab_for_model_dir(metadata, params.model_dir)
+    vocab_file, do_lower_case = run_checks.vocab_for_model_dir(metadata, params.model_dir)
     masker = dynamic_masker(params, metadata, model, vocab_file, do_lower_case)
     backends.check_checkpoint_backend(params.model_dir, backends.select_backend(params.backend))
-    _check_model_dir_config(params.model_dir, config)
+    run_checks.check_model_dir_config(params.model_dir, config)
 
     global_batch = config.optimizer.train_batch_size
     if global_batch % (replicas * params.grad_accum_steps):
@@ -342,7 +262,7 @@ def _prepare_run(params, replicas, device_kind, is_chief):
             f"--train_batch_size {global_batch} is not divisible by replicas ({replicas}) x "
             f"--grad_accum_steps ({params.grad_accum_steps})"
         )
-    _check_step_memory(params, config, metadata, replicas, device_kind)
+    run_checks.check_step_memory(params, config, metadata, replicas, device_kind)
     note = shard_check.data_passes_note(instances, config.optimizer.num_train_steps, global_batch,
                             dynamic=masker is not None)
     if note:
@@ -374,49 +294,6 @@ def _finish_summary(summary, params, run, is_chief=True):
                                            is_chief),
     )
     return summary
-
-
-def _device_kind(strategy):
-    import tensorflow as tf
-
-    try:
-        devices = " ".join(strategy.extended.worker_devices).upper()
-    except RuntimeError:  # the default strategy: TensorFlow's first device
-        devices = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
-    return "TPU" if "TPU" in devices else "GPU" if "GPU" in devices else "CPU"
-
-
-def _check_step_memory(params, config, metadata, replicas, device_kind):
-    """Prints batch, length, parameters and the step's memory; stops when it cannot fit."""
-    global_batch = config.optimizer.train_batch_size
-    L, P = metadata["max_seq_length"], metadata["max_predictions_per_seq"]
-
-    def plan_for(accum):
-        return memory.step_plan(config.model, global_batch, L, P, replicas, accum,
-                                params.mixed_precision)
-
-    plan = plan_for(params.grad_accum_steps)
-    available, where = memory.available_memory_bytes(device_kind)
-    need = plan["step_bytes"] / memory.GB
-    line = (f"run_pretraining: global batch {global_batch} ({plan['micro_batch']} per replica x "
-            f"{params.grad_accum_steps} accumulation step(s) x {replicas} replica(s)), seq {L}, "
-            f"{plan['parameters'] / 1e6:.1f} M parameters, step memory ~{need:.1f} GB")
-    if available:
-        line += f" ({where} {available / memory.GB:.1f} GB)"
-    print(line, flush=True)
-    if not available or plan["step_bytes"] <= available or params.force:
-        return
-    accum = params.grad_accum_steps
-    suggestion = ""
-    while accum * 2 * replicas <= global_batch and not global_batch % (accum * 2 * replicas):
-        accum *= 2
-        if plan_for(accum)["step_bytes"] <= available:
-            suggestion = f" (e.g. --grad_accum_steps={accum})"
-            break
-    raise InputError(
-        f"a training step needs about {need:.1f} GB but {where} {available / memory.GB:.1f} GB: "
-        f"lower --train_batch_size (now {global_batch}) or raise --grad_accum_steps{suggestion}; "
-        "--force tries anyway")
 
 
 def _train_naming_corrupt_shards(train, files, compression):

@@ -185,7 +185,7 @@ def test_data_that_does_not_fit_the_config(wikitext_records, micro_config, tmp_p
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(data))
     # The model's vocab_size follows the records' vocabulary, whatever the config says.
-    from spanbert_tf.tasks.pretraining.run import vocab_size_from_data
+    from spanbert_tf.tasks.pretraining.run_checks import vocab_size_from_data
 
     metadata = json.loads((pathlib.Path(wikitext_records) / "metadata.json").read_text())
     followed = vocab_size_from_data(load_config(str(bad)), metadata, verbose=False)
