@@ -49,7 +49,7 @@ def test_run_pretraining_help_groups():
             current = line[:-1]
         elif line.startswith("  --") and current:
             groups.setdefault(current, []).append(line.split()[0][2:])
-    assert groups["input"] == ["input_files"]
+    assert groups["input"] == ["input_files", "input_workers"]
     assert {"train_batch_size", "grad_accum_steps", "force", "skip_corrupt_records"} <= set(
         groups["training"])
     assert {"model_dir", "save_checkpoints_steps"} <= set(groups["output"])
