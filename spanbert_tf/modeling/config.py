@@ -123,6 +123,30 @@ class OptimizerConfig:
                 raise InputError(f"{name_of(name)} must be >= 0, got {getattr(self, name)}")
 
 
+@dataclasses.dataclass
+class TwoGroupOptimizerConfig:
+    """The fine-tuning optimizer of coreference and NER (their configs' `optimizer` section):
+    two parameter groups, the backbone (AdamW, warmup) and the task layers (Adam)."""
+
+    bert_learning_rate: float = 2e-5
+    task_learning_rate: float = 1e-4
+    num_epochs: int = 20
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    adam_epsilon: float = 1e-6
+    clip_norm: float = 1.0
+
+    def validate(self, source="config"):
+        for name in ("bert_learning_rate", "task_learning_rate", "num_epochs", "adam_epsilon"):
+            if getattr(self, name) <= 0:
+                raise InputError(
+                    f"{source}: optimizer.{name} must be > 0, got {getattr(self, name)}")
+        for name in ("warmup_ratio", "weight_decay", "clip_norm"):
+            if getattr(self, name) < 0:
+                raise InputError(
+                    f"{source}: optimizer.{name} must be >= 0, got {getattr(self, name)}")
+
+
 def _section_from_dict(cls, data, section, source):
     """Builds dataclass `cls` from `data`, checking keys and value types."""
     if not isinstance(data, dict):

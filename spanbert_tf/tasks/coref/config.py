@@ -2,7 +2,7 @@
 
 Each names the backbone config (used when no model dir is given) and holds two
 sections: `coref` (`CorefHeadConfig`: the head and the document windows) and
-`optimizer` (`CorefOptimizerConfig`: the two parameter groups). Unknown or
+`optimizer` (`modeling.config.TwoGroupOptimizerConfig`: the two parameter groups). Unknown or
 missing keys fail with the file's name.
 
 Example:
@@ -16,7 +16,7 @@ import dataclasses
 
 from spanbert_tf.errors import InputError
 from spanbert_tf.modeling.config import (
-    _section_from_dict, config_path, read_json_file)
+    TwoGroupOptimizerConfig, _section_from_dict, config_path, read_json_file)
 
 
 @dataclasses.dataclass
@@ -51,29 +51,6 @@ class CorefHeadConfig:
 
 
 @dataclasses.dataclass
-class CorefOptimizerConfig:
-    """Two parameter groups: the backbone (AdamW, warmup) and the task layers (Adam)."""
-
-    bert_learning_rate: float = 2e-5
-    task_learning_rate: float = 1e-4
-    num_epochs: int = 20
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    adam_epsilon: float = 1e-6
-    clip_norm: float = 1.0
-
-    def validate(self, source="config"):
-        for name in ("bert_learning_rate", "task_learning_rate", "num_epochs", "adam_epsilon"):
-            if getattr(self, name) <= 0:
-                raise InputError(
-                    f"{source}: optimizer.{name} must be > 0, got {getattr(self, name)}")
-        for name in ("warmup_ratio", "weight_decay", "clip_norm"):
-            if getattr(self, name) < 0:
-                raise InputError(
-                    f"{source}: optimizer.{name} must be >= 0, got {getattr(self, name)}")
-
-
-@dataclasses.dataclass
 class CorefConfig:
     """One `configs/coref_*.json`: the backbone config name (used when no
     model dir is given), the head and the optimizer settings."""
@@ -81,7 +58,7 @@ class CorefConfig:
     name: str
     backbone: str
     coref: CorefHeadConfig
-    optimizer: CorefOptimizerConfig
+    optimizer: TwoGroupOptimizerConfig
 
     def to_dict(self):
         return {"name": self.name, "backbone": self.backbone,
@@ -102,5 +79,5 @@ def load_coref_config(name_or_path):
     return CorefConfig(
         name=data["name"], backbone=data["backbone"],
         coref=_section_from_dict(CorefHeadConfig, data["coref"], "coref", str(path)),
-        optimizer=_section_from_dict(CorefOptimizerConfig, data["optimizer"], "optimizer",
+        optimizer=_section_from_dict(TwoGroupOptimizerConfig, data["optimizer"], "optimizer",
                                      str(path)))

@@ -2,7 +2,8 @@
 
 Each names the backbone config (used when no model dir is given) and holds two sections:
 `ner` (`NerHeadConfig`: the head, the windows, the batch) and `optimizer`
-(`NerOptimizerConfig`: the backbone and head parameter groups, as coreference's).
+(`modeling.config.TwoGroupOptimizerConfig`: the backbone and head parameter groups, as
+coreference's).
 Unknown or missing keys fail with the file's name.
 
 Example:
@@ -15,7 +16,8 @@ config.ner.model_type, config.ner.max_span_width    # "span", 8
 import dataclasses
 
 from spanbert_tf.errors import InputError
-from spanbert_tf.modeling.config import _section_from_dict, config_path, read_json_file
+from spanbert_tf.modeling.config import (TwoGroupOptimizerConfig, _section_from_dict, config_path,
+                                         read_json_file)
 
 MODEL_TYPES = ("span", "token")
 
@@ -50,36 +52,13 @@ class NerHeadConfig:
 
 
 @dataclasses.dataclass
-class NerOptimizerConfig:
-    """Two parameter groups: the backbone (AdamW, warmup) and the head (Adam)."""
-
-    bert_learning_rate: float = 2e-5
-    task_learning_rate: float = 1e-4
-    num_epochs: int = 20
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    adam_epsilon: float = 1e-6
-    clip_norm: float = 1.0
-
-    def validate(self, source="config"):
-        for name in ("bert_learning_rate", "task_learning_rate", "num_epochs", "adam_epsilon"):
-            if getattr(self, name) <= 0:
-                raise InputError(
-                    f"{source}: optimizer.{name} must be > 0, got {getattr(self, name)}")
-        for name in ("warmup_ratio", "weight_decay", "clip_norm"):
-            if getattr(self, name) < 0:
-                raise InputError(
-                    f"{source}: optimizer.{name} must be >= 0, got {getattr(self, name)}")
-
-
-@dataclasses.dataclass
 class NerConfig:
     """One `configs/ner_*.json`: backbone config name, head, optimizer."""
 
     name: str
     backbone: str
     ner: NerHeadConfig
-    optimizer: NerOptimizerConfig
+    optimizer: TwoGroupOptimizerConfig
 
     def to_dict(self):
         return {"name": self.name, "backbone": self.backbone,
@@ -98,7 +77,7 @@ def ner_config_from_dict(data, source):
     return NerConfig(
         name=data["name"], backbone=data["backbone"],
         ner=_section_from_dict(NerHeadConfig, data["ner"], "ner", source),
-        optimizer=_section_from_dict(NerOptimizerConfig, data["optimizer"], "optimizer",
+        optimizer=_section_from_dict(TwoGroupOptimizerConfig, data["optimizer"], "optimizer",
                                      source))
 
 
