@@ -30,6 +30,7 @@ def init_dir(tmp_path_factory, cased_vocab):
     """A pretrained-model dir: tiny backbone + metadata + checkpoint."""
     path = str(tmp_path_factory.mktemp("init"))
     config = load_config("tiny")
+    tf.keras.utils.set_random_seed(7)   # the same weights whatever ran before in this worker
     backbone = build_backbone(config.model)
     write_model_dir_metadata(path, config, cased_vocab, do_lower_case=False)
     root = tf.train.Checkpoint(model=tf.train.Checkpoint(backbone=backbone))
