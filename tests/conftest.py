@@ -53,6 +53,11 @@ def pytest_xdist_make_scheduler(config, log):
     """
     from xdist.scheduler import LoadScopeScheduling
 
+    # pytest-xdist >= 3.6 reorders loadscope units by their number of tests (most first),
+    # which undid `LONGEST_UNITS`: one-test units of 3 minutes (tests/tasks/coref/
+    # test_export.py) ran last while the other worker sat idle. Keep the collection order.
+    config.option.loadscopereorder = False
+
     class FileOrDirectoryScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid):
             return xdist_work_unit(nodeid)
@@ -60,17 +65,31 @@ def pytest_xdist_make_scheduler(config, log):
     return FileOrDirectoryScheduling(config, log)
 
 
-# The longest work units (seconds of one idle 2-core run, `--durations=0` summed per unit), which
-# the workers take first: longest-first keeps one worker from starting a 4-minute file when the
-# other is about done. Only the order changes; a unit missing here runs after these, as collected.
+# The longest work units (seconds of one 2-core run, 2026-12-07, `--junitxml` times summed per
+# unit), which the workers take first: longest-first keeps one worker from starting a 3-minute
+# file when the other is about done. Only the order changes; a unit missing here runs after
+# these, as collected.
 LONGEST_UNITS = (
-    "tests/tasks/pretraining/test_run.py",
-    "tests/presets",
-    "tests/export",
-    "tests/tasks/coref/test_run.py",
-    "tests/tasks/coref/test_export.py",
-    "tests/tasks/classification/test_export.py",
-    "tests/tasks/pretraining/test_run_jax.py",
+    "tests/tasks/pretraining/test_run.py",         # 503 s
+    "tests/presets",                                # 345 s
+    "tests/tasks/squad/test_run.py",                # 302 s
+    "tests/tasks/coref/test_run.py",                # 193 s
+    "tests/tasks/coref/test_export.py",             # 172 s
+    "tests/tasks/pretraining/test_run_jax.py",      # 169 s
+    "tests/training/test_trainer.py",               # 149 s
+    "tests/tasks/ner/test_run.py",                  # 136 s
+    "tests/export",                                 # 135 s
+    "tests/tasks/coref/test_backend_parity.py",     # 135 s
+    "tests/tasks/classification/test_export.py",    # 87 s
+    "tests/tasks/classification/test_glue.py",      # 83 s
+    "tests/data/input/test_input_pipeline_dynamic.py",  # 79 s
+    "tests/modeling/test_backend_parity.py",        # 78 s
+    "tests/test_create_pretraining_data.py",        # 72 s
+    "tests/data/writing/test_beam_reporting.py",    # 68 s
+    "tests/tasks/classification/test_run.py",       # 68 s
+    "tests/training/test_finetune.py",              # 67 s
+    "tests/tasks/ner/test_preset.py",               # 61 s
+    "tests/bench/test_pretraining_throughput.py",   # 59 s
     "tests/convert",
 )
 
