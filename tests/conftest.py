@@ -90,7 +90,6 @@ LONGEST_UNITS = (
     "tests/training/test_finetune.py",              # 67 s
     "tests/tasks/ner/test_preset.py",               # 61 s
     "tests/bench/test_pretraining_throughput.py",   # 59 s
-    "tests/convert",
 )
 
 
