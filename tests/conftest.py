@@ -10,7 +10,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 
+from tests import background_gc  # noqa: E402
 from tests.data_root import RESOURCES, DataRoot  # noqa: E402
+
+
+def pytest_collection_finish(session):
+    """Test modules imported (TensorFlow with them): full collections go to a background
+    thread (see tests/background_gc.py: destroying a tf.data iterator can wait a minute)."""
+    if background_gc.enabled():
+        background_gc.start()
+
+
+def pytest_unconfigure(config):
+    background_gc.stop()
 
 
 @pytest.fixture(scope="session")
@@ -65,31 +77,31 @@ def pytest_xdist_make_scheduler(config, log):
     return FileOrDirectoryScheduling(config, log)
 
 
-# The longest work units (seconds of one 2-core run, 2026-12-07, `--junitxml` times summed per
-# unit), which the workers take first: longest-first keeps one worker from starting a 3-minute
-# file when the other is about done. Only the order changes; a unit missing here runs after
-# these, as collected.
+# The longest work units (seconds of one 2-core `make test` run, 2026-12-07 evening,
+# `--junitxml` times summed per unit), which the workers take first: longest-first keeps one
+# worker from starting a 2-minute file when the other is about done. Only the order changes;
+# a unit missing here runs after these, as collected.
 LONGEST_UNITS = (
-    "tests/tasks/pretraining/test_run.py",         # 503 s
-    "tests/presets",                                # 345 s
-    "tests/tasks/squad/test_run.py",                # 302 s
-    "tests/tasks/coref/test_run.py",                # 193 s
-    "tests/tasks/coref/test_export.py",             # 172 s
-    "tests/tasks/pretraining/test_run_jax.py",      # 169 s
-    "tests/training/test_trainer.py",               # 149 s
-    "tests/tasks/ner/test_run.py",                  # 136 s
-    "tests/export",                                 # 135 s
-    "tests/tasks/coref/test_backend_parity.py",     # 135 s
-    "tests/tasks/classification/test_export.py",    # 87 s
-    "tests/tasks/classification/test_glue.py",      # 83 s
-    "tests/data/input/test_input_pipeline_dynamic.py",  # 79 s
-    "tests/modeling/test_backend_parity.py",        # 78 s
-    "tests/test_create_pretraining_data.py",        # 72 s
-    "tests/data/writing/test_beam_reporting.py",    # 68 s
-    "tests/tasks/classification/test_run.py",       # 68 s
-    "tests/training/test_finetune.py",              # 67 s
-    "tests/tasks/ner/test_preset.py",               # 61 s
-    "tests/bench/test_pretraining_throughput.py",   # 59 s
+    "tests/tasks/pretraining/test_run.py",          # 158 s
+    "tests/presets",                                # 143 s
+    "tests/training/test_trainer.py",               # 92 s
+    "tests/tasks/pretraining/test_run_jax.py",      # 73 s
+    "tests/tasks/squad/test_run.py",                # 72 s
+    "tests/export",                                 # 69 s
+    "tests/tasks/coref/test_run.py",                # 60 s
+    "tests/tasks/coref/test_export.py",             # 45 s
+    "tests/tasks/coref/test_backend_parity.py",     # 44 s
+    "tests/test_create_pretraining_data.py",        # 29 s
+    "tests/data/input/test_input_pipeline_dynamic.py",  # 26 s
+    "tests/modeling/test_backend_parity.py",        # 25 s
+    "tests/tasks/classification/test_export.py",    # 24 s
+    "tests/tasks/ner/test_run.py",                  # 23 s
+    "tests/tasks/classification/test_run.py",       # 22 s
+    "tests/data/masking/test_dynamic_masking.py",   # 22 s
+    "tests/bench/test_pretraining_throughput.py",   # 21 s
+    "tests/tasks/ner/test_preset.py",               # 19 s
+    "tests/data/masking/test_materialize.py",       # 19 s
+    "tests/tasks/coref/test_model.py",              # 18 s
 )
 
 

@@ -25,13 +25,17 @@ def _trainer(model_dir, dataset_fn, steps=30):
                    show_progress=False)
 
 
-def _signalling_dataset_fn(signum, at_element):
+def _signalling_dataset_fn(signum, at_element, sent):
     """toy_dataset_fn(32) whose pipeline sends `signum` to this process while it makes batch
-    number `at_element` (a real signal, arriving while the train loop runs)."""
+    number `at_element` (a real signal, arriving while the train loop runs). The trainer's
+    step at that moment goes to `sent["step"]` (`sent["trainer"]` is the Trainer): the
+    pipeline runs ahead of the loop by its prefetch depth, so batch 6 may be made during
+    step 4, 5 or 6."""
     base = toy_dataset_fn(32)
 
     def send(i):
         if int(i) == at_element:
+            sent["step"] = int(sent["trainer"].global_step.numpy())
             os.kill(os.getpid(), signum)
         return i
 
@@ -45,12 +49,14 @@ def _signalling_dataset_fn(signum, at_element):
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_checkpoints_at_a_step_boundary_and_resume_equals_uninterrupted(tmp_path, signum):
     before = signal.getsignal(signum)
-    trainer = _trainer(tmp_path / "run", _signalling_dataset_fn(signum, 6))
+    sent = {}
+    trainer = sent["trainer"] = _trainer(tmp_path / "run", _signalling_dataset_fn(signum, 6, sent))
     with pytest.raises(TrainingInterrupted) as caught:
         trainer.train()
     e = caught.value
     step = int(trainer.global_step.numpy())
-    assert e.step == step and 6 <= step < 30
+    # It stops at the first step boundary after the signal (each loop is one step here).
+    assert e.step == step and 1 <= sent["step"] <= step <= sent["step"] + 2 and step < 30
     assert e.signal_name == signal.Signals(signum).name and e.exit_code == 128 + signum
     assert e.checkpoint.endswith(f"ckpt-{step}")
     assert tf.train.latest_checkpoint(str(tmp_path / "run")).endswith(f"ckpt-{step}")

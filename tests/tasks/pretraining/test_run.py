@@ -17,6 +17,7 @@ import pytest
 import tensorflow as tf
 
 from spanbert_tf.data.input.input_pipeline import InputError
+from spanbert_tf.data.writing import pipeline
 from spanbert_tf.modeling.config import load_config
 from spanbert_tf.tasks.pretraining.run import PretrainingSettings, run_pretraining
 from spanbert_tf.tasks.pretraining.task import PretrainingTask
@@ -31,17 +32,20 @@ def _env():
     return dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
 
 
+def _write_records(input_file, output_dir, **settings):
+    """What `create_pretraining_data.py --input_file=... --output_dir=... --max_seq_length=128
+    --max_predictions_per_seq=20 --dupe_factor=1 --num_workers=1` writes (here, in this
+    process: the program itself is tested in tests/test_create_pretraining_data.py)."""
+    pipeline.create_pretraining_data(pipeline.PretrainingDataConfig(
+        input_file=str(input_file), output_dir=str(output_dir), max_seq_length=128,
+        max_predictions_per_seq=20, dupe_factor=1, num_workers=1, progress=False, **settings))
+    return output_dir
+
+
 @pytest.fixture(scope="module")
 def wikitext_records(tmp_path_factory, shared_data):
-    out = tmp_path_factory.mktemp("wikitext") / "tfrecords"
-    subprocess.run(
-        [sys.executable, str(REPO / "create_pretraining_data.py"),
-         f"--input_file={shared_data / 'corpus' / 'wikitext-2-raw-test.txt'}",
-         f"--output_dir={out}", "--max_seq_length=128", "--max_predictions_per_seq=20",
-         "--dupe_factor=1", "--num_workers=1", "--noprogress"],
-        check=True, env=_env(), capture_output=True, timeout=300,
-    )
-    return out
+    return _write_records(shared_data / "corpus" / "wikitext-2-raw-test.txt",
+                          tmp_path_factory.mktemp("wikitext") / "tfrecords")
 
 
 def _params(records, model_dir, config, **kw):
@@ -410,14 +414,8 @@ def empty_records(tmp_path_factory):
     root = tmp_path_factory.mktemp("empty")
     dirs = {}
     for masking in ("span", "none"):
-        dirs[masking] = root / masking
-        subprocess.run(
-            [sys.executable, str(REPO / "create_pretraining_data.py"),
-             f"--input_file={REPO / 'tests/data_files/corpus/bert_sample_text.txt'}",
-             f"--output_dir={dirs[masking]}", "--max_seq_length=128",
-             "--max_predictions_per_seq=20", f"--masking={masking}", "--num_workers=1",
-             "--dupe_factor=1", "--noprogress"],
-            check=True, env=_env(), capture_output=True, timeout=300)
+        dirs[masking] = _write_records(REPO / "tests/data_files/corpus/bert_sample_text.txt",
+                                       root / masking, masking=masking)
         meta_file = dirs[masking] / "metadata.json"
         meta = json.loads(meta_file.read_text())
         for entry in meta["shard_files"]:
@@ -460,12 +458,7 @@ def test_input_pipeline_refuses_zero_records(empty_records):
 def test_tiny_data_is_noted_once_before_training(micro_config, tmp_path, shared_data, capsys):
     text = (shared_data / "corpus" / "wikitext-2-raw-test.txt").read_text().splitlines()
     (tmp_path / "small.txt").write_text("\n".join(text[:6]) + "\n")
-    subprocess.run(
-        [sys.executable, str(REPO / "create_pretraining_data.py"),
-         f"--input_file={tmp_path / 'small.txt'}", f"--output_dir={tmp_path / 'records'}",
-         "--max_seq_length=128", "--max_predictions_per_seq=20", "--dupe_factor=1",
-         "--num_workers=1", "--noprogress"],
-        check=True, env=_env(), capture_output=True, timeout=300)
+    _write_records(tmp_path / "small.txt", tmp_path / "records")
     instances = json.loads((tmp_path / "records" / "metadata.json").read_text())[
         "counts"]["instances"]
     assert 0 < instances < 20
