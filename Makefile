@@ -36,9 +36,10 @@ install: $(STAMP)
 
 ## The whole test suite (CI runs exactly this), one pytest-xdist worker per CPU core; each test
 ## file (tests/convert, tests/export and tests/presets: each directory) runs whole in one worker.
+## It ends with the 15 slowest tests.
 TEST_WORKERS ?= auto
 test: $(TEST_STAMP)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope --durations=15 tests
 
 ## The whole suite as a plain clone sees it: ../shared/data hidden (tests/data_root.py). `make
 ## test` already fails any test that reads data a plain clone lacks or holds with other bytes
