@@ -24,15 +24,13 @@ import time
 
 # The generation-2 threshold counts generation-1 collections; this many never comes.
 _NEVER = 1 << 30
+PERIOD = 20.0  # seconds between full collections
 
 _state = {"thread": None, "stop": None, "threshold": None, "collections": 0, "seconds": 0.0}
 
 
 def enabled():
     return os.environ.get("SPANBERT_TEST_BACKGROUND_GC", "1") != "0"
-
-
-PERIOD = 20.0
 
 
 def start(period=PERIOD, freeze=True):
